@@ -1,0 +1,48 @@
+//! `GET /health` and `GET /metrics` (Prometheus text).
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::Response;
+use http_body_util::Full;
+use serde_json::json;
+
+use crate::http::response::{ok, ApiError, ApiResult, HttpResponse};
+use crate::http::AppState;
+
+pub fn health() -> HttpResponse {
+    ok(&json!({ "status": "healthy" }))
+}
+
+pub fn metrics(state: &AppState) -> ApiResult {
+    if !state.config.metrics.enabled {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    let s = state.store.writer_stats();
+    let db_bytes = std::fs::metadata(state.config.db_path())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let text = format!(
+        "# HELP stardag_store_commits_total Durable write transactions committed.\n\
+         # TYPE stardag_store_commits_total counter\n\
+         stardag_store_commits_total {}\n\
+         # HELP stardag_store_write_ops_total Write operations applied (several per commit).\n\
+         # TYPE stardag_store_write_ops_total counter\n\
+         stardag_store_write_ops_total {}\n\
+         # HELP stardag_store_max_batch Largest number of operations in one commit.\n\
+         # TYPE stardag_store_max_batch gauge\n\
+         stardag_store_max_batch {}\n\
+         # HELP stardag_store_failed_batches_total Commits that failed as a whole.\n\
+         # TYPE stardag_store_failed_batches_total counter\n\
+         stardag_store_failed_batches_total {}\n\
+         # HELP stardag_store_file_bytes Size of the database file.\n\
+         # TYPE stardag_store_file_bytes gauge\n\
+         stardag_store_file_bytes {}\n",
+        s.commits, s.ops, s.max_batch, s.failed_batches, db_bytes
+    );
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,305 @@
+//! Reading requests: bounded, timed bodies (gzip included), JSON into typed structs with
+//! FastAPI-shaped 422s, and query strings.
+
+use std::io::Read;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use http::HeaderMap;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body as _, Incoming};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::response::{ApiError, ValidationItem};
+
+/// Limits applied to every body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: u64,
+    pub read_timeout: Duration,
+}
+
+/// Reads the whole body: refused early on `Content-Length`, enforced while streaming
+/// (chunked bodies have no declared length), bounded in time, and gunzipped with the
+/// same limit on the decoded size (no decompression bombs).
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Incoming,
+    limits: BodyLimits,
+) -> Result<Bytes, ApiError> {
+    if body.size_hint().lower() > limits.max_bytes {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let limited = Limited::new(body, limits.max_bytes as usize);
+    let collected = match tokio::time::timeout(limits.read_timeout, limited.collect()).await {
+        Err(_) => return Err(ApiError::RequestTimeout),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(ApiError::PayloadTooLarge)
+        }
+        Ok(Err(e)) => {
+            return Err(ApiError::BadRequest(format!(
+                "Cannot read request body: {e}"
+            )))
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    decode_content(headers, collected, limits.max_bytes)
+}
+
+fn decode_content(headers: &HeaderMap, raw: Bytes, max: u64) -> Result<Bytes, ApiError> {
+    let encoding = headers
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw),
+        "gzip" | "x-gzip" => gunzip(&raw, max),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Unsupported Content-Encoding: {other}"
+        ))),
+    }
+}
+
+fn gunzip(raw: &[u8], max: u64) -> Result<Bytes, ApiError> {
+    let mut out = Vec::new();
+    let decoder = flate2::read::GzDecoder::new(raw);
+    decoder
+        .take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| ApiError::BadRequest("Malformed gzip request body".into()))?;
+    if out.len() as u64 > max {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// FastAPI parses the body as JSON when the type is JSON or absent, and refuses others.
+fn content_type_is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.is_empty()
+        || mime == "application/json"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Parses a required JSON body into `T`; every failure is a 422 in FastAPI's list form.
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let value = parse_json_value(headers, body)?;
+    from_value(value)
+}
+
+/// The body as JSON, before typing: 422 `missing` when empty, `json_invalid` when broken.
+pub fn parse_json_value(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Validation(vec![ValidationItem::new(
+            "missing",
+            vec![json!("body")],
+            "Field required",
+            Value::Null,
+        )]));
+    }
+    if !content_type_is_json(headers) {
+        return Err(ApiError::Validation(vec![ValidationItem::new(
+            "model_attributes_type",
+            vec![json!("body")],
+            "Input should be a valid dictionary or object to extract fields from",
+            json!(String::from_utf8_lossy(body)),
+        )]));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::Validation(vec![ValidationItem {
+            kind: "json_invalid".into(),
+            loc: vec![json!("body"), json!(e.column())],
+            msg: "JSON decode error".into(),
+            input: json!({}),
+        }])
+    })
+}
+
+/// Types a JSON value, naming the failing field path in the 422.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    let input = value.clone();
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+        let mut loc = vec![json!("body")];
+        for seg in err.path().iter() {
+            match seg {
+                serde_path_to_error::Segment::Seq { index } => loc.push(json!(index)),
+                serde_path_to_error::Segment::Map { key } => loc.push(json!(key)),
+                serde_path_to_error::Segment::Enum { variant } => loc.push(json!(variant)),
+                serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        let inner = err.into_inner().to_string();
+        let item = match inner.strip_prefix("missing field `") {
+            Some(rest) => {
+                loc.push(json!(rest.trim_end_matches('`')));
+                ValidationItem::new("missing", loc, "Field required", input)
+            }
+            None => ValidationItem::new("value_error", loc, inner, input),
+        };
+        ApiError::Validation(vec![item])
+    })
+}
+
+/// A 422 for one query or path parameter.
+pub fn invalid_param(place: &str, name: &str, kind: &str, msg: &str, input: &str) -> ApiError {
+    ApiError::Validation(vec![ValidationItem::new(
+        kind,
+        vec![json!(place), json!(name)],
+        msg,
+        json!(input),
+    )])
+}
+
+/// A path segment that must be a UUID (FastAPI: 422 `uuid_parsing`, never 404).
+pub fn path_uuid(name: &str, raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| {
+        invalid_param(
+            "path",
+            name,
+            "uuid_parsing",
+            "Input should be a valid UUID",
+            raw,
+        )
+    })
+}
+
+/// Decoded query parameters, in order; repeated keys kept.
+#[derive(Debug, Default, Clone)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Query {
+        let pairs = raw
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (form_decode(k), form_decode(v))
+            })
+            .collect();
+        Query { pairs }
+    }
+
+    /// The last value of `name` (FastAPI keeps the last one for scalar parameters).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// An integer parameter within `min..=max`, else the FastAPI-style 422.
+    pub fn int_in(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        let n: i64 = raw.trim().parse().map_err(|_| {
+            invalid_param(
+                "query",
+                name,
+                "int_parsing",
+                "Input should be a valid integer, unable to parse string as an integer",
+                raw,
+            )
+        })?;
+        if n < min {
+            return Err(invalid_param(
+                "query",
+                name,
+                "greater_than_equal",
+                &format!("Input should be greater than or equal to {min}"),
+                raw,
+            ));
+        }
+        if n > max {
+            return Err(invalid_param(
+                "query",
+                name,
+                "less_than_equal",
+                &format!("Input should be less than or equal to {max}"),
+                raw,
+            ));
+        }
+        Ok(n)
+    }
+
+    /// A boolean parameter as pydantic reads it.
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "t" | "yes" | "y" | "on" => Ok(true),
+            "0" | "false" | "f" | "no" | "n" | "off" => Ok(false),
+            _ => Err(invalid_param(
+                "query",
+                name,
+                "bool_parsing",
+                "Input should be a valid boolean, unable to interpret input",
+                raw,
+            )),
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, then percent-decoding.
+fn form_decode(s: &str) -> String {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decodes_and_keeps_last() {
+        let q = Query::parse(Some("a=1&b=x+y%2Fz&a=2&flag"));
+        assert_eq!(q.get("a"), Some("2"));
+        assert_eq!(q.get("b"), Some("x y/z"));
+        assert_eq!(q.get("flag"), Some(""));
+        assert_eq!(q.get_all("a").collect::<Vec<_>>(), vec!["1", "2"]);
+        assert!(q.int_in("a", 0, 0, 1).is_err());
+        assert_eq!(q.int_in("missing", 5, 0, 10).unwrap(), 5);
+    }
+
+    #[test]
+    fn gzip_limit_applies_to_decoded_size() {
+        use flate2::write::GzEncoder;
+        use std::io::Write;
+        let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 10_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert!(gz.len() < 1_000);
+        assert!(matches!(gunzip(&gz, 1_000), Err(ApiError::PayloadTooLarge)));
+        assert_eq!(gunzip(&gz, 10_000).unwrap().len(), 10_000);
+        assert!(matches!(
+            gunzip(b"not gzip", 100),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,174 @@
+//! Typed errors and their one mapping to HTTP: status, headers and `{"detail": …}`.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::store::StoreError;
+
+pub type Body = Full<Bytes>;
+pub type HttpResponse = Response<Body>;
+
+/// One entry of FastAPI's 422 list: `{"type","loc","msg","input"}`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ValidationItem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub loc: Vec<Value>,
+    pub msg: String,
+    pub input: Value,
+}
+
+impl ValidationItem {
+    pub fn new(kind: &str, loc: Vec<Value>, msg: impl Into<String>, input: Value) -> Self {
+        ValidationItem {
+            kind: kind.into(),
+            loc,
+            msg: msg.into(),
+            input,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{detail}")]
+    Unauthorized {
+        detail: String,
+        /// `WWW-Authenticate` value, where upstream sends one.
+        challenge: Option<&'static str>,
+    },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Method Not Allowed")]
+    MethodNotAllowed(Vec<Method>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Request timeout")]
+    RequestTimeout,
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("validation failed")]
+    Validation(Vec<ValidationItem>),
+    /// A status with an object `detail` (lock refusals, rate limits).
+    #[error("{status}")]
+    Structured {
+        status: StatusCode,
+        detail: Value,
+        retry_after: Option<u64>,
+    },
+    #[error("Service temporarily unavailable")]
+    Unavailable { retry_after: u64 },
+    /// The cause goes to the log only; the client sees a generic 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy | StoreError::ShuttingDown | StoreError::BatchFailed(_) => {
+                ApiError::Unavailable { retry_after: 1 }
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn not_found(detail: &str) -> Self {
+        ApiError::NotFound(detail.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Structured { status, .. } => *status,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn detail(&self) -> Value {
+        match self {
+            ApiError::Validation(items) => json!(items),
+            ApiError::Structured { detail, .. } => detail.clone(),
+            ApiError::Internal(_) => json!("Internal server error"),
+            other => json!(other.to_string()),
+        }
+    }
+
+    /// The response every error becomes. Internal causes are logged by the caller, which
+    /// knows the request id.
+    pub fn into_response(self) -> HttpResponse {
+        let mut resp = json_response(self.status(), &json!({ "detail": self.detail() }));
+        let headers = resp.headers_mut();
+        match &self {
+            ApiError::Unauthorized {
+                challenge: Some(c), ..
+            } => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(c));
+            }
+            ApiError::MethodNotAllowed(methods) => {
+                let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+                if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+                    headers.insert(ALLOW, v);
+                }
+            }
+            ApiError::Structured {
+                retry_after: Some(secs),
+                ..
+            }
+            | ApiError::Unavailable { retry_after: secs } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// A JSON answer with the given status.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> HttpResponse {
+    // Serializing our own DTOs cannot fail; fall back to an empty object rather than panic.
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+pub fn ok<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
+    json_response(StatusCode::OK, value)
+}
+
+pub fn created<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
+    json_response(StatusCode::CREATED, value)
+}
+
+pub fn no_content() -> HttpResponse {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+pub type ApiResult = Result<HttpResponse, ApiError>;

@@ -1,0 +1,12 @@
+//! stardag-server: the Stardag registry API as one self-hosted binary.
+//!
+//! Request path: `server` (accept, connection limits) → `http` (route, read, answer)
+//! → `api` (handlers) → `store` (redb: snapshot reads, one group-commit writer).
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod server;
+pub mod store;

@@ -1,0 +1,153 @@
+//! The `stardag-server` command line (D1).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use stardag_server::config::{self, Config, FlagOverrides, Sources};
+
+#[derive(Parser)]
+#[command(
+    name = "stardag-server",
+    version,
+    about = "Self-hosted Stardag registry server"
+)]
+struct Cli {
+    /// TOML config file (else $STARDAG_SERVER_CONFIG, else /etc/stardag-server/config.toml if present).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8000 (config key `listen`).
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Data directory holding the database (config key `data_dir`).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Print the effective configuration, secrets masked, with each value's source.
+    CheckConfig,
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let sources = Sources {
+        config_file: cli.config.clone(),
+        flags: FlagOverrides {
+            listen: cli.listen.clone(),
+            data_dir: cli.data_dir.clone(),
+        },
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&sources),
+        Command::CheckConfig => check_config(&sources),
+        Command::Version => {
+            println!("stardag-server {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn load(sources: &Sources) -> Result<Config, ExitCode> {
+    Config::load(sources).map_err(|e| {
+        eprintln!("stardag-server: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn check_config(sources: &Sources) -> ExitCode {
+    match config::describe(sources) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stardag-server: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(sources: &Sources) -> ExitCode {
+    let config = match load(sources) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    stardag_server::logging::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stardag-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let addr = match config.listen_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("stardag-server: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("stardag-server: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let local = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let config = Arc::new(config);
+        let shutdown = async {
+            stop_signal().await;
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        };
+        tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{local}");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        match stardag_server::server::run(config, listener, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("stardag-server: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// SIGTERM or SIGINT. The streams are created once, before waiting.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,162 @@
+//! All state in one redb file.
+//!
+//! Reads run on MVCC snapshots in `spawn_blocking` ([`Store::read`]); writes go to one
+//! writer thread that applies many requests in one transaction and commits once
+//! ([`Store::write`], see `writer.rs`). Keys start with the tenant id so a lookup can
+//! only ever see the caller's rows.
+
+pub mod codec;
+mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+
+pub use schema::{force_schema_version_for_tests, SCHEMA_VERSION};
+pub use writer::WriterStats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] redb::Error),
+    #[error("corrupt row in table {table}: {why}")]
+    Corrupt { table: &'static str, why: String },
+    #[error("cannot encode row: {0}")]
+    Encode(String),
+    #[error("{0}")]
+    Schema(String),
+    #[error("the database {0} is in use by another process (is the server running?)")]
+    Locked(String),
+    #[error("the write queue is full")]
+    Busy,
+    #[error("the store is shutting down")]
+    ShuttingDown,
+    #[error("the write batch failed: {0}")]
+    BatchFailed(String),
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+macro_rules! redb_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+redb_error_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::DatabaseError,
+    redb::SetDurabilityError
+);
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub cache_bytes: usize,
+    pub write_queue: usize,
+    pub max_batch: usize,
+}
+
+impl From<&crate::config::StoreConfig> for StoreOptions {
+    fn from(c: &crate::config::StoreConfig) -> Self {
+        StoreOptions {
+            cache_bytes: c.cache_bytes,
+            write_queue: c.write_queue,
+            max_batch: c.max_batch,
+        }
+    }
+}
+
+/// Cheap to clone: every clone shares the database and the writer.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: writer::WriterHandle,
+}
+
+impl Store {
+    /// Opens (or creates) the database, checks its schema version, starts the writer.
+    pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(opts.cache_bytes)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::Locked(path.display().to_string())
+                }
+                other => other.into(),
+            })?;
+        schema::check_and_init(&db)?;
+        let db = Arc::new(db);
+        let writer = writer::WriterHandle::start(db.clone(), opts.write_queue, opts.max_batch)?;
+        Ok(Store { db, writer })
+    }
+
+    /// Runs `f` on a fresh read snapshot off the async runtime.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&ReadTransaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let tx = db.begin_read().map_err(StoreError::from)?;
+            f(&tx)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    /// Sends `op` to the writer; answers once the batch holding it is durably committed.
+    ///
+    /// Contract: `op` does all its checks before its first write, so an `Err` from it
+    /// leaves the shared transaction untouched and never fails other requests' writes.
+    pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.submit(op).await
+    }
+
+    /// Synchronous read for offline tools (admin CLI, backup) and start-up.
+    pub fn read_blocking<T, E>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let tx = self.db.begin_read().map_err(StoreError::from)?;
+        f(&tx)
+    }
+
+    /// Synchronous write through the writer, for offline tools and start-up.
+    pub fn write_blocking<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.submit_blocking(op)
+    }
+
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    /// Commits what is queued, stops the writer and waits for it. Later writes fail with
+    /// `ShuttingDown`. The database file closes cleanly when the last clone is dropped.
+    pub fn shutdown(&self) {
+        self.writer.shutdown();
+    }
+}
