@@ -288,7 +288,7 @@ fn config_file(sources: &Sources) -> Result<Option<PathBuf>, ConfigError> {
 
 /// The layered figment; kept so `check-config` can ask where each value came from.
 pub fn figment(sources: &Sources) -> Result<Figment, ConfigError> {
-    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    let mut fig = Figment::from(Defaults);
     if let Some(path) = config_file(sources)? {
         fig = fig.merge(Toml::file_exact(path));
     }
@@ -404,6 +404,18 @@ fn describe_metadata(md: &Metadata) -> String {
     match &md.source {
         Some(figment::Source::File(p)) => format!("{} {}", md.name, p.display()),
         _ => md.name.to_string(),
+    }
+}
+
+/// Built-in defaults, named so `check-config` can say "default".
+struct Defaults;
+
+impl Provider for Defaults {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("default")
+    }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::defaults(Config::default()).data()
     }
 }
 

@@ -124,6 +124,7 @@ impl WriterHandle {
         reply.await.unwrap_or(Err(StoreError::ShuttingDown.into()))
     }
 
+    /// For offline tools only: must not be called from inside the async runtime.
     pub(super) fn submit_blocking<T, E, F>(&self, op: F) -> Result<T, E>
     where
         F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
@@ -155,8 +156,12 @@ impl WriterHandle {
             Err(poisoned) => poisoned.into_inner().take(),
         };
         if let Some(handle) = handle {
-            // Queued ops ahead of the marker are still committed.
-            let _ = self.tx.blocking_send(Command::Shutdown);
+            // Queued ops ahead of the marker are still committed. A full queue is waited
+            // out on a helper thread, so this also works from inside an async context.
+            if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(Command::Shutdown) {
+                let tx = self.tx.clone();
+                let _ = std::thread::spawn(move || tx.blocking_send(cmd)).join();
+            }
             let _ = handle.join();
         }
     }

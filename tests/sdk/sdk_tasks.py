@@ -136,12 +136,16 @@ def report_markdown(rows: int) -> str:
     return f"# Report\n\n*{rows}* rows, ünïcode ✓\n\n| i | sq |\n|---|----|\n| 1 | 1 |\n"
 
 
-def diamond(run_id: str, sleep_s: float = 0.0) -> dict[str, sd.BaseTask]:
-    """A -> B, A -> C, (B, C) -> D. Returns the four task instances by letter."""
-    a = Leaf(run_id=run_id, sleep_s=sleep_s)
-    b = Branch(upstream=a, factor=2, sleep_s=sleep_s)
-    c = Branch(upstream=a, factor=3, sleep_s=sleep_s)
-    d = Join(left=b, right=c, sleep_s=sleep_s)
+def diamond(run_id: str, sleeps: dict[str, float] | None = None) -> dict[str, sd.BaseTask]:
+    """A -> B, A -> C, (B, C) -> D. Returns the four task instances by letter.
+
+    ``sleeps`` maps a letter to seconds its run() sleeps (part of the task ids).
+    """
+    s = sleeps or {}
+    a = Leaf(run_id=run_id, sleep_s=s.get("A", 0.0))
+    b = Branch(upstream=a, factor=2, sleep_s=s.get("B", 0.0))
+    c = Branch(upstream=a, factor=3, sleep_s=s.get("C", 0.0))
+    d = Join(left=b, right=c, sleep_s=s.get("D", 0.0))
     return {"A": a, "B": b, "C": c, "D": d}
 
 

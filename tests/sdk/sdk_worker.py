@@ -1,6 +1,6 @@
 """Run one stardag build in its own process (used by the global-lock tests).
 
-    python sdk_worker.py --run-id X [--sequential] [--lock] [--sleep S]
+    python sdk_worker.py --run-id X [--sequential] [--lock] [--sleeps A=2,B=3,C=3,D=3]
                          [--start-at UNIX_TS] [--lock-wait-timeout S]
 
 Prints one JSON line with the BuildSummary on stdout. Imports the tasks from
@@ -29,12 +29,15 @@ def main() -> int:
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--sequential", action="store_true")
     ap.add_argument("--lock", action="store_true")
-    ap.add_argument("--sleep", type=float, default=0.0)
+    ap.add_argument("--sleeps", default="", help="e.g. A=2,B=3,C=3,D=3")
     ap.add_argument("--start-at", type=float, default=0.0)
     ap.add_argument("--lock-wait-timeout", type=float, default=90.0)
     args = ap.parse_args()
 
-    dag = sdk_tasks.diamond(args.run_id, sleep_s=args.sleep)
+    sleeps = {
+        k: float(v) for k, v in (p.split("=") for p in args.sleeps.split(",") if p)
+    }
+    dag = sdk_tasks.diamond(args.run_id, sleeps=sleeps)
     kwargs = {}
     if args.lock:
         kwargs["global_lock_manager"] = RegistryGlobalConcurrencyLockManager()

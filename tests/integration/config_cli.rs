@@ -1,0 +1,119 @@
+//! Config layering through the real binary's `check-config`: defaults < file < env <
+//! flags, secrets masked, unknown keys refused by name.
+
+use std::process::Output;
+
+use crate::harness::binary;
+
+async fn check_config(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(binary());
+    cmd.arg("check-config").args(args);
+    // Nothing from the developer's shell leaks in.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("STARDAG_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+fn line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("no line for {key} in:\n{out}"))
+}
+
+#[tokio::test]
+async fn layers_defaults_file_env_and_flags_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\n\
+         [http]\nmax_body_bytes = 1234\n[auth]\nbootstrap_admin_password = \"hunter22hunter\"\n\
+         [store]\ncache_bytes = 1000000\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = check_config(
+        &["--config", path, "--listen", "127.0.0.1:9100"],
+        &[
+            ("STARDAG_SERVER_DATA_DIR", "/from/env"),
+            ("STARDAG_SERVER_STORE__CACHE_BYTES", "2000000"),
+            // The SDK's own variables share the stem and must be ignored.
+            ("STARDAG_API_KEY", "sk_abcdef_x"),
+            ("STARDAG_REGISTRY_URL", "http://x"),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let listen = line(&text, "listen");
+    assert!(
+        listen.contains("127.0.0.1:9100") && listen.contains("command-line"),
+        "{listen}"
+    );
+    let data_dir = line(&text, "data_dir");
+    assert!(
+        data_dir.contains("/from/env") && data_dir.contains("environment"),
+        "{data_dir}"
+    );
+    let cache = line(&text, "store.cache_bytes");
+    assert!(
+        cache.contains("2000000") && cache.contains("environment"),
+        "{cache}"
+    );
+    let body = line(&text, "http.max_body_bytes");
+    assert!(body.contains("1234") && body.contains("TOML"), "{body}");
+    let timeout = line(&text, "http.header_read_timeout_seconds");
+    assert!(
+        timeout.contains("30") && timeout.contains("default"),
+        "{timeout}"
+    );
+    let pw = line(&text, "auth.bootstrap_admin_password");
+    assert!(
+        !pw.contains("hunter22") && pw.contains("****"),
+        "secret not masked: {pw}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_keys_are_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "[http]\nmax_body_bites = 5\n").unwrap();
+    let out = check_config(&["--config", file.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_body_bites"), "{err}");
+
+    let out = check_config(&[], &[("STARDAG_SERVER_LISTN", "1.2.3.4:5")]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.to_lowercase().contains("listn"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_named_config_file_is_an_error() {
+    let out = check_config(&["--config", "/nonexistent/stardag.toml"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/stardag.toml"));
+}
+
+#[tokio::test]
+async fn version_prints_the_crate_version() {
+    let out = tokio::process::Command::new(binary())
+        .arg("version")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}

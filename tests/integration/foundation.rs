@@ -1,0 +1,125 @@
+//! Transport-level behaviour: health, error shapes, routing rules, headers, shutdown.
+
+use http::Method;
+use serde_json::json;
+
+use crate::harness::{BinaryServer, TestServer};
+
+#[tokio::test]
+async fn health_answers_healthy_with_security_headers() {
+    let server = TestServer::start().await;
+    let resp = server.client().get("/health").await;
+    assert_eq!(resp.expect(200), json!({"status": "healthy"}));
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(resp.header("referrer-policy"), Some("no-referrer"));
+    assert!(
+        resp.header("strict-transport-security").is_none(),
+        "no HSTS without TLS"
+    );
+    let id = resp.header("x-request-id").expect("request id generated");
+    assert!(id.len() >= 16);
+
+    let head = server
+        .client()
+        .send(Method::HEAD, "/health", &[], Default::default())
+        .await;
+    assert_eq!(head.status.as_u16(), 200);
+    assert!(head.body.is_empty());
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_when_sane() {
+    let server = TestServer::start().await;
+    let c = server.client();
+    let resp = c
+        .send(
+            Method::GET,
+            "/health",
+            &[("x-request-id", "trace-abc-123")],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(resp.header("x-request-id"), Some("trace-abc-123"));
+    let long = "x".repeat(500);
+    let resp = c
+        .send(
+            Method::GET,
+            "/health",
+            &[("x-request-id", &long)],
+            Default::default(),
+        )
+        .await;
+    assert_ne!(resp.header("x-request-id"), Some(long.as_str()));
+}
+
+#[tokio::test]
+async fn unknown_path_is_404_not_found() {
+    let server = TestServer::start().await;
+    let c = server.client();
+    for path in ["/nope", "/api/v9/tasks", "/health/extra", "/a//b", "/%FF"] {
+        let resp = c.get(path).await;
+        assert_eq!(resp.expect(404), json!({"detail": "Not Found"}), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_with_allow() {
+    let server = TestServer::start().await;
+    let resp = server.client().post("/health", &json!({})).await;
+    assert_eq!(resp.expect(405), json!({"detail": "Method Not Allowed"}));
+    assert_eq!(resp.header("allow"), Some("GET, HEAD"));
+    let resp = server.client().delete("/health").await;
+    assert_eq!(resp.status.as_u16(), 405);
+}
+
+#[tokio::test]
+async fn trailing_slash_is_served_like_the_bare_path() {
+    let server = TestServer::start().await;
+    let resp = server.client().get("/health/").await;
+    assert_eq!(resp.expect(200), json!({"status": "healthy"}));
+}
+
+#[tokio::test]
+async fn metrics_report_store_counters() {
+    let server = TestServer::start().await;
+    let resp = server.client().get("/metrics").await;
+    assert_eq!(resp.status.as_u16(), 200);
+    let text = String::from_utf8_lossy(&resp.body);
+    assert!(text.contains("stardag_store_commits_total"), "{text}");
+    assert!(text.contains("stardag_store_file_bytes"), "{text}");
+
+    let off = TestServer::start_with(|c| c.metrics.enabled = false).await;
+    assert_eq!(off.client().get("/metrics").await.status.as_u16(), 404);
+}
+
+#[tokio::test]
+async fn binary_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = BinaryServer::start(dir.path(), &[]).await;
+    server.client().get("/health").await.expect(200);
+    server.signal(15);
+    let status = server.wait().await;
+    assert!(status.success(), "exit status {status:?}");
+    let lines = server.stderr_lines.lock().await;
+    assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:?}");
+}
+
+#[tokio::test]
+async fn newer_database_schema_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stardag.redb");
+    stardag_server::store::force_schema_version_for_tests(&db, 99).unwrap();
+    let out = tokio::process::Command::new(crate::harness::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("schema version 99") && stderr.contains("upgrade stardag-server"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,308 @@
+//! Test harness: the real server on 127.0.0.1:0 with a temporary data dir, and a small
+//! HTTP/1.1 client over hyper. No sleeps: the listener is bound before the server starts.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use stardag_server::config::Config;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<Result<(), stardag_server::server::ServerError>>>,
+    dir: Arc<tempfile::TempDir>,
+}
+
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.data_dir = data_dir.to_path_buf();
+    config.listen = "127.0.0.1:0".into();
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        Self::launch(config, dir).await
+    }
+
+    async fn launch(config: Config, dir: Arc<tempfile::TempDir>) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let run_config = Arc::new(config.clone());
+        let join = tokio::spawn(stardag_server::server::run(
+            run_config,
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        TestServer {
+            addr,
+            config,
+            stop: Some(stop),
+            join: Some(join),
+            dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.addr)
+    }
+
+    /// Graceful stop; waits until the database is closed.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(join) = self.join.take() {
+            join.await.expect("server task").expect("server result");
+        }
+    }
+
+    /// Stops and starts again on the same data dir (new port).
+    pub async fn restart(mut self) -> TestServer {
+        self.stop().await;
+        let config = self.config.clone();
+        let dir = self.dir.clone();
+        Self::launch(config, dir).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The real binary as a child process (for signals and the CLI).
+pub struct BinaryServer {
+    pub addr: SocketAddr,
+    pub child: tokio::process::Child,
+    pub stderr_lines: Arc<tokio::sync::Mutex<Vec<String>>>,
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_stardag-server"))
+}
+
+impl BinaryServer {
+    /// Starts `stardag-server serve` and waits for its "listening on" log line.
+    pub async fn start(data_dir: &Path, extra_args: &[&str]) -> BinaryServer {
+        let mut child = tokio::process::Command::new(binary())
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra_args)
+            .env("RUST_LOG", "info")
+            .env_remove("STARDAG_SERVER_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn stardag-server");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = oneshot::channel();
+        let sink = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stderr).lines();
+            let mut addr_tx = Some(addr_tx);
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                    if let Some(tx) = addr_tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                sink.lock().await.push(line);
+            }
+        });
+        let addr = tokio::time::timeout(Duration::from_secs(20), addr_rx)
+            .await
+            .expect("server did not report its address in time")
+            .expect("server exited before listening");
+        BinaryServer {
+            addr: addr.parse().expect("address"),
+            child,
+            stderr_lines: lines,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.addr)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = self.child.id().expect("pid") as i32;
+        // SAFETY-free: `kill` via the command keeps the test free of libc bindings.
+        std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+    }
+
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("server did not exit in time")
+            .expect("wait")
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and returns the JSON body.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub addr: SocketAddr,
+    headers: Vec<(String, String)>,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        Client {
+            addr,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A client that sends this header on every request.
+    pub fn with_header(&self, name: &str, value: &str) -> Client {
+        let mut c = self.clone();
+        c.headers.push((name.into(), value.into()));
+        c
+    }
+
+    pub fn with_api_key(&self, key: &str) -> Client {
+        self.with_header("x-api-key", key)
+    }
+
+    pub fn with_bearer(&self, token: &str) -> Client {
+        self.with_header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    pub async fn delete(&self, path: &str) -> TestResponse {
+        self.send(Method::DELETE, path, &[], Bytes::new()).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.json(Method::POST, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> TestResponse {
+        self.json(Method::PATCH, path, body).await
+    }
+
+    pub async fn json(&self, method: Method, path: &str, body: &Value) -> TestResponse {
+        let bytes = Bytes::from(serde_json::to_vec(body).expect("json"));
+        self.send(method, path, &[("content-type", "application/json")], bytes)
+            .await
+    }
+
+    /// One request on a fresh connection.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> TestResponse {
+        let stream = TcpStream::connect(self.addr).await.expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body)).expect("request");
+        let resp = sender.send_request(req).await.expect("send");
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
