@@ -30,10 +30,11 @@ pub struct TestServer {
 }
 
 pub fn test_config(data_dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.data_dir = data_dir.to_path_buf();
-    config.listen = "127.0.0.1:0".into();
-    config
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    }
 }
 
 impl TestServer {
