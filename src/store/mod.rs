@@ -6,6 +6,7 @@
 //! only ever see the caller's rows.
 
 pub mod codec;
+pub mod identity;
 mod schema;
 mod writer;
 
