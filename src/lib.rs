@@ -4,6 +4,8 @@
 //! → `api` (handlers) → `store` (redb: snapshot reads, one group-commit writer).
 
 pub mod api;
+pub mod auth;
+pub mod bootstrap;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -1,23 +1,55 @@
 //! Handlers, one file per resource. [`dispatch`] is the second half of the route table:
-//! a flat match from endpoint to handler.
+//! read the JSON body (before auth, as upstream), authenticate per the endpoint's auth
+//! kind, then a flat match from endpoint to handler.
 
+mod auth;
 mod health;
+mod me;
+pub mod provisioning;
 
 use http::Request;
 use hyper::body::Incoming;
 
-use crate::http::response::ApiResult;
+use crate::http::request::{parse_json_value, read_body, Query};
+use crate::http::response::{ApiError, ApiResult};
 use crate::http::router::Endpoint;
-use crate::http::{AppState, RequestCtx};
+use crate::http::{AppState, Req, RequestCtx};
 
 pub async fn dispatch(
     state: &AppState,
     endpoint: Endpoint,
-    _req: Request<Incoming>,
-    _ctx: &RequestCtx,
+    req: Request<Incoming>,
+    ctx: &RequestCtx,
 ) -> ApiResult {
+    let (parts, body) = req.into_parts();
+    let query = Query::parse(parts.uri.query());
+    let body = if endpoint.json_body() {
+        let raw = read_body(&parts.headers, body, state.body_limits).await?;
+        parse_json_value(&parts.headers, &raw)?
+    } else {
+        None
+    };
+    let caller = crate::auth::authenticate(state, endpoint.auth(), &parts.headers, &query).await?;
+    let rq = Req {
+        ctx: ctx.clone(),
+        caller,
+        query,
+        headers: parts.headers,
+        body,
+    };
+    use Endpoint::*;
     match endpoint {
-        Endpoint::Health => Ok(health::health()),
-        Endpoint::Metrics => health::metrics(state),
+        Health => Ok(health::health()),
+        Metrics => health::metrics(state),
+        Jwks => auth::jwks(state),
+        AuthConfig => auth::config(state),
+        Exchange => auth::exchange(state, rq).await,
+        Login => auth::login(state, rq).await,
+        Register => auth::register(state, rq).await,
+        Me => me::me(state, rq).await,
+        MyInvites => me::my_invites(state, rq).await,
+        ListWorkspaces => me::list_workspaces(state, rq).await,
+        // Filled in by the resource modules of the identity issue.
+        _ => Err(ApiError::not_found("Not Found")),
     }
 }

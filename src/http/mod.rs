@@ -14,8 +14,16 @@ use http::header::{HeaderName, HeaderValue};
 use http::Request;
 use hyper::body::Incoming;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
 use crate::api;
-use crate::config::Config;
+use crate::auth::keys::KeySet;
+use crate::auth::oidc::OidcVerifier;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::{AuthMode, Config};
 use crate::store::Store;
 use request::BodyLimits;
 use response::{ApiError, HttpResponse};
@@ -27,20 +35,68 @@ pub struct AppState {
     pub body_limits: BodyLimits,
     /// HSTS is only sent over TLS.
     pub tls: bool,
+    keys: KeySet,
+    /// Set in OIDC mode; local mode verifies its own session tokens instead.
+    pub oidc: Option<OidcVerifier>,
+    pub login_throttle: LoginThrottle,
+    /// When each API key's `last_used_at` was last written (D14: at most once a minute).
+    key_stamps: Mutex<HashMap<Uuid, Instant>>,
 }
 
+/// `last_used_at` is written at most this often per key.
+const KEY_STAMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl AppState {
-    pub fn new(config: Arc<Config>, store: Store, tls: bool) -> AppState {
+    pub fn new(config: Arc<Config>, store: Store, keys: KeySet, tls: bool) -> AppState {
         let body_limits = BodyLimits {
             max_bytes: config.http.max_body_bytes,
             read_timeout: std::time::Duration::from_secs(config.http.body_read_timeout_seconds),
         };
+        let oidc =
+            (config.auth.mode == AuthMode::Oidc).then(|| OidcVerifier::from_config(&config.oidc));
         AppState {
             config,
             store,
             body_limits,
             tls,
+            keys,
+            oidc,
+            login_throttle: LoginThrottle::default(),
+            key_stamps: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// Records an API key use off the request path: a background write, at most once a
+    /// minute per key, so authentication never waits for a commit.
+    pub fn api_key_used(&self, env: Uuid, key: Uuid) {
+        let now = Instant::now();
+        {
+            let mut stamps = match self.key_stamps.lock() {
+                Ok(s) => s,
+                Err(p) => p.into_inner(),
+            };
+            if stamps
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < KEY_STAMP_INTERVAL)
+            {
+                return;
+            }
+            stamps.insert(key, now);
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let at = crate::clock::now_micros();
+            let res: Result<(), crate::store::StoreError> = store
+                .write(move |tx| crate::store::identity::stamp_api_key(tx, env, key, at))
+                .await;
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "could not record API key use");
+            }
+        });
     }
 }
 
@@ -124,5 +180,38 @@ fn add_common_headers(resp: &mut HttpResponse, request_id: &str, tls: bool) {
             http::header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         );
+    }
+}
+
+/// What a handler gets: the authenticated caller, the query, and the JSON body (parsed
+/// before authentication, as upstream rejects broken JSON first).
+pub struct Req {
+    pub ctx: RequestCtx,
+    pub caller: crate::auth::Caller,
+    pub query: request::Query,
+    pub headers: http::HeaderMap,
+    pub body: Option<serde_json::Value>,
+}
+
+impl Req {
+    /// The required body, typed; absent → 422 `missing`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        match &self.body {
+            Some(v) => request::from_value(v.clone()),
+            None => Err(ApiError::Validation(vec![response::ValidationItem::new(
+                "missing",
+                vec![serde_json::json!("body")],
+                "Field required",
+                serde_json::Value::Null,
+            )])),
+        }
+    }
+
+    /// A body whose fields all have defaults: absent means `{}`.
+    pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        match &self.body {
+            Some(v) => request::from_value(v.clone()),
+            None => Ok(T::default()),
+        }
     }
 }

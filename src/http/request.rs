@@ -92,21 +92,10 @@ fn content_type_is_json(headers: &HeaderMap) -> bool {
         || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// Parses a required JSON body into `T`; every failure is a 422 in FastAPI's list form.
-pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
-    let value = parse_json_value(headers, body)?;
-    from_value(value)
-}
-
-/// The body as JSON, before typing: 422 `missing` when empty, `json_invalid` when broken.
-pub fn parse_json_value(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+/// The body as JSON, before typing: `None` when empty, 422 `json_invalid` when broken.
+pub fn parse_json_value(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::Validation(vec![ValidationItem::new(
-            "missing",
-            vec![json!("body")],
-            "Field required",
-            Value::Null,
-        )]));
+        return Ok(None);
     }
     if !content_type_is_json(headers) {
         return Err(ApiError::Validation(vec![ValidationItem::new(
@@ -116,7 +105,7 @@ pub fn parse_json_value(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiEr
             json!(String::from_utf8_lossy(body)),
         )]));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_slice(body).map(Some).map_err(|e| {
         ApiError::Validation(vec![ValidationItem {
             kind: "json_invalid".into(),
             loc: vec![json!("body"), json!(e.column())],

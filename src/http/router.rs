@@ -8,31 +8,175 @@ use http::Method;
 
 use super::response::ApiError;
 
-/// Which credential a route takes (v1-identity §3.2).
+/// Which credential a route takes (v1-identity §3.2, D11, D31).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthKind {
     /// (N) no credential.
     None,
+    /// (I) an internal token; membership of the path workspace decides access.
+    Internal,
+    /// (F) an internal token, or the identity token (OIDC token, or a local session).
+    Flexible,
+    /// (X) the identity token only: `/auth/exchange`.
+    Exchange,
+    /// (S) an API key, or an internal token plus `?environment_id=`.
+    Sdk,
 }
+
+/// Raw path ids: validated by handlers after authentication (see module docs).
+pub type Id = String;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     Health,
     Metrics,
+    // Auth (mounted at `/` and at `/api/v1`)
+    Jwks,
+    AuthConfig,
+    Exchange,
+    Login,
+    Register,
+    // Current user
+    Me,
+    MyInvites,
+    ListWorkspaces,
+    // Workspaces
+    CreateWorkspace,
+    GetWorkspace { ws: Id },
+    UpdateWorkspace { ws: Id },
+    DeleteWorkspace { ws: Id },
+    WorkspaceTargetRoots { ws: Id },
+    // Members
+    ListMembers { ws: Id },
+    UpdateMember { ws: Id, member: Id },
+    RemoveMember { ws: Id, member: Id },
+    // Invites
+    ListInvites { ws: Id },
+    CreateInvite { ws: Id },
+    CancelInvite { ws: Id, invite: Id },
+    AcceptInvite { invite: Id },
+    DeclineInvite { invite: Id },
+    // Environments
+    ListEnvironments { ws: Id },
+    CreateEnvironment { ws: Id },
+    GetEnvironment { ws: Id, env: Id },
+    UpdateEnvironment { ws: Id, env: Id },
+    DeleteEnvironment { ws: Id, env: Id },
+    // API keys
+    ListApiKeys { ws: Id, env: Id },
+    CreateApiKey { ws: Id, env: Id },
+    RevokeApiKey { ws: Id, env: Id, key: Id },
+    // Target roots
+    ListTargetRoots { ws: Id, env: Id },
+    CreateTargetRoot { ws: Id, env: Id },
+    GetTargetRoot { ws: Id, env: Id, root: Id },
+    UpdateTargetRoot { ws: Id, env: Id, root: Id },
+    DeleteTargetRoot { ws: Id, env: Id, root: Id },
+    SdkTargetRoots,
 }
 
 impl Endpoint {
     /// Stable name for spans, logs and metrics labels.
     pub fn name(&self) -> &'static str {
+        use Endpoint::*;
         match self {
-            Endpoint::Health => "health",
-            Endpoint::Metrics => "metrics",
+            Health => "health",
+            Metrics => "metrics",
+            Jwks => "jwks",
+            AuthConfig => "auth_config",
+            Exchange => "auth_exchange",
+            Login => "auth_login",
+            Register => "auth_register",
+            Me => "me",
+            MyInvites => "my_invites",
+            ListWorkspaces => "list_workspaces",
+            CreateWorkspace => "create_workspace",
+            GetWorkspace { .. } => "get_workspace",
+            UpdateWorkspace { .. } => "update_workspace",
+            DeleteWorkspace { .. } => "delete_workspace",
+            WorkspaceTargetRoots { .. } => "workspace_target_roots",
+            ListMembers { .. } => "list_members",
+            UpdateMember { .. } => "update_member",
+            RemoveMember { .. } => "remove_member",
+            ListInvites { .. } => "list_invites",
+            CreateInvite { .. } => "create_invite",
+            CancelInvite { .. } => "cancel_invite",
+            AcceptInvite { .. } => "accept_invite",
+            DeclineInvite { .. } => "decline_invite",
+            ListEnvironments { .. } => "list_environments",
+            CreateEnvironment { .. } => "create_environment",
+            GetEnvironment { .. } => "get_environment",
+            UpdateEnvironment { .. } => "update_environment",
+            DeleteEnvironment { .. } => "delete_environment",
+            ListApiKeys { .. } => "list_api_keys",
+            CreateApiKey { .. } => "create_api_key",
+            RevokeApiKey { .. } => "revoke_api_key",
+            ListTargetRoots { .. } => "list_target_roots",
+            CreateTargetRoot { .. } => "create_target_root",
+            GetTargetRoot { .. } => "get_target_root",
+            UpdateTargetRoot { .. } => "update_target_root",
+            DeleteTargetRoot { .. } => "delete_target_root",
+            SdkTargetRoots => "sdk_target_roots",
         }
     }
 
+    /// Routes with a JSON body model: their body is read and parsed before
+    /// authentication (upstream answers 422 for broken JSON before 401).
+    pub fn json_body(&self) -> bool {
+        use Endpoint::*;
+        matches!(
+            self,
+            Exchange
+                | Login
+                | Register
+                | CreateWorkspace
+                | UpdateWorkspace { .. }
+                | UpdateMember { .. }
+                | CreateInvite { .. }
+                | CreateEnvironment { .. }
+                | UpdateEnvironment { .. }
+                | CreateApiKey { .. }
+                | CreateTargetRoot { .. }
+                | UpdateTargetRoot { .. }
+        )
+    }
+
+    /// The credential each route takes: one table, so no route can forget it.
     pub fn auth(&self) -> AuthKind {
+        use Endpoint::*;
         match self {
-            Endpoint::Health | Endpoint::Metrics => AuthKind::None,
+            Health | Metrics | Jwks | AuthConfig | Login | Register => AuthKind::None,
+            Exchange => AuthKind::Exchange,
+            Me
+            | MyInvites
+            | ListWorkspaces
+            | CreateWorkspace
+            | AcceptInvite { .. }
+            | DeclineInvite { .. } => AuthKind::Flexible,
+            GetWorkspace { .. }
+            | UpdateWorkspace { .. }
+            | DeleteWorkspace { .. }
+            | WorkspaceTargetRoots { .. }
+            | ListMembers { .. }
+            | UpdateMember { .. }
+            | RemoveMember { .. }
+            | ListInvites { .. }
+            | CreateInvite { .. }
+            | CancelInvite { .. }
+            | ListEnvironments { .. }
+            | CreateEnvironment { .. }
+            | GetEnvironment { .. }
+            | UpdateEnvironment { .. }
+            | DeleteEnvironment { .. }
+            | ListApiKeys { .. }
+            | CreateApiKey { .. }
+            | RevokeApiKey { .. }
+            | ListTargetRoots { .. }
+            | CreateTargetRoot { .. }
+            | GetTargetRoot { .. }
+            | UpdateTargetRoot { .. }
+            | DeleteTargetRoot { .. } => AuthKind::Internal,
+            SdkTargetRoots => AuthKind::Sdk,
         }
     }
 }
@@ -95,9 +239,134 @@ fn split_path(path: &str) -> Option<Vec<String>> {
 
 /// The route table. Read it top to bottom: one line per route.
 fn match_route(method: &Method, segs: &[&str]) -> Option<Endpoint> {
-    let endpoint = match (method.as_str(), segs) {
-        ("GET", ["health"]) => Endpoint::Health,
-        ("GET", ["metrics"]) => Endpoint::Metrics,
+    use Endpoint::*;
+    let m = method.as_str();
+    // The auth router is mounted twice upstream: at `/` and at `/api/v1`.
+    let auth_tail = match segs {
+        ["api", "v1", rest @ ..] if is_auth_path(rest) => rest,
+        rest if is_auth_path(rest) => rest,
+        _ => &[][..],
+    };
+    if !auth_tail.is_empty() {
+        return match (m, auth_tail) {
+            ("GET", [".well-known", "jwks.json"]) => Some(Jwks),
+            ("GET", ["auth", "config"]) => Some(AuthConfig),
+            ("POST", ["auth", "exchange"]) => Some(Exchange),
+            _ => None,
+        };
+    }
+    // Workspace routes live under `/api/v1/ui/workspaces`, mirrored under
+    // `/api/v1/workspaces` (D6).
+    if let Some(tail) = workspace_tail(segs) {
+        return match_workspace_route(m, tail);
+    }
+    let endpoint = match (m, segs) {
+        ("GET", ["health"]) => Health,
+        ("GET", ["metrics"]) => Metrics,
+        ("POST", ["api", "v1", "auth", "login"]) => Login,
+        ("POST", ["api", "v1", "auth", "register"]) => Register,
+        ("GET", ["api", "v1", "ui", "me"]) => Me,
+        ("GET", ["api", "v1", "ui", "me", "invites"]) => MyInvites,
+        ("GET", ["api", "v1", "target-roots"]) => SdkTargetRoots,
+        _ => return None,
+    };
+    Some(endpoint)
+}
+
+fn is_auth_path(segs: &[&str]) -> bool {
+    matches!(
+        segs,
+        [".well-known", "jwks.json"] | ["auth", "config" | "exchange"]
+    )
+}
+
+/// The part after `api/v1/ui/workspaces` or `api/v1/workspaces` (empty for the
+/// collection itself).
+fn workspace_tail<'a>(segs: &'a [&'a str]) -> Option<&'a [&'a str]> {
+    match segs {
+        ["api", "v1", "ui", "workspaces", rest @ ..] => Some(rest),
+        ["api", "v1", "workspaces", rest @ ..] => Some(rest),
+        _ => None,
+    }
+}
+
+fn match_workspace_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
+    use Endpoint::*;
+    let id = |s: &str| s.to_string();
+    let endpoint = match (m, tail) {
+        ("GET", []) => ListWorkspaces,
+        ("POST", []) => CreateWorkspace,
+        ("POST", ["invites", inv, "accept"]) => AcceptInvite { invite: id(inv) },
+        ("POST", ["invites", inv, "decline"]) => DeclineInvite { invite: id(inv) },
+        ("GET", [ws]) => GetWorkspace { ws: id(ws) },
+        ("PATCH", [ws]) => UpdateWorkspace { ws: id(ws) },
+        ("DELETE", [ws]) => DeleteWorkspace { ws: id(ws) },
+        ("GET", [ws, "target-roots"]) => WorkspaceTargetRoots { ws: id(ws) },
+        ("GET", [ws, "members"]) => ListMembers { ws: id(ws) },
+        ("PATCH", [ws, "members", mem]) => UpdateMember {
+            ws: id(ws),
+            member: id(mem),
+        },
+        ("DELETE", [ws, "members", mem]) => RemoveMember {
+            ws: id(ws),
+            member: id(mem),
+        },
+        ("GET", [ws, "invites"]) => ListInvites { ws: id(ws) },
+        ("POST", [ws, "invites"]) => CreateInvite { ws: id(ws) },
+        ("DELETE", [ws, "invites", inv]) => CancelInvite {
+            ws: id(ws),
+            invite: id(inv),
+        },
+        ("GET", [ws, "environments"]) => ListEnvironments { ws: id(ws) },
+        ("POST", [ws, "environments"]) => CreateEnvironment { ws: id(ws) },
+        ("GET", [ws, "environments", env]) => GetEnvironment {
+            ws: id(ws),
+            env: id(env),
+        },
+        ("PATCH", [ws, "environments", env]) => UpdateEnvironment {
+            ws: id(ws),
+            env: id(env),
+        },
+        ("DELETE", [ws, "environments", env]) => DeleteEnvironment {
+            ws: id(ws),
+            env: id(env),
+        },
+        ("GET", [ws, "environments", env, "api-keys"]) => ListApiKeys {
+            ws: id(ws),
+            env: id(env),
+        },
+        ("POST", [ws, "environments", env, "api-keys"]) => CreateApiKey {
+            ws: id(ws),
+            env: id(env),
+        },
+        ("DELETE", [ws, "environments", env, "api-keys", key]) => RevokeApiKey {
+            ws: id(ws),
+            env: id(env),
+            key: id(key),
+        },
+        ("GET", [ws, "environments", env, "target-roots"]) => ListTargetRoots {
+            ws: id(ws),
+            env: id(env),
+        },
+        ("POST", [ws, "environments", env, "target-roots"]) => CreateTargetRoot {
+            ws: id(ws),
+            env: id(env),
+        },
+        ("GET", [ws, "environments", env, "target-roots", root]) => GetTargetRoot {
+            ws: id(ws),
+            env: id(env),
+            root: id(root),
+        },
+        ("PATCH", [ws, "environments", env, "target-roots", root]) => UpdateTargetRoot {
+            ws: id(ws),
+            env: id(env),
+            root: id(root),
+        },
+        ("DELETE", [ws, "environments", env, "target-roots", root]) => DeleteTargetRoot {
+            ws: id(ws),
+            env: id(env),
+            root: id(root),
+        },
         _ => return None,
     };
     Some(endpoint)

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use crate::auth::keys::KeySet;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::store::{Store, StoreError, StoreOptions};
@@ -20,6 +21,8 @@ pub use conn::ConnLimits;
 pub enum ServerError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("start-up failed: {0}")]
+    Startup(String),
     #[error("cannot prepare the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -47,13 +50,50 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let store = open_store(&config)?;
-    let state = Arc::new(AppState::new(config.clone(), store.clone(), false));
+    let prepared = {
+        let (config, store) = (config.clone(), store.clone());
+        let url = public_url(&listener);
+        tokio::task::spawn_blocking(move || prepare(&config, &store, &url))
+            .await
+            .map_err(|e| ServerError::Startup(e.to_string()))?
+    };
+    let keys = match prepared {
+        Ok(keys) => keys,
+        Err(e) => {
+            let closing = store.clone();
+            let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;
+            return Err(e);
+        }
+    };
+    let state = Arc::new(AppState::new(config.clone(), store.clone(), keys, false));
     serve(state, listener, shutdown).await;
     // The writer commits what is queued; it blocks, so keep it off the runtime threads.
     let closing = store.clone();
     let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The URL clients should use: an unspecified bind address is reached as localhost.
+fn public_url(listener: &TcpListener) -> String {
+    match listener.local_addr() {
+        Ok(addr) if addr.ip().is_unspecified() => format!("http://localhost:{}", addr.port()),
+        Ok(addr) => format!("http://{addr}"),
+        Err(_) => "http://localhost".into(),
+    }
+}
+
+/// Start-up work on the store: signing keys (D13) and the first-start bootstrap (D4).
+fn prepare(config: &Config, store: &Store, url: &str) -> Result<KeySet, ServerError> {
+    let window = config
+        .auth
+        .session_ttl_seconds
+        .max(config.auth.access_token_ttl_seconds);
+    let keys = crate::auth::keys::load_or_create(store, window)
+        .map_err(|e| ServerError::Startup(e.to_string()))?;
+    crate::bootstrap::first_start(config, store, url)
+        .map_err(|e| ServerError::Startup(e.to_string()))?;
+    Ok(keys)
 }
 
 /// The accept loop. Returns once every connection has finished (or the grace period

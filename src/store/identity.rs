@@ -4,12 +4,13 @@
 //!
 //! Ids are UUIDs stored as `u128`; rows are bincode (see `codec`).
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::codec::{decode, encode};
-use super::StoreError;
+use super::{Reader, StoreError};
 use crate::domain::roles::{InviteStatus, Role};
 
 /// user → row
@@ -17,8 +18,7 @@ pub const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users");
 /// lower-cased email → user
 pub const USER_BY_EMAIL: TableDefinition<&str, u128> = TableDefinition::new("user_by_email");
 /// external id (`local:<uuid>` or the IdP `sub`) → user
-pub const USER_BY_EXTERNAL: TableDefinition<&str, u128> =
-    TableDefinition::new("user_by_external");
+pub const USER_BY_EXTERNAL: TableDefinition<&str, u128> = TableDefinition::new("user_by_external");
 /// workspace → row
 pub const WORKSPACES: TableDefinition<u128, &[u8]> = TableDefinition::new("workspaces");
 /// slug → workspace (slugs are globally unique)
@@ -37,8 +37,7 @@ pub const INVITE_WORKSPACE: TableDefinition<u128, u128> = TableDefinition::new("
 pub const INVITE_BY_EMAIL: TableDefinition<(&str, u128), u128> =
     TableDefinition::new("invite_by_email");
 /// (workspace, environment) → row
-pub const ENVIRONMENTS: TableDefinition<(u128, u128), &[u8]> =
-    TableDefinition::new("environments");
+pub const ENVIRONMENTS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("environments");
 /// environment → workspace (SDK routes carry the environment alone)
 pub const ENV_WORKSPACE: TableDefinition<u128, u128> = TableDefinition::new("env_workspace");
 /// (environment, key) → row
@@ -47,8 +46,7 @@ pub const API_KEYS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new(
 pub const API_KEY_BY_HASH: TableDefinition<&[u8], (u128, u128)> =
     TableDefinition::new("api_key_by_hash");
 /// (environment, root) → row
-pub const TARGET_ROOTS: TableDefinition<(u128, u128), &[u8]> =
-    TableDefinition::new("target_roots");
+pub const TARGET_ROOTS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("target_roots");
 /// kid → signing key row (D13)
 pub const SIGNING_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("signing_keys");
 
@@ -139,37 +137,263 @@ pub struct SigningKeyRow {
     pub retired_at: Option<i64>,
 }
 
-/// Reads and decodes one row by key; `None` when absent.
-pub fn get_row<K, T>(
-    table: &impl ReadableTable<K, &'static [u8]>,
-    name: &'static str,
-    key: impl std::borrow::Borrow<K::SelfType<'static>>,
-) -> Result<Option<T>, StoreError>
-where
-    K: redb::Key + 'static,
-    T: serde::de::DeserializeOwned,
-{
-    match table.get(key)? {
-        Some(v) => Ok(Some(decode(name, v.value())?)),
-        None => Ok(None),
-    }
-}
-
-/// Encodes and inserts one row.
-pub fn put_row<K, T>(
-    table: &mut redb::Table<K, &'static [u8]>,
-    key: impl std::borrow::Borrow<K::SelfType<'static>>,
-    row: &T,
-) -> Result<(), StoreError>
-where
-    K: redb::Key + 'static,
-    T: Serialize,
-{
-    let bytes = encode(row)?;
-    table.insert(key, bytes.as_slice())?;
+pub(crate) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(USERS)?;
+    tx.open_table(USER_BY_EMAIL)?;
+    tx.open_table(USER_BY_EXTERNAL)?;
+    tx.open_table(WORKSPACES)?;
+    tx.open_table(WORKSPACE_BY_SLUG)?;
+    tx.open_table(MEMBERS)?;
+    tx.open_table(MEMBER_BY_USER)?;
+    tx.open_table(INVITES)?;
+    tx.open_table(INVITE_WORKSPACE)?;
+    tx.open_table(INVITE_BY_EMAIL)?;
+    tx.open_table(ENVIRONMENTS)?;
+    tx.open_table(ENV_WORKSPACE)?;
+    tx.open_table(API_KEYS)?;
+    tx.open_table(API_KEY_BY_HASH)?;
+    tx.open_table(TARGET_ROOTS)?;
+    tx.open_table(SIGNING_KEYS)?;
     Ok(())
 }
 
 pub fn lower(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+fn decode_opt<T: DeserializeOwned>(
+    name: &'static str,
+    v: Option<redb::AccessGuard<'_, &'static [u8]>>,
+) -> Result<Option<T>, StoreError> {
+    v.map(|g| decode(name, g.value())).transpose()
+}
+
+/// Decodes every row of a tenant's key range `(tenant, *)`.
+pub fn rows_of<T: DeserializeOwned>(
+    r: &impl Reader,
+    def: TableDefinition<(u128, u128), &'static [u8]>,
+    name: &'static str,
+    tenant: Uuid,
+) -> Result<Vec<T>, StoreError> {
+    let t = r.open(def)?;
+    let t_id = tenant.as_u128();
+    let mut out = Vec::new();
+    for entry in t.range((t_id, 0u128)..=(t_id, u128::MAX))? {
+        let (_, v) = entry?;
+        out.push(decode(name, v.value())?);
+    }
+    Ok(out)
+}
+
+/// One row of a tenant-keyed table.
+pub fn row_of<T: DeserializeOwned>(
+    r: &impl Reader,
+    def: TableDefinition<(u128, u128), &'static [u8]>,
+    name: &'static str,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<T>, StoreError> {
+    let t = r.open(def)?;
+    let row = decode_opt(name, t.get((tenant.as_u128(), id.as_u128()))?);
+    row
+}
+
+/// Encodes and writes one row of a tenant-keyed table.
+pub fn put_row_of<T: Serialize>(
+    tx: &WriteTransaction,
+    def: TableDefinition<(u128, u128), &'static [u8]>,
+    tenant: Uuid,
+    id: Uuid,
+    row: &T,
+) -> Result<(), StoreError> {
+    let bytes = encode(row)?;
+    tx.open_table(def)?
+        .insert((tenant.as_u128(), id.as_u128()), bytes.as_slice())?;
+    Ok(())
+}
+
+pub fn user(r: &impl Reader, id: Uuid) -> Result<Option<UserRow>, StoreError> {
+    decode_opt("users", r.open(USERS)?.get(id.as_u128())?)
+}
+
+pub fn user_by_email(r: &impl Reader, email: &str) -> Result<Option<UserRow>, StoreError> {
+    let id = r
+        .open(USER_BY_EMAIL)?
+        .get(lower(email).as_str())?
+        .map(|g| g.value());
+    match id {
+        Some(id) => user(r, Uuid::from_u128(id)),
+        None => Ok(None),
+    }
+}
+
+pub fn user_by_external(r: &impl Reader, external_id: &str) -> Result<Option<UserRow>, StoreError> {
+    let id = r
+        .open(USER_BY_EXTERNAL)?
+        .get(external_id)?
+        .map(|g| g.value());
+    match id {
+        Some(id) => user(r, Uuid::from_u128(id)),
+        None => Ok(None),
+    }
+}
+
+/// Inserts or updates a user and its email / external-id indexes.
+pub fn put_user(
+    tx: &WriteTransaction,
+    row: &UserRow,
+    old: Option<&UserRow>,
+) -> Result<(), StoreError> {
+    if let Some(old) = old {
+        if lower(&old.email) != lower(&row.email) {
+            tx.open_table(USER_BY_EMAIL)?
+                .remove(lower(&old.email).as_str())?;
+        }
+        if old.external_id != row.external_id {
+            tx.open_table(USER_BY_EXTERNAL)?
+                .remove(old.external_id.as_str())?;
+        }
+    }
+    let id = row.id.as_u128();
+    let bytes = encode(row)?;
+    tx.open_table(USERS)?.insert(id, bytes.as_slice())?;
+    tx.open_table(USER_BY_EMAIL)?
+        .insert(lower(&row.email).as_str(), id)?;
+    tx.open_table(USER_BY_EXTERNAL)?
+        .insert(row.external_id.as_str(), id)?;
+    Ok(())
+}
+
+pub fn workspace(r: &impl Reader, id: Uuid) -> Result<Option<WorkspaceRow>, StoreError> {
+    decode_opt("workspaces", r.open(WORKSPACES)?.get(id.as_u128())?)
+}
+
+pub fn workspace_slug_taken(r: &impl Reader, slug: &str) -> Result<bool, StoreError> {
+    Ok(r.open(WORKSPACE_BY_SLUG)?.get(slug)?.is_some())
+}
+
+pub fn put_workspace(tx: &WriteTransaction, row: &WorkspaceRow) -> Result<(), StoreError> {
+    let bytes = encode(row)?;
+    tx.open_table(WORKSPACES)?
+        .insert(row.id.as_u128(), bytes.as_slice())?;
+    tx.open_table(WORKSPACE_BY_SLUG)?
+        .insert(row.slug.as_str(), row.id.as_u128())?;
+    Ok(())
+}
+
+/// The caller's membership of a workspace, if any.
+pub fn membership(
+    r: &impl Reader,
+    ws: Uuid,
+    user_id: Uuid,
+) -> Result<Option<MemberRow>, StoreError> {
+    let member = r
+        .open(MEMBER_BY_USER)?
+        .get((user_id.as_u128(), ws.as_u128()))?
+        .map(|g| g.value());
+    match member {
+        Some(m) => row_of(r, MEMBERS, "members", ws, Uuid::from_u128(m)),
+        None => Ok(None),
+    }
+}
+
+/// Every membership of a user, in workspace-id order.
+pub fn memberships_of_user(r: &impl Reader, user_id: Uuid) -> Result<Vec<MemberRow>, StoreError> {
+    let u = user_id.as_u128();
+    let mut pairs = Vec::new();
+    for entry in r.open(MEMBER_BY_USER)?.range((u, 0u128)..=(u, u128::MAX))? {
+        let (k, v) = entry?;
+        pairs.push((Uuid::from_u128(k.value().1), Uuid::from_u128(v.value())));
+    }
+    let mut out = Vec::new();
+    for (ws, member) in pairs {
+        if let Some(m) = row_of(r, MEMBERS, "members", ws, member)? {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+pub fn put_member(tx: &WriteTransaction, row: &MemberRow) -> Result<(), StoreError> {
+    put_row_of(tx, MEMBERS, row.workspace_id, row.id, row)?;
+    tx.open_table(MEMBER_BY_USER)?.insert(
+        (row.user_id.as_u128(), row.workspace_id.as_u128()),
+        row.id.as_u128(),
+    )?;
+    Ok(())
+}
+
+pub fn remove_member(tx: &WriteTransaction, row: &MemberRow) -> Result<(), StoreError> {
+    tx.open_table(MEMBERS)?
+        .remove((row.workspace_id.as_u128(), row.id.as_u128()))?;
+    tx.open_table(MEMBER_BY_USER)?
+        .remove((row.user_id.as_u128(), row.workspace_id.as_u128()))?;
+    Ok(())
+}
+
+/// The workspace an environment belongs to.
+pub fn env_workspace(r: &impl Reader, env: Uuid) -> Result<Option<Uuid>, StoreError> {
+    Ok(r.open(ENV_WORKSPACE)?
+        .get(env.as_u128())?
+        .map(|g| Uuid::from_u128(g.value())))
+}
+
+pub fn environment(
+    r: &impl Reader,
+    ws: Uuid,
+    env: Uuid,
+) -> Result<Option<EnvironmentRow>, StoreError> {
+    row_of(r, ENVIRONMENTS, "environments", ws, env)
+}
+
+pub fn put_environment(tx: &WriteTransaction, row: &EnvironmentRow) -> Result<(), StoreError> {
+    put_row_of(tx, ENVIRONMENTS, row.workspace_id, row.id, row)?;
+    tx.open_table(ENV_WORKSPACE)?
+        .insert(row.id.as_u128(), row.workspace_id.as_u128())?;
+    Ok(())
+}
+
+/// The key a full-key hash belongs to (revoked keys included; callers check).
+pub fn api_key_by_hash(r: &impl Reader, hash: &[u8; 32]) -> Result<Option<ApiKeyRow>, StoreError> {
+    let ids = r
+        .open(API_KEY_BY_HASH)?
+        .get(hash.as_slice())?
+        .map(|g| g.value());
+    match ids {
+        Some((env, key)) => row_of(
+            r,
+            API_KEYS,
+            "api_keys",
+            Uuid::from_u128(env),
+            Uuid::from_u128(key),
+        ),
+        None => Ok(None),
+    }
+}
+
+pub fn put_api_key(tx: &WriteTransaction, row: &ApiKeyRow) -> Result<(), StoreError> {
+    put_row_of(tx, API_KEYS, row.environment_id, row.id, row)?;
+    tx.open_table(API_KEY_BY_HASH)?.insert(
+        row.key_hash.as_slice(),
+        (row.environment_id.as_u128(), row.id.as_u128()),
+    )?;
+    Ok(())
+}
+
+pub fn put_target_root(tx: &WriteTransaction, row: &TargetRootRow) -> Result<(), StoreError> {
+    put_row_of(tx, TARGET_ROOTS, row.environment_id, row.id, row)
+}
+
+/// Sets `last_used_at`; a key revoked or deleted meanwhile is left alone.
+pub fn stamp_api_key(
+    tx: &WriteTransaction,
+    env: Uuid,
+    key: Uuid,
+    at: i64,
+) -> Result<(), StoreError> {
+    let Some(mut row) = row_of::<ApiKeyRow>(tx, API_KEYS, "api_keys", env, key)? else {
+        return Ok(());
+    };
+    row.last_used_at = Some(at);
+    put_row_of(tx, API_KEYS, env, key, &row)
 }

@@ -161,3 +161,31 @@ impl Store {
         self.writer.shutdown();
     }
 }
+
+/// Read access shared by read and write transactions, so lookups are written once and
+/// serve both handlers' snapshots and the writer's plan-then-apply checks. Tables are
+/// created at start-up, so opening one never fails for being absent.
+pub trait Reader {
+    fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<impl redb::ReadableTable<K, V> + '_, StoreError>;
+}
+
+impl Reader for ReadTransaction {
+    fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<impl redb::ReadableTable<K, V> + '_, StoreError> {
+        Ok(self.open_table(def)?)
+    }
+}
+
+impl Reader for WriteTransaction {
+    fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<impl redb::ReadableTable<K, V> + '_, StoreError> {
+        Ok(self.open_table(def)?)
+    }
+}

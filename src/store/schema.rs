@@ -14,8 +14,11 @@ const SCHEMA_KEY: &str = "schema_version";
 pub(super) fn check_and_init(db: &Database) -> Result<(), StoreError> {
     let found = read_version(db)?;
     match found {
-        None => write_version(db, SCHEMA_VERSION),
-        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        None => {
+            write_version(db, SCHEMA_VERSION)?;
+            create_tables(db)
+        }
+        Some(v) if v == SCHEMA_VERSION => create_tables(db),
         Some(v) if v > SCHEMA_VERSION => Err(StoreError::Schema(format!(
             "the database has schema version {v}, but this stardag-server supports up to \
              {SCHEMA_VERSION}; upgrade stardag-server (or restore a backup made by this version)"
@@ -42,6 +45,14 @@ fn read_version(db: &Database) -> Result<Option<u32>, StoreError> {
         why: "schema_version is not 4 bytes".into(),
     })?;
     Ok(Some(u32::from_le_bytes(bytes)))
+}
+
+/// Every table exists from the start, so readers never meet a missing one.
+fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let tx = db.begin_write()?;
+    super::identity::create_tables(&tx)?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn write_version(db: &Database, version: u32) -> Result<(), StoreError> {

@@ -1,0 +1,228 @@
+//! Auth routes: JWKS, auth config, local login and registration (D10, D11), and the
+//! token exchange (v1-identity §4.2).
+
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::provisioning;
+use crate::auth::jwt::jwks_document;
+use crate::auth::password;
+use crate::clock;
+use crate::config::AuthMode;
+use crate::http::response::{created, ok, ApiError, ApiResult};
+use crate::http::{AppState, Req};
+use crate::store::identity::{self, UserRow};
+
+pub fn jwks(state: &AppState) -> ApiResult {
+    Ok(ok(&jwks_document(&state.keys().verifying)))
+}
+
+pub fn config(state: &AppState) -> ApiResult {
+    let body = match state.config.auth.mode {
+        AuthMode::Local => json!({
+            "auth_mode": "local",
+            "oidc_issuer": null,
+            "oidc_client_id": null,
+        }),
+        AuthMode::Oidc => {
+            let oidc = &state.config.oidc;
+            json!({
+                "auth_mode": "oidc",
+                "oidc_issuer": oidc.external_issuer_url.as_ref().unwrap_or(&oidc.issuer_url),
+                "oidc_client_id": oidc.sdk_client_id,
+            })
+        }
+    };
+    Ok(ok(&body))
+}
+
+#[derive(Deserialize)]
+struct ExchangeBody {
+    workspace_id: Uuid,
+}
+
+/// Mints a workspace-scoped internal token for a member of that workspace.
+pub async fn exchange(state: &AppState, rq: Req) -> ApiResult {
+    let user = rq.caller.user()?.clone();
+    let body: ExchangeBody = rq.json()?;
+    let ws = body.workspace_id;
+    let member = state
+        .store
+        .read(move |tx| identity::membership(tx, ws, user.id).map_err(ApiError::from))
+        .await?;
+    if member.is_none() {
+        return Err(ApiError::Forbidden(
+            "Not a member of the requested workspace".into(),
+        ));
+    }
+    let ttl = state.config.auth.access_token_ttl_seconds;
+    let token = state
+        .keys()
+        .mint_internal(user.id, ws, ttl)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(ok(&json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+    })))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+fn local_mode_only(state: &AppState) -> Result<(), ApiError> {
+    match state.config.auth.mode {
+        AuthMode::Local => Ok(()),
+        AuthMode::Oidc => Err(ApiError::NotFound("Not Found".into())),
+    }
+}
+
+fn rate_limited(retry_after: u64) -> ApiError {
+    ApiError::Structured {
+        status: http::StatusCode::TOO_MANY_REQUESTS,
+        detail: json!({
+            "code": "RATE_LIMIT",
+            "message": format!("Too many login attempts, retry after {retry_after} s"),
+        }),
+        retry_after: Some(retry_after),
+    }
+}
+
+fn session_answer(state: &AppState, user: &UserRow) -> Result<serde_json::Value, ApiError> {
+    let ttl = state.config.auth.session_ttl_seconds;
+    let token = state
+        .keys()
+        .mint_session(user.id, ttl)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json!({
+        "session_token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+    }))
+}
+
+/// `POST /api/v1/auth/login`: the same 401 (and similar time) for an unknown email and a
+/// wrong password.
+pub async fn login(state: &AppState, rq: Req) -> ApiResult {
+    local_mode_only(state)?;
+    let body: LoginBody = rq.json()?;
+    state
+        .login_throttle
+        .attempt(&body.email, rq.ctx.peer.ip())
+        .map_err(rate_limited)?;
+    let email = body.email.clone();
+    let user = state
+        .store
+        .read(move |tx| identity::user_by_email(tx, &email).map_err(ApiError::from))
+        .await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password = body.password;
+    let verified = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => password::verify_password(&password, &h),
+        None => {
+            password::dummy_verify(&password);
+            false
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match user {
+        Some(user) if verified => Ok(ok(&session_answer(state, &user)?)),
+        _ => Err(ApiError::Unauthorized {
+            detail: "Invalid email or password".into(),
+            challenge: None,
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// `POST /api/v1/auth/register` (only with `auth.local_registration = true`): creates the
+/// user with a personal workspace (D15) and answers with a session.
+pub async fn register(state: &AppState, rq: Req) -> ApiResult {
+    local_mode_only(state)?;
+    if !state.config.auth.local_registration {
+        return Err(ApiError::Forbidden("Registration is disabled".into()));
+    }
+    let body: RegisterBody = rq.json()?;
+    let email = body.email.trim().to_owned();
+    if !looks_like_email(&email) {
+        return Err(crate::http::request::invalid_param(
+            "body",
+            "email",
+            "value_error",
+            "Value error, not a valid email address",
+            &email,
+        ));
+    }
+    let password_hash = hash_password(body.password).await?;
+    let user = UserRow {
+        id: Uuid::now_v7(),
+        external_id: String::new(),
+        email,
+        display_name: body.display_name.filter(|d| !d.trim().is_empty()),
+        password_hash: Some(password_hash),
+        created_at: clock::now_micros(),
+    };
+    let user = UserRow {
+        external_id: format!("local:{}", user.id),
+        ..user
+    };
+    let created_user = user.clone();
+    state
+        .store
+        .write(move |tx| {
+            if identity::user_by_email(tx, &created_user.email)?.is_some() {
+                return Err(ApiError::Conflict("Email already registered".into()));
+            }
+            provisioning::create_user_with_workspace(tx, &created_user)
+        })
+        .await?;
+    let mut answer = session_answer(state, &user)?;
+    answer["user"] = json!({
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+    });
+    Ok(created(&answer))
+}
+
+/// Hashes off the runtime; a too-short or too-long password is a 422 on `password`.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || password::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            password::PasswordError::Hash(msg) => ApiError::Internal(msg),
+            other => crate::http::request::invalid_param(
+                "body",
+                "password",
+                "value_error",
+                &format!("Value error, {other}"),
+                "",
+            ),
+        })
+}
+
+/// A light check: one `@` with text on both sides and a dot in the domain.
+pub fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
