@@ -397,3 +397,37 @@ pub fn stamp_api_key(
     row.last_used_at = Some(at);
     put_row_of(tx, API_KEYS, env, key, &row)
 }
+
+/// Deletes every key of `(tenant, *)` in a tenant-keyed table, returning the removed rows.
+pub fn remove_rows_of<T: DeserializeOwned>(
+    tx: &WriteTransaction,
+    def: TableDefinition<(u128, u128), &'static [u8]>,
+    name: &'static str,
+    tenant: Uuid,
+) -> Result<Vec<T>, StoreError> {
+    let t_id = tenant.as_u128();
+    let mut table = tx.open_table(def)?;
+    let mut removed = Vec::new();
+    for entry in table.extract_from_if((t_id, 0u128)..=(t_id, u128::MAX), |_, _| true)? {
+        let (_, v) = entry?;
+        removed.push(decode(name, v.value())?);
+    }
+    Ok(removed)
+}
+
+/// Removes an environment and everything it holds (D9: API keys die with it).
+pub fn delete_environment(tx: &WriteTransaction, ws: Uuid, env: Uuid) -> Result<(), StoreError> {
+    let keys: Vec<ApiKeyRow> = remove_rows_of(tx, API_KEYS, "api_keys", env)?;
+    {
+        let mut by_hash = tx.open_table(API_KEY_BY_HASH)?;
+        for k in &keys {
+            by_hash.remove(k.key_hash.as_slice())?;
+        }
+    }
+    let _: Vec<TargetRootRow> = remove_rows_of(tx, TARGET_ROOTS, "target_roots", env)?;
+    super::purge_environment_data(tx, env)?;
+    tx.open_table(ENVIRONMENTS)?
+        .remove((ws.as_u128(), env.as_u128()))?;
+    tx.open_table(ENV_WORKSPACE)?.remove(env.as_u128())?;
+    Ok(())
+}

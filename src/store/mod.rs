@@ -189,3 +189,9 @@ impl Reader for WriteTransaction {
         Ok(self.open_table(def)?)
     }
 }
+
+/// Removes the task-tracking data of an environment (builds, tasks, events, assets,
+/// locks) when the environment goes. Each resource's store module adds its purge here.
+pub fn purge_environment_data(_tx: &WriteTransaction, _env: uuid::Uuid) -> Result<(), StoreError> {
+    Ok(())
+}
