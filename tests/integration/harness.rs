@@ -61,13 +61,17 @@ impl TestServer {
                 let _ = stopped.await;
             },
         ));
-        TestServer {
+        let server = TestServer {
             addr,
             config,
             stop: Some(stop),
             join: Some(join),
             dir,
-        }
+        };
+        // Start-up (signing keys, first-start bootstrap) finishes before the accept loop
+        // runs; the first answer therefore means the server is fully ready.
+        server.client().get("/health").await.expect(200);
+        server
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod auth;
 mod config_cli;
 mod foundation;
 mod store_writer;
