@@ -117,3 +117,12 @@ async fn version_prints_the_crate_version() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[tokio::test]
+async fn the_packaged_example_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/config.toml");
+    let out = check_config(&["--config", path], &[]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(line(&text, "auth.mode").contains("TOML"), "{text}");
+}
