@@ -118,7 +118,6 @@ fn serve(sources: &Sources) -> ExitCode {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         };
         tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{local}");
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         match stardag_server::server::run(config, listener, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

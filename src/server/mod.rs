@@ -66,6 +66,8 @@ pub async fn run(
         }
     };
     let state = Arc::new(AppState::new(config.clone(), store.clone(), keys, false));
+    // systemd (Type=notify) learns we are ready only after start-up work is done.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     serve(state, listener, shutdown).await;
     // The writer commits what is queued; it blocks, so keep it off the runtime threads.
     let closing = store.clone();
