@@ -79,7 +79,11 @@ fn main() {
     );
     for writers in [1usize, 4, 16, 64, 256] {
         // A lone writer pays one fsync per row: keep that run short.
-        let ops = if writers == 1 { total.min(2_000) } else { total };
+        let ops = if writers == 1 {
+            total.min(2_000)
+        } else {
+            total
+        };
         let started = Instant::now();
         let (rate, commits, mean) = runtime.block_on(run(writers, ops));
         let secs = started.elapsed().as_secs_f64();

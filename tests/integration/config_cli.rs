@@ -122,7 +122,11 @@ async fn version_prints_the_crate_version() {
 async fn the_packaged_example_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/config.toml");
     let out = check_config(&["--config", path], &[]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(line(&text, "auth.mode").contains("TOML"), "{text}");
 }

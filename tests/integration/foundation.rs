@@ -123,3 +123,74 @@ async fn newer_database_schema_is_refused_with_a_clear_message() {
         "{stderr}"
     );
 }
+
+/// Reads until the server closes the connection; returns what it sent and how long the
+/// close took.
+async fn wait_for_close(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, std::time::Duration) {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let res = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(res.is_ok(), "server never closed the connection");
+    (buf, started.elapsed())
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|c| c.http.header_read_timeout_seconds = 1).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let (_, took) = wait_for_close(&mut stream).await;
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    // The server still serves others.
+    server.client().get("/health").await.expect(200);
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|c| c.http.keepalive_idle_seconds = 1).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (buf, took) = wait_for_close(&mut stream).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        took >= std::time::Duration::from_millis(900),
+        "closed too early: {took:?}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test]
+async fn the_connection_cap_queues_rather_than_refuses() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|c| {
+        c.http.max_connections = 2;
+        c.http.keepalive_idle_seconds = 1;
+    })
+    .await;
+    // Two idle connections fill the cap; a third client is served once one closes.
+    let mut a = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut b = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    a.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    b.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    server.client().get("/health").await.expect(200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+}
