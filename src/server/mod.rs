@@ -2,6 +2,7 @@
 //! cap, and graceful shutdown (D29).
 
 mod conn;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
