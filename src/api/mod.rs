@@ -4,8 +4,11 @@
 
 mod auth;
 mod health;
+mod invites;
 mod me;
+mod members;
 pub mod provisioning;
+mod workspaces;
 
 use http::Request;
 use hyper::body::Incoming;
@@ -49,6 +52,18 @@ pub async fn dispatch(
         Me => me::me(state, rq).await,
         MyInvites => me::my_invites(state, rq).await,
         ListWorkspaces => me::list_workspaces(state, rq).await,
+        CreateWorkspace => workspaces::create(state, rq).await,
+        GetWorkspace { ws } => workspaces::get(state, rq, ws).await,
+        UpdateWorkspace { ws } => workspaces::update(state, rq, ws).await,
+        DeleteWorkspace { ws } => workspaces::delete(state, rq, ws).await,
+        ListMembers { ws } => members::list(state, rq, ws).await,
+        UpdateMember { ws, member } => members::update(state, rq, ws, member).await,
+        RemoveMember { ws, member } => members::remove(state, rq, ws, member).await,
+        ListInvites { ws } => invites::list(state, rq, ws).await,
+        CreateInvite { ws } => invites::create(state, rq, ws).await,
+        CancelInvite { ws, invite } => invites::cancel(state, rq, ws, invite).await,
+        AcceptInvite { invite } => invites::accept(state, rq, invite).await,
+        DeclineInvite { invite } => invites::decline(state, rq, invite).await,
         // Filled in by the resource modules of the identity issue.
         _ => Err(ApiError::not_found("Not Found")),
     }

@@ -7,6 +7,7 @@ use http_body_util::Full;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::domain::AccessError;
 use crate::store::StoreError;
 
 pub type Body = Full<Bytes>;
@@ -80,6 +81,18 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable { retry_after: 1 }
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Workspace access refusals keep their upstream status and `detail` (v1-identity §3.7).
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        let detail = e.detail().to_owned();
+        match e.status() {
+            404 => ApiError::NotFound(detail),
+            403 => ApiError::Forbidden(detail),
+            _ => ApiError::BadRequest(detail),
         }
     }
 }

@@ -431,3 +431,110 @@ pub fn delete_environment(tx: &WriteTransaction, ws: Uuid, env: Uuid) -> Result<
     tx.open_table(ENV_WORKSPACE)?.remove(env.as_u128())?;
     Ok(())
 }
+
+// --- workspaces, members, invites ---
+
+/// Number of keys in a tenant's range `(tenant, *)`, without decoding rows.
+pub fn count_rows_of(
+    r: &impl Reader,
+    def: TableDefinition<(u128, u128), &'static [u8]>,
+    tenant: Uuid,
+) -> Result<u64, StoreError> {
+    let t = r.open(def)?;
+    let t_id = tenant.as_u128();
+    let mut n = 0;
+    for entry in t.range((t_id, 0u128)..=(t_id, u128::MAX))? {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Workspaces whose creator is `user` (personal one included), for the per-user limit.
+/// A scan rather than an index: creation is rare and the limit keeps the table at a few
+/// rows per user.
+pub fn workspaces_created_by(r: &impl Reader, user: Uuid) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for entry in r.open(WORKSPACES)?.iter()? {
+        let (_, v) = entry?;
+        let row: WorkspaceRow = decode("workspaces", v.value())?;
+        if row.created_by == Some(user) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Memberships of a workspace, oldest first (member ids are UUIDv7).
+pub fn members_of(r: &impl Reader, ws: Uuid) -> Result<Vec<MemberRow>, StoreError> {
+    rows_of(r, MEMBERS, "members", ws)
+}
+
+pub fn member(r: &impl Reader, ws: Uuid, id: Uuid) -> Result<Option<MemberRow>, StoreError> {
+    row_of(r, MEMBERS, "members", ws, id)
+}
+
+pub fn owner_count(r: &impl Reader, ws: Uuid) -> Result<u64, StoreError> {
+    Ok(members_of(r, ws)?
+        .iter()
+        .filter(|m| m.role == Role::Owner)
+        .count() as u64)
+}
+
+/// An invite by id alone (accept/decline carry no workspace).
+pub fn invite(r: &impl Reader, id: Uuid) -> Result<Option<InviteRow>, StoreError> {
+    let ws = r
+        .open(INVITE_WORKSPACE)?
+        .get(id.as_u128())?
+        .map(|g| g.value());
+    match ws {
+        Some(ws) => row_of(r, INVITES, "invites", Uuid::from_u128(ws), id),
+        None => Ok(None),
+    }
+}
+
+/// Inserts or updates an invite with its indexes. The email never changes, so an update
+/// rewrites the same index keys.
+pub fn put_invite(tx: &WriteTransaction, row: &InviteRow) -> Result<(), StoreError> {
+    put_row_of(tx, INVITES, row.workspace_id, row.id, row)?;
+    tx.open_table(INVITE_WORKSPACE)?
+        .insert(row.id.as_u128(), row.workspace_id.as_u128())?;
+    tx.open_table(INVITE_BY_EMAIL)?.insert(
+        (lower(&row.email).as_str(), row.id.as_u128()),
+        row.workspace_id.as_u128(),
+    )?;
+    Ok(())
+}
+
+/// Removes a workspace and everything it holds: memberships, invites, every environment
+/// (with its keys, roots and task data) and the slug, which becomes free again.
+pub fn delete_workspace(tx: &WriteTransaction, ws: Uuid) -> Result<(), StoreError> {
+    let Some(row) = workspace(tx, ws)? else {
+        return Ok(());
+    };
+    let w = ws.as_u128();
+    let members: Vec<MemberRow> = remove_rows_of(tx, MEMBERS, "members", ws)?;
+    {
+        let mut by_user = tx.open_table(MEMBER_BY_USER)?;
+        for m in &members {
+            by_user.remove((m.user_id.as_u128(), w))?;
+        }
+    }
+    let invites: Vec<InviteRow> = remove_rows_of(tx, INVITES, "invites", ws)?;
+    {
+        let mut by_id = tx.open_table(INVITE_WORKSPACE)?;
+        let mut by_email = tx.open_table(INVITE_BY_EMAIL)?;
+        for i in &invites {
+            by_id.remove(i.id.as_u128())?;
+            by_email.remove((lower(&i.email).as_str(), i.id.as_u128()))?;
+        }
+    }
+    let envs: Vec<EnvironmentRow> = rows_of(tx, ENVIRONMENTS, "environments", ws)?;
+    for env in envs {
+        delete_environment(tx, ws, env.id)?;
+    }
+    tx.open_table(WORKSPACE_BY_SLUG)?
+        .remove(row.slug.as_str())?;
+    tx.open_table(WORKSPACES)?.remove(w)?;
+    Ok(())
+}

@@ -1,8 +1,10 @@
 //! The one integration-test binary (one binary keeps link time down on 2 cores).
 
 mod harness;
+mod identity_support;
 
 mod auth;
 mod config_cli;
 mod foundation;
 mod store_writer;
+mod workspaces;
