@@ -333,6 +333,13 @@ impl Config {
                 "http.max_connections must be > 0".into(),
             ));
         }
+        for p in &self.http.trusted_proxies {
+            if crate::http::client_ip::Cidr::parse(p).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "http.trusted_proxies: not an IP address or CIDR range: {p}"
+                )));
+            }
+        }
         if self.store.write_queue == 0 || self.store.max_batch == 0 {
             return Err(ConfigError::Invalid(
                 "store.write_queue and store.max_batch must be > 0".into(),

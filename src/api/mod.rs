@@ -16,7 +16,40 @@ use hyper::body::Incoming;
 use crate::http::request::{parse_json_value, read_body, Query};
 use crate::http::response::{ApiError, ApiResult};
 use crate::http::router::Endpoint;
+use crate::auth::Caller;
 use crate::http::{AppState, Req, RequestCtx};
+
+/// Authentication wrapped in the rate limits (D24): requests without a credential count
+/// against the client IP before anything else, failed authentications count against it
+/// too (slowing guessing), and authenticated ones against their credential.
+async fn authenticate_limited(
+    state: &AppState,
+    endpoint: &Endpoint,
+    headers: &http::HeaderMap,
+    query: &Query,
+    ctx: &RequestCtx,
+) -> Result<Caller, ApiError> {
+    let exempt = matches!(endpoint, Endpoint::Health | Endpoint::Metrics);
+    let has_credential =
+        headers.contains_key("x-api-key") || headers.contains_key(http::header::AUTHORIZATION);
+    if !exempt && !has_credential {
+        state.limits.check_ip(ctx.client_ip)?;
+    }
+    match crate::auth::authenticate(state, endpoint.auth(), headers, query).await {
+        Ok(caller) => {
+            if let Some(id) = caller.credential_id() {
+                state.limits.check_credential(id)?;
+            }
+            Ok(caller)
+        }
+        Err(e) => {
+            if has_credential && matches!(e, ApiError::Unauthorized { .. }) {
+                state.limits.check_ip(ctx.client_ip)?;
+            }
+            Err(e)
+        }
+    }
+}
 
 pub async fn dispatch(
     state: &AppState,
@@ -32,7 +65,7 @@ pub async fn dispatch(
     } else {
         None
     };
-    let caller = crate::auth::authenticate(state, endpoint.auth(), &parts.headers, &query).await?;
+    let caller = authenticate_limited(state, &endpoint, &parts.headers, &query, ctx).await?;
     let rq = Req {
         ctx: ctx.clone(),
         caller,

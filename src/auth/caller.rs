@@ -49,6 +49,15 @@ impl Caller {
         }
     }
 
+    /// What the per-credential rate limit is keyed on: the API key's id or the user's id.
+    pub fn credential_id(&self) -> Option<Uuid> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User { user, .. } | Caller::Identity(user) => Some(user.id),
+            Caller::Sdk(scope) => scope.api_key_id.or(scope.user_id),
+        }
+    }
+
     pub fn sdk(&self) -> Result<SdkScope, ApiError> {
         match self {
             Caller::Sdk(scope) => Ok(*scope),

@@ -2,6 +2,9 @@
 //! security headers and one access-log line added to every answer.
 
 pub mod request;
+pub mod client_ip;
+pub mod cors;
+pub mod ratelimit;
 pub mod response;
 pub mod router;
 
@@ -23,6 +26,9 @@ use crate::api;
 use crate::auth::keys::KeySet;
 use crate::auth::oidc::OidcVerifier;
 use crate::auth::throttle::LoginThrottle;
+use client_ip::Cidr;
+use cors::Cors;
+use ratelimit::RateLimits;
 use crate::config::{AuthMode, Config};
 use crate::store::Store;
 use request::BodyLimits;
@@ -39,6 +45,9 @@ pub struct AppState {
     /// Set in OIDC mode; local mode verifies its own session tokens instead.
     pub oidc: Option<OidcVerifier>,
     pub login_throttle: LoginThrottle,
+    pub limits: RateLimits,
+    pub cors: Option<Cors>,
+    trusted_proxies: Vec<Cidr>,
     /// When each API key's `last_used_at` was last written (D14: at most once a minute).
     key_stamps: Mutex<HashMap<Uuid, Instant>>,
 }
@@ -54,6 +63,15 @@ impl AppState {
         };
         let oidc =
             (config.auth.mode == AuthMode::Oidc).then(|| OidcVerifier::from_config(&config.oidc));
+        let limits = RateLimits::new(&config.rate_limit);
+        let cors = Cors::new(&config.http.cors_origins);
+        // Entries were validated with the config.
+        let trusted_proxies = config
+            .http
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| Cidr::parse(p))
+            .collect();
         AppState {
             config,
             store,
@@ -62,6 +80,9 @@ impl AppState {
             keys,
             oidc,
             login_throttle: LoginThrottle::default(),
+            limits,
+            cors,
+            trusted_proxies,
             key_stamps: Mutex::new(HashMap::new()),
         }
     }
@@ -105,6 +126,8 @@ impl AppState {
 pub struct RequestCtx {
     pub request_id: String,
     pub peer: SocketAddr,
+    /// The socket peer, or the forwarded client behind a trusted proxy.
+    pub client_ip: std::net::IpAddr,
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -122,14 +145,21 @@ pub async fn handle(
     let ctx = RequestCtx {
         request_id: request_id.clone(),
         peer,
+        client_ip: client_ip::client_ip(peer.ip(), req.headers(), &state.trusted_proxies),
     };
+    let request_headers = state.cors.as_ref().map(|_| req.headers().clone());
 
-    let (name, result) = match router::route(&method, &path) {
-        Ok(endpoint) => (
+    let preflight = state
+        .cors
+        .as_ref()
+        .and_then(|c| c.preflight(&method, req.headers()));
+    let (name, result) = match (preflight, router::route(&method, &path)) {
+        (Some(answer), _) => ("cors_preflight", Ok(answer)),
+        (None, Ok(endpoint)) => (
             endpoint.name(),
             api::dispatch(&state, endpoint, req, &ctx).await,
         ),
-        Err(e) => ("unmatched", Err(e)),
+        (None, Err(e)) => ("unmatched", Err(e)),
     };
     let mut resp = result.unwrap_or_else(|e| {
         if let ApiError::Internal(cause) = &e {
@@ -138,6 +168,9 @@ pub async fn handle(
         e.into_response()
     });
     add_common_headers(&mut resp, &request_id, state.tls);
+    if let (Some(cors), Some(headers)) = (&state.cors, &request_headers) {
+        cors.decorate(headers, &mut resp);
+    }
     tracing::info!(
         target: "access",
         method = %method,

@@ -2,7 +2,11 @@
 //! cap, and graceful shutdown (D29).
 
 mod conn;
+mod redirect;
 pub mod tls;
+
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +26,8 @@ pub use conn::ConnLimits;
 pub enum ServerError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("start-up failed: {0}")]
     Startup(String),
     #[error("cannot prepare the data directory {path}: {source}")]
@@ -50,10 +56,26 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    // TLS problems (missing, unreadable, mismatched files) stop the start, loudly.
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => Some(tls::Tls::new(cert, key)?),
+        _ => None,
+    };
+    let redirect = match (&tls, &config.tls.redirect_http) {
+        (Some(_), Some(addr)) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| ServerError::Startup(format!("tls.redirect_http {addr}: {e}")))?;
+            let port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
+            tracing::info!("redirecting http://{} to https", l.local_addr().map(|a| a.to_string()).unwrap_or_default());
+            Some(tokio::spawn(redirect::serve(l, port)))
+        }
+        _ => None,
+    };
     let store = open_store(&config)?;
     let prepared = {
         let (config, store) = (config.clone(), store.clone());
-        let url = public_url(&listener);
+        let url = public_url(&listener, tls.is_some());
         tokio::task::spawn_blocking(move || prepare(&config, &store, &url))
             .await
             .map_err(|e| ServerError::Startup(e.to_string()))?
@@ -66,10 +88,16 @@ pub async fn run(
             return Err(e);
         }
     };
-    let state = Arc::new(AppState::new(config.clone(), store.clone(), keys, false));
+    let state = Arc::new(AppState::new(config.clone(), store.clone(), keys, tls.is_some()));
+    let reloader = tls.clone().map(|t| tokio::spawn(reload_on_sighup(t)));
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
     // systemd (Type=notify) learns we are ready only after start-up work is done.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    serve(state, listener, shutdown).await;
+    serve(state, listener, tls, shutdown).await;
+    housekeeping.abort();
+    for task in [reloader, redirect].into_iter().flatten() {
+        task.abort();
+    }
     // The writer commits what is queued; it blocks, so keep it off the runtime threads.
     let closing = store.clone();
     let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;
@@ -78,12 +106,42 @@ pub async fn run(
 }
 
 /// The URL clients should use: an unspecified bind address is reached as localhost.
-fn public_url(listener: &TcpListener) -> String {
+fn public_url(listener: &TcpListener, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     match listener.local_addr() {
-        Ok(addr) if addr.ip().is_unspecified() => format!("http://localhost:{}", addr.port()),
-        Ok(addr) => format!("http://{addr}"),
-        Err(_) => "http://localhost".into(),
+        Ok(addr) if addr.ip().is_unspecified() => format!("{scheme}://localhost:{}", addr.port()),
+        Ok(addr) => format!("{scheme}://{addr}"),
+        Err(_) => format!("{scheme}://localhost"),
     }
+}
+
+/// Periodic upkeep: rate-limit tables forget idle keys so memory stays bounded.
+async fn housekeeping(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.limits.housekeeping();
+    }
+}
+
+/// SIGHUP re-reads the certificate (D23); a bad pair keeps the old one.
+async fn reload_on_sighup(tls: tls::Tls) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: certificate reload disabled");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => tracing::error!(error = %e, "TLS reload failed; keeping the old certificate"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
 }
 
 /// Start-up work on the store: signing keys (D13) and the first-start bootstrap (D4).
@@ -104,6 +162,7 @@ fn prepare(config: &Config, store: &Store, url: &str) -> Result<KeySet, ServerEr
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
+    tls: Option<tls::Tls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let http = &state.config.http;
@@ -141,8 +200,19 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let stop = stop_rx.clone();
+        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
         tokio::spawn(async move {
-            conn::serve_connection(state, stream, peer, limits, stop).await;
+            match acceptor {
+                None => conn::serve_connection(state, stream, peer, limits, stop).await,
+                // A stalled handshake must not hold a task and a descriptor for long.
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => {
+                        conn::serve_connection(state, tls_stream, peer, limits, stop).await
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            }
             drop(permit);
         });
     }
