@@ -117,7 +117,12 @@ fn serve(sources: &Sources) -> ExitCode {
             stop_signal().await;
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         };
-        tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{local}");
+        let scheme = if config.tls.cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(data_dir = %config.data_dir.display(), "listening on {scheme}://{local}");
         match stardag_server::server::run(config, listener, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

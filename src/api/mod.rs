@@ -13,10 +13,10 @@ mod workspaces;
 use http::Request;
 use hyper::body::Incoming;
 
+use crate::auth::Caller;
 use crate::http::request::{parse_json_value, read_body, Query};
 use crate::http::response::{ApiError, ApiResult};
 use crate::http::router::Endpoint;
-use crate::auth::Caller;
 use crate::http::{AppState, Req, RequestCtx};
 
 /// Authentication wrapped in the rate limits (D24): requests without a credential count

@@ -63,7 +63,9 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr 
     }
     let mut chain: Vec<IpAddr> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else { return peer };
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
         for part in text.split(',') {
             match part.trim().parse::<IpAddr>() {
                 Ok(ip) => chain.push(ip),
@@ -95,10 +97,14 @@ mod tests {
         assert!(c.contains("10.1.200.3".parse().unwrap()));
         assert!(!c.contains("10.2.0.1".parse().unwrap()));
         assert!(c.contains("::ffff:10.1.0.9".parse().unwrap()));
-        assert!(Cidr::parse("fd00::/8").unwrap().contains("fd12::1".parse().unwrap()));
+        assert!(Cidr::parse("fd00::/8")
+            .unwrap()
+            .contains("fd12::1".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_none());
         assert!(Cidr::parse("nonsense").is_none());
-        assert!(Cidr::parse("127.0.0.1").unwrap().contains("127.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("127.0.0.1")
+            .unwrap()
+            .contains("127.0.0.1".parse().unwrap()));
     }
 
     #[test]
@@ -106,7 +112,10 @@ mod tests {
         let trusted = vec![Cidr::parse("10.0.0.0/8").unwrap()];
         let peer: IpAddr = "10.0.0.5".parse().unwrap();
         let h = headers("203.0.113.7, 10.0.0.9");
-        assert_eq!(client_ip(peer, &h, &trusted), "203.0.113.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(peer, &h, &trusted),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
         let outsider: IpAddr = "198.51.100.1".parse().unwrap();
         assert_eq!(client_ip(outsider, &h, &trusted), outsider);
         assert_eq!(client_ip(peer, &headers("garbage"), &trusted), peer);

@@ -1,10 +1,10 @@
 //! The request path: request id → route → (auth) → handler → JSON answer, with the
 //! security headers and one access-log line added to every answer.
 
-pub mod request;
 pub mod client_ip;
 pub mod cors;
 pub mod ratelimit;
+pub mod request;
 pub mod response;
 pub mod router;
 
@@ -26,11 +26,11 @@ use crate::api;
 use crate::auth::keys::KeySet;
 use crate::auth::oidc::OidcVerifier;
 use crate::auth::throttle::LoginThrottle;
+use crate::config::{AuthMode, Config};
+use crate::store::Store;
 use client_ip::Cidr;
 use cors::Cors;
 use ratelimit::RateLimits;
-use crate::config::{AuthMode, Config};
-use crate::store::Store;
 use request::BodyLimits;
 use response::{ApiError, HttpResponse};
 

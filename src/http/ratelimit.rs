@@ -23,10 +23,15 @@ pub struct RateLimits {
 fn limiter<K: Hash + Eq + Clone>(rps: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<K>> {
     let rps = NonZeroU32::new(rps)?;
     let burst = NonZeroU32::new(burst).unwrap_or(rps);
-    Some(RateLimiter::keyed(Quota::per_second(rps).allow_burst(burst)))
+    Some(RateLimiter::keyed(
+        Quota::per_second(rps).allow_burst(burst),
+    ))
 }
 
-fn check<K: Hash + Eq + Clone>(limiter: &Option<DefaultKeyedRateLimiter<K>>, key: &K) -> Result<(), ApiError> {
+fn check<K: Hash + Eq + Clone>(
+    limiter: &Option<DefaultKeyedRateLimiter<K>>,
+    key: &K,
+) -> Result<(), ApiError> {
     let Some(limiter) = limiter else {
         return Ok(());
     };
@@ -78,6 +83,61 @@ impl RateLimits {
 
     /// Keys currently tracked (for tests and metrics).
     pub fn tracked(&self) -> usize {
-        self.per_credential.as_ref().map_or(0, |l| l.len()) + self.per_ip.as_ref().map_or(0, |l| l.len())
+        self.per_credential.as_ref().map_or(0, |l| l.len())
+            + self.per_ip.as_ref().map_or(0, |l| l.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn housekeeping_forgets_idle_keys() {
+        let limits = RateLimits::new(&RateLimitConfig {
+            per_credential_rps: 1000,
+            per_credential_burst: 1,
+            per_ip_rps: 1000,
+            per_ip_burst: 1,
+        });
+        for i in 0..500u32 {
+            limits.check_ip(IpAddr::from(i.to_be_bytes())).unwrap();
+            limits
+                .check_credential(Uuid::from_u128(u128::from(i)))
+                .unwrap();
+        }
+        assert_eq!(limits.tracked(), 1000);
+        // With a burst of one at 1000/s, every bucket is full again after a few ms.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        limits.housekeeping();
+        assert_eq!(limits.tracked(), 0);
+    }
+
+    #[test]
+    fn zero_disables_and_over_limit_has_retry_after() {
+        let off = RateLimits::new(&RateLimitConfig {
+            per_credential_rps: 0,
+            per_credential_burst: 0,
+            per_ip_rps: 0,
+            per_ip_burst: 0,
+        });
+        for _ in 0..10_000 {
+            off.check_ip(IpAddr::from([1, 2, 3, 4])).unwrap();
+        }
+        let on = RateLimits::new(&RateLimitConfig {
+            per_credential_rps: 1,
+            per_credential_burst: 1,
+            per_ip_rps: 1,
+            per_ip_burst: 1,
+        });
+        let id = Uuid::now_v7();
+        on.check_credential(id).unwrap();
+        match on.check_credential(id) {
+            Err(ApiError::Structured {
+                retry_after: Some(s),
+                ..
+            }) => assert_eq!(s, 1),
+            other => panic!("expected 429, got {other:?}"),
+        }
     }
 }

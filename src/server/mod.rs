@@ -67,7 +67,10 @@ pub async fn run(
                 .await
                 .map_err(|e| ServerError::Startup(format!("tls.redirect_http {addr}: {e}")))?;
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
-            tracing::info!("redirecting http://{} to https", l.local_addr().map(|a| a.to_string()).unwrap_or_default());
+            tracing::info!(
+                "redirecting http://{} to https",
+                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
+            );
             Some(tokio::spawn(redirect::serve(l, port)))
         }
         _ => None,
@@ -88,7 +91,12 @@ pub async fn run(
             return Err(e);
         }
     };
-    let state = Arc::new(AppState::new(config.clone(), store.clone(), keys, tls.is_some()));
+    let state = Arc::new(AppState::new(
+        config.clone(),
+        store.clone(),
+        keys,
+        tls.is_some(),
+    ));
     let reloader = tls.clone().map(|t| tokio::spawn(reload_on_sighup(t)));
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     // systemd (Type=notify) learns we are ready only after start-up work is done.
@@ -136,7 +144,9 @@ async fn reload_on_sighup(tls: tls::Tls) {
         while hup.recv().await.is_some() {
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(e) => tracing::error!(error = %e, "TLS reload failed; keeping the old certificate"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; keeping the old certificate")
+                }
             }
         }
     }
@@ -205,13 +215,15 @@ pub async fn serve(
             match acceptor {
                 None => conn::serve_connection(state, stream, peer, limits, stop).await,
                 // A stalled handshake must not hold a task and a descriptor for long.
-                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => {
-                        conn::serve_connection(state, tls_stream, peer, limits, stop).await
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            conn::serve_connection(state, tls_stream, peer, limits, stop).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                },
+                }
             }
             drop(permit);
         });

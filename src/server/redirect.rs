@@ -25,7 +25,10 @@ pub async fn serve(listener: TcpListener, https_port: u16) {
             }
         };
         tokio::spawn(async move {
-            let service = service_fn(move |req| async move { Ok::<_, Infallible>(redirect(&req, https_port)) });
+            let service =
+                service_fn(
+                    move |req| async move { Ok::<_, Infallible>(redirect(&req, https_port)) },
+                );
             let _ = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
@@ -47,7 +50,11 @@ fn redirect(req: &Request<Incoming>, https_port: u16) -> Response<Full<Bytes>> {
     } else {
         format!("{host}:{https_port}")
     };
-    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
     if let Ok(v) = format!("https://{authority}{path}").parse() {

@@ -49,7 +49,32 @@ impl TestServer {
         Self::launch(config, dir).await
     }
 
+    /// Like `start_with` for TLS configs: readiness cannot use the plain HTTP client, so
+    /// it waits for the first-start credentials file instead.
+    pub async fn start_with_tls(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        let server = Self::spawn(config, dir).await;
+        let creds = server.data_dir().join("initial-credentials");
+        for _ in 0..200 {
+            if creds.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        server
+    }
+
     async fn launch(config: Config, dir: Arc<tempfile::TempDir>) -> TestServer {
+        let server = Self::spawn(config, dir).await;
+        // Start-up (signing keys, first-start bootstrap) finishes before the accept loop
+        // runs; the first answer therefore means the server is fully ready.
+        server.client().get("/health").await.expect(200);
+        server
+    }
+
+    async fn spawn(config: Config, dir: Arc<tempfile::TempDir>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -61,17 +86,13 @@ impl TestServer {
                 let _ = stopped.await;
             },
         ));
-        let server = TestServer {
+        TestServer {
             addr,
             config,
             stop: Some(stop),
             join: Some(join),
             dir,
-        };
-        // Start-up (signing keys, first-start bootstrap) finishes before the accept loop
-        // runs; the first answer therefore means the server is fully ready.
-        server.client().get("/health").await.expect(200);
-        server
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -123,6 +144,14 @@ pub fn binary() -> PathBuf {
 impl BinaryServer {
     /// Starts `stardag-server serve` and waits for its "listening on" log line.
     pub async fn start(data_dir: &Path, extra_args: &[&str]) -> BinaryServer {
+        Self::start_with_env(data_dir, extra_args, &[]).await
+    }
+
+    pub async fn start_with_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> BinaryServer {
         let mut child = tokio::process::Command::new(binary())
             .arg("serve")
             .arg("--listen")
@@ -132,6 +161,7 @@ impl BinaryServer {
             .args(extra_args)
             .env("RUST_LOG", "info")
             .env_remove("STARDAG_SERVER_CONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -145,7 +175,11 @@ impl BinaryServer {
             let mut reader = BufReader::new(stderr).lines();
             let mut addr_tx = Some(addr_tx);
             while let Ok(Some(line)) = reader.next_line().await {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                if let Some(rest) = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("listening on https://").nth(1))
+                {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_string();
                     if let Some(tx) = addr_tx.take() {
                         let _ = tx.send(addr);

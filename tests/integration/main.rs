@@ -7,4 +7,5 @@ mod auth;
 mod config_cli;
 mod foundation;
 mod store_writer;
+mod transport;
 mod workspaces;
