@@ -84,6 +84,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::domain::AccessError> for ApiError {
+    fn from(e: crate::domain::AccessError) -> Self {
+        let detail = e.detail().to_owned();
+        match e.status() {
+            404 => ApiError::NotFound(detail),
+            400 => ApiError::BadRequest(detail),
+            _ => ApiError::Forbidden(detail),
+        }
+    }
+}
+
 impl ApiError {
     pub fn not_found(detail: &str) -> Self {
         ApiError::NotFound(detail.into())
