@@ -1,7 +1,9 @@
 //! The one integration-test binary (one binary keeps link time down on 2 cores).
 
+mod env_support;
 mod harness;
 
 mod config_cli;
+mod environments;
 mod foundation;
 mod store_writer;
