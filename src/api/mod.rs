@@ -2,13 +2,16 @@
 //! read the JSON body (before auth, as upstream), authenticate per the endpoint's auth
 //! kind, then a flat match from endpoint to handler.
 
+mod api_keys;
 mod auth;
+mod environments;
 mod health;
 mod invites;
 mod me;
 mod members;
 pub mod provisioning;
 mod workspaces;
+mod target_roots;
 
 use http::Request;
 use hyper::body::Incoming;
@@ -97,7 +100,24 @@ pub async fn dispatch(
         CancelInvite { ws, invite } => invites::cancel(state, rq, ws, invite).await,
         AcceptInvite { invite } => invites::accept(state, rq, invite).await,
         DeclineInvite { invite } => invites::decline(state, rq, invite).await,
-        // Filled in by the resource modules of the identity issue.
-        _ => Err(ApiError::not_found("Not Found")),
+        ListEnvironments { ws } => environments::list(state, rq, &ws).await,
+        CreateEnvironment { ws } => environments::create(state, rq, &ws).await,
+        GetEnvironment { ws, env } => environments::get(state, rq, &ws, &env).await,
+        UpdateEnvironment { ws, env } => environments::update(state, rq, &ws, &env).await,
+        DeleteEnvironment { ws, env } => environments::delete(state, rq, &ws, &env).await,
+        ListApiKeys { ws, env } => api_keys::list(state, rq, &ws, &env).await,
+        CreateApiKey { ws, env } => api_keys::create(state, rq, &ws, &env).await,
+        RevokeApiKey { ws, env, key } => api_keys::revoke(state, rq, &ws, &env, &key).await,
+        ListTargetRoots { ws, env } => target_roots::list(state, rq, &ws, &env).await,
+        CreateTargetRoot { ws, env } => target_roots::create(state, rq, &ws, &env).await,
+        GetTargetRoot { ws, env, root } => target_roots::get(state, rq, &ws, &env, &root).await,
+        UpdateTargetRoot { ws, env, root } => {
+            target_roots::update(state, rq, &ws, &env, &root).await
+        }
+        DeleteTargetRoot { ws, env, root } => {
+            target_roots::delete(state, rq, &ws, &env, &root).await
+        }
+        SdkTargetRoots => target_roots::sdk_list(state, rq).await,
+        WorkspaceTargetRoots { ws } => target_roots::workspace_list(state, rq, &ws).await,
     }
 }

@@ -92,6 +92,7 @@ impl From<AccessError> for ApiError {
         match e.status() {
             404 => ApiError::NotFound(detail),
             403 => ApiError::Forbidden(detail),
+            409 => ApiError::Conflict(detail),
             _ => ApiError::BadRequest(detail),
         }
     }

@@ -538,3 +538,52 @@ pub fn delete_workspace(tx: &WriteTransaction, ws: Uuid) -> Result<(), StoreErro
     tx.open_table(WORKSPACES)?.remove(w)?;
     Ok(())
 }
+
+// --- environments, API keys, target roots ---
+
+/// Every environment of a workspace, in key (id) order.
+pub fn environments_of(r: &impl Reader, ws: Uuid) -> Result<Vec<EnvironmentRow>, StoreError> {
+    rows_of(r, ENVIRONMENTS, "environments", ws)
+}
+
+/// Every key of an environment, revoked ones included, in key (id) order.
+pub fn api_keys_of(r: &impl Reader, env: Uuid) -> Result<Vec<ApiKeyRow>, StoreError> {
+    rows_of(r, API_KEYS, "api_keys", env)
+}
+
+/// One key, looked up under its environment (a key of another environment is absent).
+pub fn api_key(r: &impl Reader, env: Uuid, key: Uuid) -> Result<Option<ApiKeyRow>, StoreError> {
+    row_of(r, API_KEYS, "api_keys", env, key)
+}
+
+/// Every target root of an environment, in key (id) order.
+pub fn target_roots_of(r: &impl Reader, env: Uuid) -> Result<Vec<TargetRootRow>, StoreError> {
+    rows_of(r, TARGET_ROOTS, "target_roots", env)
+}
+
+/// One target root, looked up under its environment.
+pub fn target_root(
+    r: &impl Reader,
+    env: Uuid,
+    root: Uuid,
+) -> Result<Option<TargetRootRow>, StoreError> {
+    row_of(r, TARGET_ROOTS, "target_roots", env, root)
+}
+
+/// The root of an environment with this name, if any (names are unique per environment;
+/// an environment holds few roots, so a scan beats keeping a name index in step).
+pub fn target_root_by_name(
+    r: &impl Reader,
+    env: Uuid,
+    name: &str,
+) -> Result<Option<TargetRootRow>, StoreError> {
+    Ok(target_roots_of(r, env)?
+        .into_iter()
+        .find(|root| root.name == name))
+}
+
+pub fn delete_target_root(tx: &WriteTransaction, env: Uuid, root: Uuid) -> Result<(), StoreError> {
+    tx.open_table(TARGET_ROOTS)?
+        .remove((env.as_u128(), root.as_u128()))?;
+    Ok(())
+}
