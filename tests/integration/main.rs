@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod admin_cli;
 mod config_cli;
 mod foundation;
 mod store_writer;
