@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::auth::keys::KeySet;
-use crate::config::Config;
+use crate::auth::oidc::OidcVerifier;
+use crate::config::{AuthMode, Config};
 use crate::http::AppState;
 use crate::store::{Store, StoreError, StoreOptions};
 
@@ -57,15 +58,21 @@ pub async fn run(
             .await
             .map_err(|e| ServerError::Startup(e.to_string()))?
     };
-    let keys = match prepared {
-        Ok(keys) => keys,
+    let (keys, oidc) = match prepared {
+        Ok(p) => p,
         Err(e) => {
             let closing = store.clone();
             let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;
             return Err(e);
         }
     };
-    let state = Arc::new(AppState::new(config.clone(), store.clone(), keys, false));
+    let state = Arc::new(AppState::new(
+        config.clone(),
+        store.clone(),
+        keys,
+        oidc,
+        false,
+    ));
     serve(state, listener, shutdown).await;
     // The writer commits what is queued; it blocks, so keep it off the runtime threads.
     let closing = store.clone();
@@ -83,8 +90,20 @@ fn public_url(listener: &TcpListener) -> String {
     }
 }
 
-/// Start-up work on the store: signing keys (D13) and the first-start bootstrap (D4).
-fn prepare(config: &Config, store: &Store, url: &str) -> Result<KeySet, ServerError> {
+/// Start-up work: the OIDC verifier (a bad `oidc.*` setting fails the start, not each
+/// request), signing keys (D13) and the first-start bootstrap (D4).
+fn prepare(
+    config: &Config,
+    store: &Store,
+    url: &str,
+) -> Result<(KeySet, Option<OidcVerifier>), ServerError> {
+    let oidc = match config.auth.mode {
+        AuthMode::Oidc => Some(
+            OidcVerifier::from_config(&config.oidc)
+                .map_err(|e| ServerError::Startup(e.to_string()))?,
+        ),
+        AuthMode::Local => None,
+    };
     let window = config
         .auth
         .session_ttl_seconds
@@ -93,7 +112,7 @@ fn prepare(config: &Config, store: &Store, url: &str) -> Result<KeySet, ServerEr
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     crate::bootstrap::first_start(config, store, url)
         .map_err(|e| ServerError::Startup(e.to_string()))?;
-    Ok(keys)
+    Ok((keys, oidc))
 }
 
 /// The accept loop. Returns once every connection has finished (or the grace period
