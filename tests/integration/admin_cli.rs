@@ -800,3 +800,71 @@ async fn text_output_is_readable_and_shows_secrets_once() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn in_oidc_mode_added_users_are_linked_on_first_sign_in() {
+    use stardag_server::auth::jwt::test_support::rsa_jwks_json;
+    use stardag_server::auth::jwt::test_support::rsa_sign;
+    const IDP_KEY: &[u8] = include_bytes!("../fixtures/oidc-test-rsa.pk8");
+    let issuer = "http://idp.test/realms/stardag";
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, rsa_jwks_json(IDP_KEY, "k").unwrap()).unwrap();
+    let data = dir.path().join("data");
+    let oidc = {
+        let (data, jwks) = (data.clone(), jwks.clone());
+        move |c: &mut Config| {
+            c.data_dir = data;
+            c.auth.mode = stardag_server::config::AuthMode::Oidc;
+            c.oidc.issuer_url = issuer.into();
+            c.oidc.jwks_file = Some(jwks);
+        }
+    };
+    TestServer::start_with(oidc.clone()).await.stop().await;
+
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = command(&data, args);
+        cmd.env("STARDAG_SERVER_AUTH__MODE", "oidc");
+        async move { cmd.output().await.unwrap() }
+    };
+    let (kind, message) = json_error(
+        &run(&[
+            "--json",
+            "user",
+            "add",
+            "--email",
+            "olga@corp.example",
+            "--password",
+            "pw-pw-pw-pw",
+        ])
+        .await,
+    );
+    assert_eq!(kind, "invalid");
+    assert!(message.contains("oidc"), "{message}");
+    let added = parse_ok(&run(&["--json", "user", "add", "--email", "olga@corp.example"]).await);
+    assert_eq!(added["password"], Value::Null);
+    assert_eq!(added["user"]["has_password"], false);
+
+    let mut server = TestServer::start_with(oidc).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = rsa_sign(
+        IDP_KEY,
+        "k",
+        &json!({"sub": "idp-olga", "iss": issuer, "exp": now + 600, "email": "olga@corp.example"}),
+    )
+    .unwrap();
+    let me = server
+        .client()
+        .with_bearer(&token)
+        .get("/api/v1/ui/me")
+        .await
+        .expect(200);
+    assert_eq!(me["user"]["id"], added["user"]["id"]);
+    assert_eq!(me["user"]["external_id"], "idp-olga");
+    assert_eq!(me["workspaces"][0]["id"], added["workspace"]["id"]);
+    assert_eq!(me["workspaces"].as_array().unwrap().len(), 1);
+    server.stop().await;
+}

@@ -5,4 +5,5 @@ mod harness;
 mod admin_cli;
 mod config_cli;
 mod foundation;
+mod oidc;
 mod store_writer;
