@@ -100,9 +100,12 @@ fn tweak(dir: &Path) -> impl FnOnce(&mut Config) {
     }
 }
 
-/// Starts the server on `dir` (first start bootstraps `admin@localhost`).
+/// Starts the server on `dir` (first start bootstraps `admin@localhost`) and waits until
+/// it answers, so the database is open (and held) when this returns.
 async fn start_on(dir: &Path) -> TestServer {
-    TestServer::start_with(tweak(dir)).await
+    let server = TestServer::start_with(tweak(dir)).await;
+    server.client().get("/health").await.expect(200);
+    server
 }
 
 /// A data dir whose database exists: the server started once and stopped.
