@@ -72,7 +72,8 @@ fn has_users(store: &Store) -> Result<bool, StoreError> {
     store.read_blocking(|tx| Ok(tx.open_table(USERS)?.len()? > 0))
 }
 
-fn random_password() -> Result<String, BootstrapError> {
+/// 18 random bytes as base64url: 24 characters, 144 bits.
+pub(crate) fn random_password() -> Result<String, BootstrapError> {
     let mut bytes = [0u8; 18];
     SystemRandom::new()
         .fill(&mut bytes)

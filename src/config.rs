@@ -89,6 +89,9 @@ pub struct OidcConfig {
     pub jwks_url: Option<String>,
     /// JWKS read from disk instead of fetched (air-gapped installs, D12).
     pub jwks_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for an https `jwks_url` instead of the system store
+    /// (an identity provider behind a private CA).
+    pub ca_file: Option<PathBuf>,
     pub sdk_client_id: String,
 }
 
@@ -100,6 +103,7 @@ impl Default for OidcConfig {
             audience: "stardag-ui,stardag-sdk".into(),
             jwks_url: None,
             jwks_file: None,
+            ca_file: None,
             sdk_client_id: "stardag-sdk".into(),
         }
     }
@@ -337,6 +341,13 @@ impl Config {
             if crate::http::client_ip::Cidr::parse(p).is_none() {
                 return Err(ConfigError::Invalid(format!(
                     "http.trusted_proxies: not an IP address or CIDR range: {p}"
+                )));
+            }
+        }
+        if let Some(url) = &self.oidc.jwks_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "oidc.jwks_url must be an http:// or https:// URL: {url}"
                 )));
             }
         }

@@ -3,6 +3,7 @@
 //! Request path: `server` (accept, connection limits) → `http` (route, read, answer)
 //! → `api` (handlers) → `store` (redb: snapshot reads, one group-commit writer).
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;

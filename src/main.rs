@@ -34,6 +34,9 @@ enum Command {
     Serve,
     /// Print the effective configuration, secrets masked, with each value's source.
     CheckConfig,
+    /// Administer users, workspaces, environments, API keys and signing keys
+    /// (works on the data dir directly; stop the server first).
+    Admin(stardag_server::admin::AdminArgs),
     /// Print the version.
     Version,
 }
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&sources),
         Command::CheckConfig => check_config(&sources),
+        Command::Admin(args) => stardag_server::admin::main(&sources, args),
         Command::Version => {
             println!("stardag-server {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

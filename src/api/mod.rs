@@ -10,8 +10,8 @@ mod invites;
 mod me;
 mod members;
 pub mod provisioning;
-mod workspaces;
 mod target_roots;
+mod workspaces;
 
 use http::Request;
 use hyper::body::Incoming;

@@ -1,11 +1,20 @@
 //! OIDC mode (D12): tokens from an external identity provider, verified against its
 //! JWKS. The JWKS comes from `oidc.jwks_file` (air-gapped installs) or is fetched from
-//! `oidc.jwks_url` (default `{issuer}/protocol/openid-connect/certs`), cached, and
-//! re-read when a token names an unknown key, at most once per 30 s.
+//! `oidc.jwks_url` (default `{issuer}/protocol/openid-connect/certs`) over http or https,
+//! cached, and re-read when a token names an unknown key, at most once per 30 s.
+//!
+//! HTTPS trusts the system CA store (rustls-native-certs), or exactly the certificates of
+//! `oidc.ca_file` when set (a private CA). See docs/oidc.md.
 
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
 
 use super::jwt::{verify_oidc_rs256, Jwks, OidcClaims, TokenError};
 use crate::clock;
@@ -16,16 +25,50 @@ const CACHE_TTL: Duration = Duration::from_secs(300);
 /// At most one forced re-fetch (unknown `kid`) per this interval (D12).
 const FORCED_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a failed fetch, requests fail at once for this long instead of each waiting for
+/// its own fetch: an identity-provider outage must not queue every request.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
+/// A JWKS is a few KiB; anything far larger is not one.
+const MAX_JWKS_BYTES: usize = 1 << 20;
 
-#[derive(Debug, Clone)]
-enum Source {
-    File(PathBuf),
-    Url(String),
+/// Why OIDC mode cannot start: reported at server start, never per request.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcSetupError {
+    #[error("oidc.jwks_url {url:?}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("oidc.ca_file {path}: {why}")]
+    CaFile { path: String, why: String },
+    #[error(
+        "oidc.jwks_url is https but the system CA store has no usable certificates; \
+         install the CA bundle or set oidc.ca_file"
+    )]
+    NoRoots,
+    #[error("TLS client setup failed: {0}")]
+    Tls(String),
 }
 
+/// Where a JWKS URL points, parsed once at start.
+struct UrlTarget {
+    url: String,
+    /// Host for the TCP connection (IPv6 literals without brackets).
+    host: String,
+    port: u16,
+    /// `Host` header value.
+    authority: String,
+    path: String,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+}
+
+enum Source {
+    File(PathBuf),
+    Url(Box<UrlTarget>),
+}
+
+#[derive(Default)]
 struct Cache {
-    jwks: Option<(std::sync::Arc<Jwks>, Instant)>,
+    jwks: Option<(Arc<Jwks>, Instant)>,
     last_forced: Option<Instant>,
+    last_failure: Option<Instant>,
 }
 
 pub struct OidcVerifier {
@@ -33,10 +76,12 @@ pub struct OidcVerifier {
     audiences: Vec<String>,
     source: Source,
     cache: Mutex<Cache>,
+    /// One fetch at a time: concurrent requests with a cold cache share its result.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl OidcVerifier {
-    pub fn from_config(cfg: &OidcConfig) -> OidcVerifier {
+    pub fn from_config(cfg: &OidcConfig) -> Result<OidcVerifier, OidcSetupError> {
         let mut issuers = vec![cfg.issuer_url.clone()];
         if let Some(ext) = cfg
             .external_issuer_url
@@ -54,21 +99,22 @@ impl OidcVerifier {
             .collect();
         let source = match (&cfg.jwks_file, &cfg.jwks_url) {
             (Some(path), _) => Source::File(path.clone()),
-            (None, Some(url)) => Source::Url(url.clone()),
-            (None, None) => Source::Url(format!(
-                "{}/protocol/openid-connect/certs",
-                cfg.issuer_url.trim_end_matches('/')
-            )),
+            (None, Some(url)) => Source::Url(Box::new(url_target(url, cfg.ca_file.as_deref())?)),
+            (None, None) => Source::Url(Box::new(url_target(
+                &format!(
+                    "{}/protocol/openid-connect/certs",
+                    cfg.issuer_url.trim_end_matches('/')
+                ),
+                cfg.ca_file.as_deref(),
+            )?)),
         };
-        OidcVerifier {
+        Ok(OidcVerifier {
             issuers,
             audiences,
             source,
-            cache: Mutex::new(Cache {
-                jwks: None,
-                last_forced: None,
-            }),
-        }
+            cache: Mutex::new(Cache::default()),
+            fetching: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub async fn verify(&self, token: &str) -> Result<OidcClaims, TokenError> {
@@ -83,11 +129,15 @@ impl OidcVerifier {
         }
     }
 
-    fn may_force_refetch(&self) -> bool {
-        let mut cache = match self.cache.lock() {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        match self.cache.lock() {
             Ok(c) => c,
             Err(p) => p.into_inner(),
-        };
+        }
+    }
+
+    fn may_force_refetch(&self) -> bool {
+        let mut cache = self.cache();
         let allowed = cache
             .last_forced
             .is_none_or(|t| t.elapsed() >= FORCED_REFETCH_INTERVAL);
@@ -97,77 +147,214 @@ impl OidcVerifier {
         allowed
     }
 
-    async fn jwks(&self, force: bool) -> Result<std::sync::Arc<Jwks>, TokenError> {
+    fn fresh(&self) -> Option<Arc<Jwks>> {
+        match &self.cache().jwks {
+            Some((jwks, at)) if at.elapsed() < CACHE_TTL => Some(jwks.clone()),
+            _ => None,
+        }
+    }
+
+    async fn jwks(&self, force: bool) -> Result<Arc<Jwks>, TokenError> {
         if !force {
-            let cache = match self.cache.lock() {
-                Ok(c) => c,
-                Err(p) => p.into_inner(),
-            };
-            if let Some((jwks, at)) = &cache.jwks {
-                if at.elapsed() < CACHE_TTL {
-                    return Ok(jwks.clone());
-                }
+            if let Some(jwks) = self.fresh() {
+                return Ok(jwks);
             }
         }
+        let _one_fetch = self.fetching.lock().await;
+        // Whoever held the lock before may have just refreshed the cache.
+        if !force {
+            if let Some(jwks) = self.fresh() {
+                return Ok(jwks);
+            }
+        }
+        if self
+            .cache()
+            .last_failure
+            .is_some_and(|t| t.elapsed() < FAILURE_BACKOFF)
+        {
+            return Err(TokenError::JwksUnavailable);
+        }
+        match self.load().await {
+            Ok(jwks) => {
+                let jwks = Arc::new(jwks);
+                let mut cache = self.cache();
+                cache.jwks = Some((jwks.clone(), Instant::now()));
+                cache.last_failure = None;
+                Ok(jwks)
+            }
+            Err(()) => {
+                self.cache().last_failure = Some(Instant::now());
+                Err(TokenError::JwksUnavailable)
+            }
+        }
+    }
+
+    /// Reads or fetches the JWKS; the cause of a failure goes to the log only.
+    async fn load(&self) -> Result<Jwks, ()> {
         let bytes = match &self.source {
             Source::File(path) => tokio::fs::read(path).await.map_err(|e| {
                 tracing::error!(path = %path.display(), error = %e, "cannot read oidc.jwks_file");
-                TokenError::JwksUnavailable
             })?,
-            Source::Url(url) => fetch(url).await.map_err(|e| {
-                tracing::error!(url = %url, error = %e, "JWKS fetch failed");
-                TokenError::JwksUnavailable
+            Source::Url(target) => fetch(target).await.map_err(|e| {
+                tracing::error!(url = %target.url, error = %e, "JWKS fetch failed");
             })?,
         };
-        let jwks = std::sync::Arc::new(Jwks::from_json(&bytes).map_err(|e| {
+        Jwks::from_json(&bytes).map_err(|e| {
             tracing::error!(error = %e, "the identity provider's JWKS is not valid");
-            TokenError::JwksUnavailable
-        })?);
-        let mut cache = match self.cache.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
-        cache.jwks = Some((jwks.clone(), Instant::now()));
-        Ok(jwks)
+        })
     }
 }
 
-/// GET over plain HTTP (the usual in-cluster/loopback IdP address). HTTPS issuers are
-/// served from `oidc.jwks_file` until an HTTPS client is added.
-async fn fetch(url: &str) -> Result<Vec<u8>, String> {
-    use http_body_util::{BodyExt, Empty};
-    use hyper_util::rt::TokioIo;
-
-    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err("only http:// JWKS URLs can be fetched; use oidc.jwks_file for https".into());
+fn bad_url(url: &str, why: impl Into<String>) -> OidcSetupError {
+    OidcSetupError::BadUrl {
+        url: url.to_owned(),
+        why: why.into(),
     }
-    let host = uri.host().ok_or("URL has no host")?.to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    let work = async {
-        let stream = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let req = http::Request::get(path)
-            .header(http::header::HOST, format!("{host}:{port}"))
-            .body(Empty::<bytes::Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            return Err(format!("status {}", resp.status()));
+}
+
+fn url_target(url: &str, ca_file: Option<&Path>) -> Result<UrlTarget, OidcSetupError> {
+    let uri: http::Uri = url.parse().map_err(|e| bad_url(url, format!("{e}")))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => {
+            return Err(bad_url(
+                url,
+                "only http:// and https:// URLs can be fetched",
+            ))
         }
-        let body = http_body_util::Limited::new(resp.into_body(), 1 << 20)
-            .collect()
+    };
+    let authority = uri.authority().ok_or_else(|| bad_url(url, "no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(bad_url(url, "credentials in the URL are not supported"));
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let tls = if https {
+        let name = ServerName::try_from(host.clone())
+            .map_err(|e| bad_url(url, format!("host is not a valid TLS name: {e}")))?;
+        Some((tls_connector(ca_file)?, name))
+    } else {
+        let loopback =
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            tracing::warn!(
+                url,
+                "oidc.jwks_url is plain http: anyone on the network path could substitute \
+                 signing keys; prefer https"
+            );
+        }
+        None
+    };
+    Ok(UrlTarget {
+        url: url.to_owned(),
+        host,
+        port,
+        authority: authority.as_str().to_owned(),
+        path: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into()),
+        tls,
+    })
+}
+
+/// The trust roots: exactly the certificates of `ca_file` (a private CA, pinned), or the
+/// system store.
+fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, OidcSetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = ca_file {
+        let ca_error = |why: String| OidcSetupError::CaFile {
+            path: path.display().to_string(),
+            why,
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| ca_error(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ca_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_error("no PEM certificates in the file".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+        }
+        return Ok(roots);
+    }
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::warn!(error = %e, "while reading the system CA store");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::debug!(ignored, "unparsable certificates in the system CA store");
+    }
+    if added == 0 {
+        return Err(OidcSetupError::NoRoots);
+    }
+    Ok(roots)
+}
+
+fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, OidcSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| OidcSetupError::Tls(e.to_string()))?
+        .with_root_certificates(root_store(ca_file)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// One GET, over TLS when the URL is https, within [`FETCH_TIMEOUT`]. Redirects are
+/// not followed: the configured URL is the only one fetched.
+async fn fetch(target: &UrlTarget) -> Result<Vec<u8>, String> {
+    let work = async {
+        let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(body.to_bytes().to_vec())
+            .map_err(|e| format!("connect: {e}"))?;
+        match &target.tls {
+            None => get(tcp, target).await,
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
+                get(tls, target).await
+            }
+        }
     };
     tokio::time::timeout(FETCH_TIMEOUT, work)
         .await
         .map_err(|_| "timed out".to_string())?
+}
+
+async fn get<S>(stream: S, target: &UrlTarget) -> Result<Vec<u8>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::TokioIo;
+
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = http::Request::get(target.path.as_str())
+        .header(http::header::HOST, target.authority.as_str())
+        .header(http::header::ACCEPT, "application/json")
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("status {}", resp.status()));
+    }
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_JWKS_BYTES)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(body.to_bytes().to_vec())
 }

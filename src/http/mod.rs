@@ -56,13 +56,19 @@ pub struct AppState {
 const KEY_STAMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppState {
-    pub fn new(config: Arc<Config>, store: Store, keys: KeySet, tls: bool) -> AppState {
+    /// `oidc` must be set exactly in OIDC mode (built at start, see `server::run`).
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        keys: KeySet,
+        oidc: Option<OidcVerifier>,
+        tls: bool,
+    ) -> AppState {
+        debug_assert_eq!(oidc.is_some(), config.auth.mode == AuthMode::Oidc);
         let body_limits = BodyLimits {
             max_bytes: config.http.max_body_bytes,
             read_timeout: std::time::Duration::from_secs(config.http.body_read_timeout_seconds),
         };
-        let oidc =
-            (config.auth.mode == AuthMode::Oidc).then(|| OidcVerifier::from_config(&config.oidc));
         let limits = RateLimits::new(&config.rate_limit);
         let cors = Cors::new(&config.http.cors_origins);
         // Entries were validated with the config.

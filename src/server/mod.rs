@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::auth::keys::KeySet;
-use crate::config::Config;
+use crate::auth::oidc::OidcVerifier;
+use crate::config::{AuthMode, Config};
 use crate::http::AppState;
 use crate::store::{Store, StoreError, StoreOptions};
 
@@ -83,8 +84,8 @@ pub async fn run(
             .await
             .map_err(|e| ServerError::Startup(e.to_string()))?
     };
-    let keys = match prepared {
-        Ok(keys) => keys,
+    let (keys, oidc) = match prepared {
+        Ok(p) => p,
         Err(e) => {
             let closing = store.clone();
             let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;
@@ -95,6 +96,7 @@ pub async fn run(
         config.clone(),
         store.clone(),
         keys,
+        oidc,
         tls.is_some(),
     ));
     let reloader = tls.clone().map(|t| tokio::spawn(reload_on_sighup(t)));
@@ -154,8 +156,20 @@ async fn reload_on_sighup(tls: tls::Tls) {
     std::future::pending::<()>().await
 }
 
-/// Start-up work on the store: signing keys (D13) and the first-start bootstrap (D4).
-fn prepare(config: &Config, store: &Store, url: &str) -> Result<KeySet, ServerError> {
+/// Start-up work: the OIDC verifier (a bad `oidc.*` setting fails the start, not each
+/// request), signing keys (D13) and the first-start bootstrap (D4).
+fn prepare(
+    config: &Config,
+    store: &Store,
+    url: &str,
+) -> Result<(KeySet, Option<OidcVerifier>), ServerError> {
+    let oidc = match config.auth.mode {
+        AuthMode::Oidc => Some(
+            OidcVerifier::from_config(&config.oidc)
+                .map_err(|e| ServerError::Startup(e.to_string()))?,
+        ),
+        AuthMode::Local => None,
+    };
     let window = config
         .auth
         .session_ttl_seconds
@@ -164,7 +178,7 @@ fn prepare(config: &Config, store: &Store, url: &str) -> Result<KeySet, ServerEr
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     crate::bootstrap::first_start(config, store, url)
         .map_err(|e| ServerError::Startup(e.to_string()))?;
-    Ok(keys)
+    Ok((keys, oidc))
 }
 
 /// The accept loop. Returns once every connection has finished (or the grace period

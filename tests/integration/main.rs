@@ -4,10 +4,12 @@ mod env_support;
 mod harness;
 mod identity_support;
 
+mod admin_cli;
 mod auth;
 mod config_cli;
 mod environments;
 mod foundation;
+mod oidc;
 mod store_writer;
 mod transport;
 mod workspaces;
