@@ -45,6 +45,24 @@ pub enum AdminCommand {
     ApiKey(ApiKeyCommand),
     /// Add a new token signing key; the old one keeps verifying until its tokens expire.
     RotateSigningKey,
+    /// Write a self-signed TLS certificate and key (PEM) for tests and air-gapped hosts.
+    SelfSignedCert(SelfSignedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SelfSignedArgs {
+    /// Host names or IP addresses the certificate is valid for (repeatable).
+    #[arg(long = "host", value_name = "NAME", required = true)]
+    pub hosts: Vec<String>,
+    /// Where to write the certificate.
+    #[arg(long, value_name = "PATH", default_value = "stardag-server.crt")]
+    pub cert_out: std::path::PathBuf,
+    /// Where to write the private key (created with mode 0600).
+    #[arg(long, value_name = "PATH", default_value = "stardag-server.key")]
+    pub key_out: std::path::PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A password from the command line or, safer (not visible in the process list), stdin.
@@ -268,9 +286,51 @@ fn read_password(args: PasswordArgs) -> Result<Option<String>, AdminError> {
     Ok(Some(line.to_owned()))
 }
 
+/// Needs no database: writes the two PEM files (rcgen on ring, the provider rustls
+/// already uses, so no second crypto stack).
+fn self_signed_cert(args: SelfSignedArgs) -> Result<Printed, AdminError> {
+    for path in [&args.cert_out, &args.key_out] {
+        if path.exists() && !args.force {
+            return Err(AdminError::Conflict(format!(
+                "{} exists; pass --force to overwrite",
+                path.display()
+            )));
+        }
+    }
+    let (cert, key) = crate::server::tls::self_signed(&args.hosts)
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let io = |p: &std::path::Path, e: std::io::Error| {
+        AdminError::Internal(format!("cannot write {}: {e}", p.display()))
+    };
+    std::fs::write(&args.cert_out, cert).map_err(|e| io(&args.cert_out, e))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(&args.key_out)
+        .and_then(|mut f| f.write_all(key.as_bytes()))
+        .map_err(|e| io(&args.key_out, e))?;
+    let out = json!({
+        "cert": args.cert_out,
+        "key": args.key_out,
+        "hosts": args.hosts,
+    });
+    let text = format!(
+        "wrote {} and {} (valid for {})\nuse them with tls.cert / tls.key",
+        args.cert_out.display(),
+        args.key_out.display(),
+        args.hosts.join(", ")
+    );
+    printed(&out, text)
+}
+
 fn run(config: &Config, command: AdminCommand) -> Result<Printed, AdminError> {
     // Read stdin before opening the database, so a waiting prompt never holds the lock.
     let command = match command {
+        AdminCommand::SelfSignedCert(args) => return self_signed_cert(args),
         AdminCommand::User(UserCommand::Add {
             email,
             display_name,

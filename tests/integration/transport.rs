@@ -448,3 +448,53 @@ async fn ten_thousand_idle_connections_do_not_block_a_new_client() {
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(idle);
 }
+
+#[tokio::test]
+async fn admin_self_signed_cert_serves_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("s.crt"), dir.path().join("s.key"));
+    let run = |force: bool| {
+        let mut cmd = tokio::process::Command::new(crate::harness::binary());
+        cmd.args([
+            "admin",
+            "self-signed-cert",
+            "--host",
+            "localhost",
+            "--host",
+            "127.0.0.1",
+        ])
+        .arg("--cert-out")
+        .arg(&cert)
+        .arg("--key-out")
+        .arg(&key);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output()
+    };
+    let out = run(false).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let again = run(false).await.unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert!(run(true).await.unwrap().status.success());
+
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let server = TestServer::start_with_tls(|c| {
+        c.tls.cert = Some(cert.clone());
+        c.tls.key = Some(key.clone());
+    })
+    .await;
+    let mut sender = http1_over(tls_connect(server.addr, &connector(&[&pem])).await).await;
+    assert_eq!(https_get(&mut sender, "/health").await.0, 200);
+}
