@@ -971,3 +971,82 @@ async fn accepting_while_already_a_member_is_409() {
     assert_eq!(roles, vec![json!("owner"), json!("member")]);
     decline(&carol_new, &inv).await.expect(204);
 }
+
+/// The environment, API-key and target-root routes under the role matrix: members read,
+/// admins (and owners) also write.
+#[tokio::test]
+async fn role_matrix_for_environment_key_and_root_routes() {
+    let server = server_with_registration(|_| {}).await;
+    let owner = admin_account(&server).await;
+    let adam = register(&server, "adam@example.com", None).await;
+    let mia = register(&server, "mia@example.com", None).await;
+    let ws = id_of(&create_ws(&owner.api, "env-matrix").await);
+    join(&owner, &ws, &adam, "admin").await;
+    join(&owner, &ws, &mia, "member").await;
+    let path = ws_path(&ws);
+    let envs = owner
+        .api
+        .get(&format!("{path}/environments"))
+        .await
+        .expect(200);
+    let env = envs[0]["id"].as_str().unwrap().to_string();
+    let e = format!("{path}/environments/{env}");
+    let key = id_of(
+        &owner
+            .api
+            .post(&format!("{e}/api-keys"), &json!({"name": "k0"}))
+            .await
+            .expect(201),
+    );
+    let root = id_of(
+        &owner
+            .api
+            .post(
+                &format!("{e}/target-roots"),
+                &json!({"name": "r0", "uri_prefix": "s3://r0"}),
+            )
+            .await
+            .expect(201),
+    );
+    let routes = crate::environments::scoped_routes(&ws, &env, &key, &root);
+
+    for route in &routes {
+        let resp = match &route.body {
+            Some(b) => mia.api.json(route.method.clone(), &route.path, b).await,
+            None => {
+                mia.api
+                    .send(route.method.clone(), &route.path, &[], Default::default())
+                    .await
+            }
+        };
+        if route.admin_only {
+            assert_detail(&resp, 403, "Requires admin role or higher");
+        } else {
+            assert!(
+                resp.status.is_success(),
+                "{} {}: {}",
+                route.method,
+                route.path,
+                resp.status
+            );
+        }
+    }
+    for route in &routes {
+        let resp = match &route.body {
+            Some(b) => adam.api.json(route.method.clone(), &route.path, b).await,
+            None => {
+                adam.api
+                    .send(route.method.clone(), &route.path, &[], Default::default())
+                    .await
+            }
+        };
+        assert!(
+            resp.status.is_success(),
+            "admin {} {}: {} {}",
+            route.method,
+            route.path,
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        );
+    }
+}
