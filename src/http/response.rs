@@ -7,6 +7,7 @@ use http_body_util::Full;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::store::tasks::TrackError;
 use crate::store::StoreError;
 
 pub type Body = Full<Bytes>;
@@ -80,6 +81,16 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable { retry_after: 1 }
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<TrackError> for ApiError {
+    fn from(e: TrackError) -> Self {
+        match e {
+            TrackError::BuildNotFound => ApiError::not_found("Build not found"),
+            TrackError::TaskNotFound => ApiError::not_found("Task not found"),
+            TrackError::Store(e) => e.into(),
         }
     }
 }
