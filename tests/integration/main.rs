@@ -5,3 +5,4 @@ mod harness;
 mod config_cli;
 mod foundation;
 mod store_writer;
+mod tasks;
