@@ -3,7 +3,9 @@
 //! kind, then a flat match from endpoint to handler.
 
 mod api_keys;
+mod assets;
 mod auth;
+mod builds;
 mod environments;
 mod health;
 mod invites;
@@ -11,6 +13,8 @@ mod me;
 mod members;
 pub mod provisioning;
 mod target_roots;
+mod tasks;
+mod wire;
 mod workspaces;
 
 use http::Request;
@@ -76,6 +80,7 @@ pub async fn dispatch(
         headers: parts.headers,
         body,
     };
+    use crate::domain::events::EventType as Ev;
     use Endpoint::*;
     match endpoint {
         Health => Ok(health::health()),
@@ -119,5 +124,39 @@ pub async fn dispatch(
         }
         SdkTargetRoots => target_roots::sdk_list(state, rq).await,
         WorkspaceTargetRoots { ws } => target_roots::workspace_list(state, rq, &ws).await,
+        CreateBuild => builds::create(state, rq).await,
+        ListBuilds => builds::list(state, rq).await,
+        GetBuild { build } => builds::get(state, rq, &build).await,
+        PatchBuild { build } => builds::patch(state, rq, &build).await,
+        CompleteBuild { build } => builds::transition(state, rq, &build, Ev::BuildCompleted).await,
+        FailBuild { build } => builds::transition(state, rq, &build, Ev::BuildFailed).await,
+        CancelBuild { build } => builds::transition(state, rq, &build, Ev::BuildCancelled).await,
+        ExitEarlyBuild { build } => builds::transition(state, rq, &build, Ev::BuildExitEarly).await,
+        RegisterTask { build } => tasks::register(state, rq, &build).await,
+        RegisterTaskSeed => tasks::register_seed(state, rq).await,
+        StartTask { build, task } => tasks::event(state, rq, &build, &task, Ev::TaskStarted).await,
+        CompleteTask { build, task } => {
+            tasks::event(state, rq, &build, &task, Ev::TaskCompleted).await
+        }
+        FailTask { build, task } => tasks::event(state, rq, &build, &task, Ev::TaskFailed).await,
+        SuspendTask { build, task } => {
+            tasks::event(state, rq, &build, &task, Ev::TaskSuspended).await
+        }
+        ResumeTask { build, task } => tasks::event(state, rq, &build, &task, Ev::TaskResumed).await,
+        CancelTask { build, task } => {
+            tasks::event(state, rq, &build, &task, Ev::TaskCancelled).await
+        }
+        TaskWaitingForLock { build, task } => {
+            tasks::event(state, rq, &build, &task, Ev::TaskWaitingForLock).await
+        }
+        UploadAssets { build, task } => assets::upload(state, rq, &build, &task).await,
+        BuildTasks { build } => tasks::build_tasks(state, rq, &build).await,
+        BuildEvents { build } => tasks::build_events(state, rq, &build).await,
+        BuildGraph { build } => tasks::build_graph(state, rq, &build).await,
+        ListTasks => tasks::list(state, rq).await,
+        GetTask { task } => tasks::get(state, rq, &task).await,
+        TaskAssets { task } => assets::list(state, rq, &task).await,
+        TaskEvents { task } => tasks::events(state, rq, &task).await,
+        TaskMetadata { task } => tasks::metadata(state, rq, &task).await,
     }
 }

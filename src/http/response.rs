@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::domain::AccessError;
+use crate::store::tasks::TrackError;
 use crate::store::StoreError;
 
 pub type Body = Full<Bytes>;
@@ -94,6 +95,16 @@ impl From<AccessError> for ApiError {
             403 => ApiError::Forbidden(detail),
             409 => ApiError::Conflict(detail),
             _ => ApiError::BadRequest(detail),
+        }
+    }
+}
+
+impl From<TrackError> for ApiError {
+    fn from(e: TrackError) -> Self {
+        match e {
+            TrackError::BuildNotFound => ApiError::not_found("Build not found"),
+            TrackError::TaskNotFound => ApiError::not_found("Task not found"),
+            TrackError::Store(e) => e.into(),
         }
     }
 }

@@ -73,6 +73,35 @@ pub enum Endpoint {
     UpdateTargetRoot { ws: Id, env: Id, root: Id },
     DeleteTargetRoot { ws: Id, env: Id, root: Id },
     SdkTargetRoots,
+    // Builds (v1-tasks §4.1; PATCH is D6)
+    CreateBuild,
+    ListBuilds,
+    GetBuild { build: Id },
+    PatchBuild { build: Id },
+    CompleteBuild { build: Id },
+    FailBuild { build: Id },
+    CancelBuild { build: Id },
+    ExitEarlyBuild { build: Id },
+    // Tasks inside a build (§4.2; the seed's `POST /tasks` is D6)
+    RegisterTask { build: Id },
+    RegisterTaskSeed,
+    StartTask { build: Id, task: Id },
+    CompleteTask { build: Id, task: Id },
+    FailTask { build: Id, task: Id },
+    SuspendTask { build: Id, task: Id },
+    ResumeTask { build: Id, task: Id },
+    CancelTask { build: Id, task: Id },
+    TaskWaitingForLock { build: Id, task: Id },
+    UploadAssets { build: Id, task: Id },
+    BuildTasks { build: Id },
+    BuildEvents { build: Id },
+    BuildGraph { build: Id },
+    // Tasks, environment-wide (§4.3)
+    ListTasks,
+    GetTask { task: Id },
+    TaskAssets { task: Id },
+    TaskEvents { task: Id },
+    TaskMetadata { task: Id },
 }
 
 impl Endpoint {
@@ -117,6 +146,32 @@ impl Endpoint {
             UpdateTargetRoot { .. } => "update_target_root",
             DeleteTargetRoot { .. } => "delete_target_root",
             SdkTargetRoots => "sdk_target_roots",
+            CreateBuild => "create_build",
+            ListBuilds => "list_builds",
+            GetBuild { .. } => "get_build",
+            PatchBuild { .. } => "patch_build",
+            CompleteBuild { .. } => "complete_build",
+            FailBuild { .. } => "fail_build",
+            CancelBuild { .. } => "cancel_build",
+            ExitEarlyBuild { .. } => "exit_early_build",
+            RegisterTask { .. } => "register_task",
+            RegisterTaskSeed => "register_task_seed",
+            StartTask { .. } => "start_task",
+            CompleteTask { .. } => "complete_task",
+            FailTask { .. } => "fail_task",
+            SuspendTask { .. } => "suspend_task",
+            ResumeTask { .. } => "resume_task",
+            CancelTask { .. } => "cancel_task",
+            TaskWaitingForLock { .. } => "task_waiting_for_lock",
+            UploadAssets { .. } => "upload_task_assets",
+            BuildTasks { .. } => "build_tasks",
+            BuildEvents { .. } => "build_events",
+            BuildGraph { .. } => "build_graph",
+            ListTasks => "list_tasks",
+            GetTask { .. } => "get_task",
+            TaskAssets { .. } => "task_assets",
+            TaskEvents { .. } => "task_events",
+            TaskMetadata { .. } => "task_metadata",
         }
     }
 
@@ -138,6 +193,11 @@ impl Endpoint {
                 | CreateApiKey { .. }
                 | CreateTargetRoot { .. }
                 | UpdateTargetRoot { .. }
+                | CreateBuild
+                | PatchBuild { .. }
+                | RegisterTask { .. }
+                | RegisterTaskSeed
+                | UploadAssets { .. }
         )
     }
 
@@ -176,7 +236,33 @@ impl Endpoint {
             | GetTargetRoot { .. }
             | UpdateTargetRoot { .. }
             | DeleteTargetRoot { .. } => AuthKind::Internal,
-            SdkTargetRoots => AuthKind::Sdk,
+            SdkTargetRoots
+            | CreateBuild
+            | ListBuilds
+            | GetBuild { .. }
+            | PatchBuild { .. }
+            | CompleteBuild { .. }
+            | FailBuild { .. }
+            | CancelBuild { .. }
+            | ExitEarlyBuild { .. }
+            | RegisterTask { .. }
+            | RegisterTaskSeed
+            | StartTask { .. }
+            | CompleteTask { .. }
+            | FailTask { .. }
+            | SuspendTask { .. }
+            | ResumeTask { .. }
+            | CancelTask { .. }
+            | TaskWaitingForLock { .. }
+            | UploadAssets { .. }
+            | BuildTasks { .. }
+            | BuildEvents { .. }
+            | BuildGraph { .. }
+            | ListTasks
+            | GetTask { .. }
+            | TaskAssets { .. }
+            | TaskEvents { .. }
+            | TaskMetadata { .. } => AuthKind::Sdk,
         }
     }
 }
@@ -259,6 +345,11 @@ fn match_route(method: &Method, segs: &[&str]) -> Option<Endpoint> {
     // `/api/v1/workspaces` (D6).
     if let Some(tail) = workspace_tail(segs) {
         return match_workspace_route(m, tail);
+    }
+    match segs {
+        ["api", "v1", "builds", tail @ ..] => return match_build_route(m, tail),
+        ["api", "v1", "tasks", tail @ ..] => return match_task_route(m, tail),
+        _ => {}
     }
     let endpoint = match (m, segs) {
         ("GET", ["health"]) => Health,
@@ -372,6 +463,61 @@ fn match_workspace_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
     Some(endpoint)
 }
 
+/// `/api/v1/builds…`: builds and the tasks inside them (v1-tasks §4.1, §4.2).
+fn match_build_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
+    use Endpoint::*;
+    let id = |s: &str| s.to_string();
+    let endpoint = match (m, tail) {
+        ("POST", []) => CreateBuild,
+        ("GET", []) => ListBuilds,
+        ("GET", [b]) => GetBuild { build: id(b) },
+        ("PATCH", [b]) => PatchBuild { build: id(b) },
+        ("POST", [b, "complete"]) => CompleteBuild { build: id(b) },
+        ("POST", [b, "fail"]) => FailBuild { build: id(b) },
+        ("POST", [b, "cancel"]) => CancelBuild { build: id(b) },
+        ("POST", [b, "exit-early"]) => ExitEarlyBuild { build: id(b) },
+        ("POST", [b, "tasks"]) => RegisterTask { build: id(b) },
+        ("GET", [b, "tasks"]) => BuildTasks { build: id(b) },
+        ("GET", [b, "events"]) => BuildEvents { build: id(b) },
+        ("GET", [b, "graph"]) => BuildGraph { build: id(b) },
+        ("POST", [b, "tasks", t, action]) => {
+            let (build, task) = (id(b), id(t));
+            match *action {
+                "start" => StartTask { build, task },
+                "complete" => CompleteTask { build, task },
+                "fail" => FailTask { build, task },
+                "suspend" => SuspendTask { build, task },
+                "resume" => ResumeTask { build, task },
+                "cancel" => CancelTask { build, task },
+                "waiting-for-lock" => TaskWaitingForLock { build, task },
+                "assets" => UploadAssets { build, task },
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(endpoint)
+}
+
+/// `/api/v1/tasks…`, environment-wide (§4.3). `GET /tasks/search` is search's (§1.1:
+/// upstream mounts search first), so it never reads as a task named `search`; the
+/// search routes belong here, above the task-id lines, when they come.
+fn match_task_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
+    use Endpoint::*;
+    let id = |s: &str| s.to_string();
+    let endpoint = match (m, tail) {
+        ("POST", []) => RegisterTaskSeed,
+        ("GET", []) => ListTasks,
+        ("GET", ["search"]) => return None,
+        ("GET", [t]) => GetTask { task: id(t) },
+        ("GET", [t, "assets"]) => TaskAssets { task: id(t) },
+        ("GET", [t, "events"]) => TaskEvents { task: id(t) },
+        ("GET", [t, "metadata"]) => TaskMetadata { task: id(t) },
+        _ => return None,
+    };
+    Some(endpoint)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +547,48 @@ mod tests {
             Err(ApiError::MethodNotAllowed(m)) => assert_eq!(m, vec![Method::GET, Method::HEAD]),
             other => panic!("expected 405, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn task_routes_and_the_search_segment() {
+        let b = "0190a000-0000-7000-8000-000000000000";
+        assert_eq!(
+            route(
+                &Method::POST,
+                &format!("/api/v1/builds/{b}/tasks/t1/waiting-for-lock")
+            )
+            .unwrap(),
+            Endpoint::TaskWaitingForLock {
+                build: b.into(),
+                task: "t1".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::PATCH, &format!("/api/v1/builds/{b}/")).unwrap(),
+            Endpoint::PatchBuild { build: b.into() }
+        );
+        assert!(matches!(
+            route(&Method::GET, "/api/v1/tasks/search"),
+            Err(ApiError::NotFound(_))
+        ));
+        assert_eq!(
+            route(&Method::GET, "/api/v1/tasks/search/assets").unwrap(),
+            Endpoint::TaskAssets {
+                task: "search".into()
+            }
+        );
+        assert!(matches!(
+            route(&Method::GET, &format!("/api/v1/builds/{b}/tasks/t1/start")),
+            Err(ApiError::MethodNotAllowed(m)) if m == vec![Method::POST]
+        ));
+        for ep in [
+            Endpoint::ListTasks,
+            Endpoint::CreateBuild,
+            Endpoint::RegisterTaskSeed,
+        ] {
+            assert_eq!(ep.auth(), AuthKind::Sdk);
+        }
+        assert!(Endpoint::CreateBuild.json_body());
+        assert!(!Endpoint::CompleteBuild { build: b.into() }.json_body());
     }
 }

@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod identity;
 mod schema;
+pub mod tasks;
 mod writer;
 
 use std::path::Path;
@@ -192,6 +193,7 @@ impl Reader for WriteTransaction {
 
 /// Removes the task-tracking data of an environment (builds, tasks, events, assets,
 /// locks) when the environment goes. Each resource's store module adds its purge here.
-pub fn purge_environment_data(_tx: &WriteTransaction, _env: uuid::Uuid) -> Result<(), StoreError> {
+pub fn purge_environment_data(tx: &WriteTransaction, env: uuid::Uuid) -> Result<(), StoreError> {
+    tasks::purge_environment(tx, env)?;
     Ok(())
 }

@@ -51,6 +51,7 @@ fn read_version(db: &Database) -> Result<Option<u32>, StoreError> {
 fn create_tables(db: &Database) -> Result<(), StoreError> {
     let tx = db.begin_write()?;
     super::identity::create_tables(&tx)?;
+    super::tasks::create_tables(&tx)?;
     tx.commit()?;
     Ok(())
 }

@@ -11,5 +11,6 @@ mod environments;
 mod foundation;
 mod oidc;
 mod store_writer;
+mod tasks;
 mod transport;
 mod workspaces;

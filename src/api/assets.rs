@@ -1,0 +1,71 @@
+//! Registry assets (v1-tasks §4.2 upload, §4.3 read): markdown and JSON bodies attached
+//! to a task, unique per (task, type, name). Uploads append no event.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::wire::{assets_out, both, random_u64, to_raw, AssetOut};
+use crate::http::request::path_uuid;
+use crate::http::response::{created, ok, ApiError, ApiResult};
+use crate::http::{AppState, Req};
+use crate::store::tasks::{self, AssetInput};
+
+#[derive(Deserialize)]
+struct AssetItem {
+    #[serde(rename = "type")]
+    asset_type: String,
+    name: String,
+    body: Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct Assets<'a> {
+    assets: Vec<AssetOut<'a>>,
+}
+
+/// `POST /builds/{b}/tasks/{t}/assets`: the build only authorises; assets belong to the
+/// task. Answers the assets in request order.
+pub async fn upload(state: &AppState, rq: Req, raw_build: &str, hash: &str) -> ApiResult {
+    let env = rq.caller.sdk()?.environment_id;
+    let (build, items) = both(
+        path_uuid("build_id", raw_build),
+        rq.json::<Vec<AssetItem>>(),
+    )?;
+    let items: Vec<AssetInput> = items
+        .into_iter()
+        .map(|i| AssetInput {
+            asset_type: i.asset_type,
+            name: i.name,
+            body: Value::Object(i.body).to_string(),
+        })
+        .collect();
+    let task = hash.to_owned();
+    let salt = random_u64();
+    let stored = state
+        .store
+        .write(move |tx| {
+            tasks::upload_assets(tx, env, build, &task, items, salt).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(created(&Assets {
+        assets: assets_out(hash, &stored)?,
+    }))
+}
+
+/// `GET /tasks/{t}/assets`: oldest first.
+pub async fn list(state: &AppState, rq: Req, hash: &str) -> ApiResult {
+    let env = rq.caller.sdk()?.environment_id;
+    let task = hash.to_owned();
+    let body = state
+        .store
+        .read(move |tx| -> Result<Box<RawValue>, ApiError> {
+            let stored = tasks::task_assets(tx, env, &task)?
+                .ok_or_else(|| ApiError::not_found("Task not found"))?;
+            to_raw(&Assets {
+                assets: assets_out(&task, &stored)?,
+            })
+        })
+        .await?;
+    Ok(ok(&body))
+}
