@@ -108,11 +108,22 @@ pub fn parse_json_value(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value
     serde_json::from_slice(body).map(Some).map_err(|e| {
         ApiError::Validation(vec![ValidationItem {
             kind: "json_invalid".into(),
-            loc: vec![json!("body"), json!(e.column())],
+            loc: vec![json!("body"), json!(error_offset(body, e.line(), e.column()))],
             msg: "JSON decode error".into(),
             input: json!({}),
         }])
     })
+}
+
+/// FastAPI reports where JSON broke as a 0-based offset into the document; serde gives
+/// a 1-based line and column.
+fn error_offset(body: &[u8], line: usize, column: usize) -> usize {
+    let before: usize = body
+        .split(|b| *b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    before + column.saturating_sub(1)
 }
 
 /// Types a JSON value, naming the failing field path in the 422.
@@ -274,6 +285,17 @@ mod tests {
         assert_eq!(q.get_all("a").collect::<Vec<_>>(), vec!["1", "2"]);
         assert!(q.int_in("a", 0, 0, 1).is_err());
         assert_eq!(q.int_in("missing", 5, 0, 10).unwrap(), 5);
+    }
+
+    #[test]
+    fn broken_json_position_is_a_zero_based_offset() {
+        let headers = HeaderMap::new();
+        let loc = |body: &[u8]| match parse_json_value(&headers, body) {
+            Err(ApiError::Validation(items)) => items[0].loc.clone(),
+            other => panic!("expected 422, got {other:?}"),
+        };
+        assert_eq!(loc(b"{\"a\": }"), vec![json!("body"), json!(6)]);
+        assert_eq!(loc(b"{\n\"a\": x}"), vec![json!("body"), json!(7)]);
     }
 
     #[test]
