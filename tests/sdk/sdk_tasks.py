@@ -150,3 +150,21 @@ def diamond(run_id: str, sleeps: dict[str, float] | None = None) -> dict[str, sd
 
 
 DIAMOND_RESULT = 1 * 2 + 1 * 3  # D's output value
+
+
+class Fan(sd.AutoTask[int]):
+    """Sums many upstream leaves: one task over a wide DAG (rate-limit test)."""
+
+    leaves: list[sd.TaskLoads[int]]
+
+    def requires(self):
+        return self.leaves
+
+    def run(self):
+        _record(self)
+        self.output().save(sum(leaf.output().load() for leaf in self.leaves))
+
+
+def wide_dag(run_id: str, width: int) -> Fan:
+    """``width`` independent leaves and one task over them: ``width + 1`` tasks."""
+    return Fan(leaves=[Leaf(run_id=run_id, value=i) for i in range(width)])

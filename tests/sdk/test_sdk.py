@@ -480,6 +480,19 @@ def test_builds_list_and_get(api, run_id, exec_log):
     assert status == 404 and body == {"detail": "Build not found"}
 
 
+def test_default_rate_limits_never_throttle_a_500_task_build(api, run_id, exec_log):
+    """D24 defaults vs. a real build: the SDK fails a task on any 429, so a completed
+    500-task build proves the defaults never throttled it."""
+    root = st.wide_dag(f"{run_id}-wide", width=499)
+    summary = sd.build(root)
+    assert_success(summary, discovered=500, succeeded=500)
+    build = api.get(f"/builds/{summary.build_id}")
+    assert build["status"] == "completed"
+    tasks = api.get(f"/builds/{summary.build_id}/tasks")
+    assert len(tasks) == 500
+    assert all(t["status"] == "completed" for t in tasks)
+
+
 # ------------------------------------------------------------------ global lock
 
 
