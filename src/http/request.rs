@@ -108,7 +108,10 @@ pub fn parse_json_value(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value
     serde_json::from_slice(body).map(Some).map_err(|e| {
         ApiError::Validation(vec![ValidationItem {
             kind: "json_invalid".into(),
-            loc: vec![json!("body"), json!(error_offset(body, e.line(), e.column()))],
+            loc: vec![
+                json!("body"),
+                json!(error_offset(body, e.line(), e.column())),
+            ],
             msg: "JSON decode error".into(),
             input: json!({}),
         }])

@@ -1,0 +1,689 @@
+//! HTTP load benchmark: the release server under C concurrent keep-alive clients.
+//!
+//! `cargo bench --bench load` starts `target/release/stardag-server` on a temporary data
+//! dir (or targets `--url URL --api-key KEY`), seeds data, drives each operation for a
+//! bounded time and prints one table (requests, errors, req/s, p50/p90/p99/max) plus the
+//! server's peak RSS, database size and group-commit figures. Every write is durable.
+//!
+//! Options: `--clients N` (16), `--seconds S` per operation (5), `--search-tasks N`
+//! tasks seeded for the search rows (10000), `--smoke` (1 s per operation, small seed:
+//! checks the benchmark works), `--binary PATH`, `--url URL --api-key KEY`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+struct Options {
+    smoke: bool,
+    clients: usize,
+    seconds: f64,
+    search_tasks: usize,
+    binary: PathBuf,
+    url: Option<String>,
+    api_key: Option<String>,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let smoke = args.iter().any(|a| a == "--smoke");
+    Options {
+        smoke,
+        clients: get("--clients").and_then(|v| v.parse().ok()).unwrap_or(16),
+        seconds: get("--seconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if smoke { 1.0 } else { 5.0 }),
+        search_tasks: get("--search-tasks")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if smoke { 500 } else { 10_000 }),
+        binary: get("--binary").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/stardag-server")
+        }),
+        url: get("--url"),
+        api_key: get("--api-key"),
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    headers: Vec<(String, String)>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr, headers: Vec<(String, String)>) -> Conn {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        Conn { sender, headers }
+    }
+
+    async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Bytes), String> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "bench");
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let bytes = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(serde_json::to_vec(b).expect("json"))
+            }
+            None => Bytes::new(),
+        };
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let resp = self
+            .sender
+            .send_request(req.body(Full::new(bytes)).expect("request"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// A running (or targeted) server and the credentials to drive it.
+struct Target {
+    addr: SocketAddr,
+    api_key: String,
+    bearer: Option<(String, String)>,
+    child: Option<tokio::process::Child>,
+    data_dir: Option<tempfile::TempDir>,
+}
+
+async fn start_server(binary: &Path) -> Target {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tokio::process::Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn,stardag_server=info")
+        // The benchmark measures the server, not its rate limits.
+        .env("STARDAG_SERVER_RATE_LIMIT__PER_CREDENTIAL_RPS", "0")
+        .env("STARDAG_SERVER_RATE_LIMIT__PER_IP_RPS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}); run `cargo build --release` first",
+                binary.display()
+            )
+        });
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("server log")
+            .expect("server exited");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap_or("").to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr: SocketAddr = addr.parse().expect("address");
+    // Start-up work finishes before the first answer: then the credentials exist.
+    Conn::open(addr, vec![])
+        .await
+        .call(Method::GET, "/health", None)
+        .await
+        .expect("health");
+    let creds: HashMap<String, String> =
+        std::fs::read_to_string(dir.path().join("initial-credentials"))
+            .expect("credentials")
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+    let mut c = Conn::open(addr, vec![]).await;
+    let (_, body) = c
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            Some(&json!({"email": creds["STARDAG_ADMIN_EMAIL"], "password": creds["STARDAG_ADMIN_PASSWORD"]})),
+        )
+        .await
+        .expect("login");
+    let session: Value = serde_json::from_slice(&body).expect("login json");
+    let session = session["session_token"]
+        .as_str()
+        .expect("session")
+        .to_string();
+    let mut c = Conn::open(
+        addr,
+        vec![("authorization".into(), format!("Bearer {session}"))],
+    )
+    .await;
+    let (_, body) = c
+        .call(
+            Method::POST,
+            "/api/v1/auth/exchange",
+            Some(&json!({"workspace_id": creds["STARDAG_WORKSPACE_ID"]})),
+        )
+        .await
+        .expect("exchange");
+    let token: Value = serde_json::from_slice(&body).expect("exchange json");
+    Target {
+        addr,
+        api_key: creds["STARDAG_API_KEY"].clone(),
+        bearer: Some((
+            token["access_token"].as_str().expect("token").to_string(),
+            creds["STARDAG_ENVIRONMENT_ID"].clone(),
+        )),
+        child: Some(child),
+        data_dir: Some(dir),
+    }
+}
+
+impl Target {
+    fn key_headers(&self) -> Vec<(String, String)> {
+        vec![("x-api-key".into(), self.api_key.clone())]
+    }
+
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    fn db_bytes(&self) -> Option<u64> {
+        let dir = self.data_dir.as_ref()?;
+        std::fs::metadata(dir.path().join("stardag.redb"))
+            .ok()
+            .map(|m| m.len())
+    }
+}
+
+/// Writer counters from `/metrics`.
+async fn store_counters(addr: SocketAddr) -> (u64, u64) {
+    let mut c = Conn::open(addr, vec![]).await;
+    let Ok((_, body)) = c.call(Method::GET, "/metrics", None).await else {
+        return (0, 0);
+    };
+    let text = String::from_utf8_lossy(&body);
+    let metric = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        metric("stardag_store_commits_total "),
+        metric("stardag_store_write_ops_total "),
+    )
+}
+
+struct Row {
+    name: String,
+    requests: usize,
+    errors: u64,
+    secs: f64,
+    lat_us: Vec<u64>,
+    commits: u64,
+    ops: u64,
+}
+
+/// Drives `op` from `clients` connections for `seconds`. `op` gets the connection, the
+/// client number and a per-client counter, and makes one or more requests, returning
+/// how many it made and whether they all succeeded.
+async fn drive<F>(
+    name: &str,
+    target: &Target,
+    headers: Vec<(String, String)>,
+    clients: usize,
+    seconds: f64,
+    op: F,
+) -> Row
+where
+    F: for<'a> Fn(&'a mut Conn, usize, u64) -> BoxFut<'a, (usize, bool)> + Send + Sync + 'static,
+{
+    let op = Arc::new(op);
+    let errors = Arc::new(AtomicU64::new(0));
+    let (c0, o0) = store_counters(target.addr).await;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let op = op.clone();
+        let errors = errors.clone();
+        let headers = headers.clone();
+        let addr = target.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(addr, headers).await;
+            let mut lat = Vec::new();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (n, ok) = op(&mut conn, client, i).await;
+                let per = t.elapsed().as_micros() as u64 / n.max(1) as u64;
+                lat.extend(std::iter::repeat_n(per, n));
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
+            }
+            lat
+        }));
+    }
+    let mut lat_us = Vec::new();
+    for t in tasks {
+        lat_us.extend(t.await.expect("client"));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let (c1, o1) = store_counters(target.addr).await;
+    lat_us.sort_unstable();
+    Row {
+        name: name.into(),
+        requests: lat_us.len(),
+        errors: errors.load(Ordering::Relaxed),
+        secs,
+        lat_us,
+        commits: c1.saturating_sub(c0),
+        ops: o1.saturating_sub(o0),
+    }
+}
+
+fn ok(r: &Result<(u16, Bytes), String>) -> bool {
+    matches!(r, Ok((s, _)) if *s < 400)
+}
+
+async fn new_build(conn: &mut Conn, env: Option<&str>) -> String {
+    let path = with_env("/api/v1/builds", env);
+    let (_, body) = conn
+        .call(
+            Method::POST,
+            &path,
+            Some(&json!({"commit_hash": "bench", "root_task_ids": []})),
+        )
+        .await
+        .expect("create build");
+    let v: Value = serde_json::from_slice(&body).expect("build json");
+    v["id"].as_str().expect("build id").to_string()
+}
+
+fn with_env(path: &str, env: Option<&str>) -> String {
+    match env {
+        Some(e) if path.contains('?') => format!("{path}&environment_id={e}"),
+        Some(e) => format!("{path}?environment_id={e}"),
+        None => path.to_string(),
+    }
+}
+
+fn task_body(id: &str, i: u64) -> Value {
+    json!({
+        "task_id": id,
+        "task_namespace": "bench",
+        "task_name": format!("Task{}", i % 7),
+        "task_data": {"x": i, "group": format!("g{}", i % 100), "ratio": (i % 1000) as f64 / 10.0},
+    })
+}
+
+/// Registration with the given credential; returns the row and the hashes registered.
+async fn register_row(
+    name: &str,
+    target: &Target,
+    headers: Vec<(String, String)>,
+    env: Option<String>,
+    opts: &Options,
+) -> Row {
+    let mut setup = Conn::open(target.addr, headers.clone()).await;
+    let build = new_build(&mut setup, env.as_deref()).await;
+    let prefix = uuid::Uuid::now_v7().simple().to_string();
+    drive(
+        name,
+        target,
+        headers,
+        opts.clients,
+        opts.seconds,
+        move |conn, client, i| {
+            let path = with_env(&format!("/api/v1/builds/{build}/tasks"), env.as_deref());
+            let body = task_body(&format!("{prefix}-{client}-{i}"), i);
+            Box::pin(async move {
+                let r = conn.call(Method::POST, &path, Some(&body)).await;
+                (1, ok(&r))
+            })
+        },
+    )
+    .await
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx] as f64 / 1000.0
+}
+
+fn print(rows: &[Row]) {
+    println!(
+        "{:<38} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
+        "operation",
+        "requests",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "batch",
+        "fsyncs/s"
+    );
+    for r in rows {
+        let batch = if r.commits > 0 {
+            r.ops as f64 / r.commits as f64
+        } else {
+            0.0
+        };
+        println!(
+            "{:<38} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.1} {:>9.0}",
+            r.name,
+            r.requests,
+            r.errors,
+            r.requests as f64 / r.secs,
+            pct(&r.lat_us, 0.50),
+            pct(&r.lat_us, 0.90),
+            pct(&r.lat_us, 0.99),
+            r.lat_us.last().copied().unwrap_or(0) as f64 / 1000.0,
+            batch,
+            r.commits as f64 / r.secs,
+        );
+    }
+}
+
+async fn seed_for_search(target: &Target, n: usize, clients: usize) -> Vec<String> {
+    let headers = target.key_headers();
+    let mut setup = Conn::open(target.addr, headers.clone()).await;
+    let build = new_build(&mut setup, None).await;
+    let per = n.div_ceil(clients);
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let headers = headers.clone();
+        let build = build.clone();
+        let addr = target.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(addr, headers).await;
+            let mut ids = Vec::new();
+            for i in 0..per {
+                let i = (client * per + i) as u64;
+                let id = format!("seed-{i:08}");
+                let path = format!("/api/v1/builds/{build}/tasks");
+                let _ = conn
+                    .call(Method::POST, &path, Some(&task_body(&id, i)))
+                    .await;
+                // Every third task completes, so status filters have work to do.
+                if i % 3 == 0 {
+                    let _ = conn
+                        .call(Method::POST, &format!("{path}/{id}/start"), None)
+                        .await;
+                    let _ = conn
+                        .call(Method::POST, &format!("{path}/{id}/complete"), None)
+                        .await;
+                }
+                ids.push(id);
+            }
+            ids
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("seed"));
+    }
+    all
+}
+
+fn main() {
+    let opts = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(opts));
+}
+
+async fn run(opts: Options) {
+    let target = match (&opts.url, &opts.api_key) {
+        (Some(url), Some(key)) => Target {
+            addr: url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .parse()
+                .expect("--url must be http://IP:PORT"),
+            api_key: key.clone(),
+            bearer: None,
+            child: None,
+            data_dir: None,
+        },
+        (Some(_), None) => panic!("--url needs --api-key"),
+        _ => start_server(&opts.binary).await,
+    };
+    let idle_rss = target.peak_rss_kib();
+    let c = opts.clients;
+    let s = opts.seconds;
+    println!(
+        "stardag-server load benchmark: {c} keep-alive clients, {s} s per operation, durable writes\n"
+    );
+    let mut rows = Vec::new();
+
+    rows.push(
+        drive("GET /health", &target, vec![], c, s, |conn, _, _| {
+            Box::pin(async move { (1, ok(&conn.call(Method::GET, "/health", None).await)) })
+        })
+        .await,
+    );
+    rows.push(
+        register_row(
+            "register task (API key)",
+            &target,
+            target.key_headers(),
+            None,
+            &opts,
+        )
+        .await,
+    );
+    if let Some((token, env)) = &target.bearer {
+        let headers = vec![("authorization".to_string(), format!("Bearer {token}"))];
+        rows.push(
+            register_row(
+                "register task (bearer token)",
+                &target,
+                headers,
+                Some(env.clone()),
+                &opts,
+            )
+            .await,
+        );
+    }
+
+    // Task events: each iteration registers nothing; it starts and completes a task
+    // registered in setup (two requests).
+    {
+        let headers = target.key_headers();
+        let mut setup = Conn::open(target.addr, headers.clone()).await;
+        let build = new_build(&mut setup, None).await;
+        let pool: Arc<Vec<String>> = Arc::new((0..2_000).map(|i| format!("ev-{i}")).collect());
+        for (i, id) in pool.iter().enumerate() {
+            let path = format!("/api/v1/builds/{build}/tasks");
+            let _ = setup
+                .call(Method::POST, &path, Some(&task_body(id, i as u64)))
+                .await;
+        }
+        rows.push(
+            drive(
+                "task start + complete (API key)",
+                &target,
+                headers,
+                c,
+                s,
+                move |conn, client, i| {
+                    let id = pool[(client * 97 + i as usize) % pool.len()].clone();
+                    let base = format!("/api/v1/builds/{build}/tasks/{id}");
+                    Box::pin(async move {
+                        let a = conn
+                            .call(Method::POST, &format!("{base}/start"), None)
+                            .await;
+                        let b = conn
+                            .call(Method::POST, &format!("{base}/complete"), None)
+                            .await;
+                        (2, ok(&a) && ok(&b))
+                    })
+                },
+            )
+            .await,
+        );
+    }
+
+    // Reads.
+    {
+        let mut setup = Conn::open(target.addr, target.key_headers()).await;
+        let _ = setup
+            .call(Method::GET, "/api/v1/tasks/ev-1/metadata", None)
+            .await;
+        rows.push(
+            drive(
+                "GET task metadata (API key)",
+                &target,
+                target.key_headers(),
+                c,
+                s,
+                |conn, client, i| {
+                    let path = format!(
+                        "/api/v1/tasks/ev-{}/metadata",
+                        (client * 31 + i as usize) % 2_000
+                    );
+                    Box::pin(async move { (1, ok(&conn.call(Method::GET, &path, None).await)) })
+                },
+            )
+            .await,
+        );
+    }
+
+    // Search over a seeded environment (rows answer 404 until search exists).
+    let seeded = seed_for_search(&target, opts.search_tasks, c).await;
+    let n = seeded.len();
+    let search = |name: String, query: &'static str| {
+        let target_headers = target.key_headers();
+        (name, target_headers, query)
+    };
+    for (name, headers, query) in [
+        search(
+            format!("search latest page ({n} tasks)"),
+            "/api/v1/tasks/search?page_size=50",
+        ),
+        search(
+            format!("search param.ratio range ({n} tasks)"),
+            "/api/v1/tasks/search?filter=param.ratio%3E%3D99.5&page_size=50",
+        ),
+        search(
+            format!("search status:=completed ({n} tasks)"),
+            "/api/v1/tasks/search?filter=status%3A%3Dcompleted&page_size=50",
+        ),
+    ] {
+        rows.push(
+            drive(&name, &target, headers, c, s, move |conn, _, _| {
+                Box::pin(async move { (1, ok(&conn.call(Method::GET, query, None).await)) })
+            })
+            .await,
+        );
+    }
+
+    // Locks: acquire + release of per-client lock names.
+    rows.push(
+        drive(
+            "lock acquire + release (API key)",
+            &target,
+            target.key_headers(),
+            c,
+            s,
+            |conn, client, i| {
+                let name = format!("bench-lock-{client}-{}", i % 64);
+                let owner = format!("00000000-0000-4000-8000-{client:012}");
+                Box::pin(async move {
+                    let a = conn
+                        .call(
+                            Method::POST,
+                            &format!("/api/v1/locks/{name}/acquire"),
+                            Some(&json!({"owner_id": owner, "ttl_seconds": 60})),
+                        )
+                        .await;
+                    let r = conn
+                        .call(
+                            Method::POST,
+                            &format!("/api/v1/locks/{name}/release"),
+                            Some(&json!({"owner_id": owner})),
+                        )
+                        .await;
+                    (2, ok(&a) && ok(&r))
+                })
+            },
+        )
+        .await,
+    );
+
+    print(&rows);
+    println!();
+    if let Some(kib) = idle_rss {
+        println!("server RSS at start:   {:.1} MiB", kib as f64 / 1024.0);
+    }
+    if let Some(kib) = target.peak_rss_kib() {
+        println!("server peak RSS:       {:.1} MiB", kib as f64 / 1024.0);
+    }
+    if let Some(bytes) = target.db_bytes() {
+        println!(
+            "database file:         {:.1} MiB",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
+    let errors: u64 = rows.iter().map(|r| r.errors).sum();
+    println!("total errors:          {errors}");
+    // The smoke run (CI) checks that every operation works, not how fast.
+    if opts.smoke && errors > 0 {
+        std::process::exit(1);
+    }
+}
