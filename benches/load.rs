@@ -458,7 +458,7 @@ async fn seed_for_search(target: &Target, n: usize, clients: usize) -> Vec<Strin
                     .call(Method::POST, &path, Some(&task_body(&id, i)))
                     .await;
                 // Every third task completes, so status filters have work to do.
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     let _ = conn
                         .call(Method::POST, &format!("{path}/{id}/start"), None)
                         .await;
