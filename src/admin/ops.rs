@@ -12,7 +12,6 @@ use crate::auth::{api_key, keys, password};
 use crate::clock;
 use crate::config::AuthMode;
 use crate::domain::slug::{self, validate_slug};
-use crate::domain::Role;
 use crate::http::response::ApiError;
 use crate::store::codec::decode;
 use crate::store::identity::{
@@ -564,37 +563,18 @@ pub fn create_workspace(store: &Store, new: NewWorkspace) -> Result<WorkspaceVie
                 "workspace slug {slug:?} already exists"
             )));
         }
-        let now = clock::now_micros();
-        let ws = WorkspaceRow {
-            id: Uuid::now_v7(),
-            name,
-            slug,
-            description,
-            created_by: Some(owner.id),
-            is_personal: false,
-            created_at: now,
-        };
-        identity::put_workspace(tx, &ws)?;
-        identity::put_member(
+        let (ws, _) = identity::create_workspace(
             tx,
-            &MemberRow {
-                id: Uuid::now_v7(),
-                workspace_id: ws.id,
-                user_id: owner.id,
-                role: Role::Owner,
-                created_at: now,
-            },
-        )?;
-        identity::put_environment(
-            tx,
-            &EnvironmentRow {
-                id: Uuid::now_v7(),
-                workspace_id: ws.id,
-                description: Some(slug::initial_environment_description(&env_name)),
-                name: env_name,
-                slug: env_slug,
-                max_concurrent_locks: None,
-                created_at: now,
+            identity::NewWorkspace {
+                name,
+                slug,
+                description,
+                owner: owner.id,
+                is_personal: false,
+                env_description: Some(slug::initial_environment_description(&env_name)),
+                env_name,
+                env_slug,
+                root: None,
             },
         )?;
         Ok(ws)

@@ -17,7 +17,7 @@ use crate::domain::{AccessError, InviteStatus, Role};
 use crate::http::request::path_uuid;
 use crate::http::response::{created, no_content, ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
-use crate::store::identity::{self, InviteRow, MemberRow, UserRow, INVITES};
+use crate::store::identity::{self, InviteRow, UserRow, INVITES};
 use crate::store::{Reader, StoreError};
 
 fn invite_not_found() -> ApiError {
@@ -175,16 +175,7 @@ pub async fn accept(state: &AppState, rq: Req, invite: String) -> ApiResult {
                     "Already a member of this workspace".into(),
                 ));
             }
-            identity::put_member(
-                tx,
-                &MemberRow {
-                    id: Uuid::now_v7(),
-                    workspace_id: ws.id,
-                    user_id: user.id,
-                    role: row.role,
-                    created_at: clock::now_micros(),
-                },
-            )?;
+            identity::add_member(tx, ws.id, user.id, row.role)?;
             row.status = InviteStatus::Accepted;
             identity::put_invite(tx, &row)?;
             Ok(ws)

@@ -9,12 +9,9 @@ use uuid::Uuid;
 use crate::auth::jwt::OidcClaims;
 use crate::clock;
 use crate::domain::slug::{self, PersonalSlug};
-use crate::domain::Role;
 use crate::http::response::ApiError;
 use crate::http::AppState;
-use crate::store::identity::{
-    self, EnvironmentRow, MemberRow, TargetRootRow, UserRow, WorkspaceRow,
-};
+use crate::store::identity::{self, EnvironmentRow, UserRow, WorkspaceRow};
 
 /// Candidates tried before giving up on a free personal slug (each later one random).
 const SLUG_ATTEMPTS: u32 = 32;
@@ -42,45 +39,21 @@ pub fn create_personal_workspace(
         }
     }
     let slug = slug.ok_or_else(|| ApiError::Internal("no free personal workspace slug".into()))?;
-    let now = clock::now_micros();
-    let ws = WorkspaceRow {
-        id: Uuid::now_v7(),
-        name: slug::personal_workspace_name(user.display_name.as_deref(), &user.email),
-        slug,
-        description: None,
-        created_by: Some(user.id),
-        is_personal: true,
-        created_at: now,
-    };
-    identity::put_workspace(tx, &ws)?;
-    identity::put_member(
+    let (ws, env) = identity::create_workspace(
         tx,
-        &MemberRow {
-            id: Uuid::now_v7(),
-            workspace_id: ws.id,
-            user_id: user.id,
-            role: Role::Owner,
-            created_at: now,
-        },
-    )?;
-    let env = EnvironmentRow {
-        id: Uuid::now_v7(),
-        workspace_id: ws.id,
-        name: slug::PERSONAL_ENVIRONMENT_NAME.into(),
-        slug: slug::PERSONAL_ENVIRONMENT_SLUG.into(),
-        description: Some(slug::PERSONAL_ENVIRONMENT_DESCRIPTION.into()),
-        max_concurrent_locks: None,
-        created_at: now,
-    };
-    identity::put_environment(tx, &env)?;
-    identity::put_target_root(
-        tx,
-        &TargetRootRow {
-            id: Uuid::now_v7(),
-            environment_id: env.id,
-            name: slug::PERSONAL_TARGET_ROOT_NAME.into(),
-            uri_prefix: slug::PERSONAL_TARGET_ROOT_URI.into(),
-            created_at: now,
+        identity::NewWorkspace {
+            name: slug::personal_workspace_name(user.display_name.as_deref(), &user.email),
+            slug,
+            description: None,
+            owner: user.id,
+            is_personal: true,
+            env_name: slug::PERSONAL_ENVIRONMENT_NAME.into(),
+            env_slug: slug::PERSONAL_ENVIRONMENT_SLUG.into(),
+            env_description: Some(slug::PERSONAL_ENVIRONMENT_DESCRIPTION.into()),
+            root: Some((
+                slug::PERSONAL_TARGET_ROOT_NAME.into(),
+                slug::PERSONAL_TARGET_ROOT_URI.into(),
+            )),
         },
     )?;
     Ok((ws, env))

@@ -9,16 +9,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::clock;
 use crate::domain::roles::require_role;
 use crate::domain::slug::{self, validate_slug};
 use crate::domain::{AccessError, Role};
 use crate::http::request::path_uuid;
 use crate::http::response::{created, no_content, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
-use crate::store::identity::{
-    self, EnvironmentRow, MemberRow, TargetRootRow, UserRow, WorkspaceRow, ENVIRONMENTS, MEMBERS,
-};
+use crate::store::identity::{self, MemberRow, UserRow, WorkspaceRow, ENVIRONMENTS, MEMBERS};
 use crate::store::Reader;
 
 /// Workspaces one user may create, their personal one included (v1-identity §2.5).
@@ -137,49 +134,20 @@ fn create_in(
     if identity::workspace_slug_taken(tx, &plan.slug)? {
         return Err(ApiError::Conflict("Workspace slug already exists".into()));
     }
-    let now = clock::now_micros();
-    let ws = WorkspaceRow {
-        id: Uuid::now_v7(),
-        name: plan.name.clone(),
-        slug: plan.slug.clone(),
-        description: plan.description.clone(),
-        created_by: Some(user.id),
-        is_personal: false,
-        created_at: now,
-    };
-    identity::put_workspace(tx, &ws)?;
-    identity::put_member(
+    let (ws, _) = identity::create_workspace(
         tx,
-        &MemberRow {
-            id: Uuid::now_v7(),
-            workspace_id: ws.id,
-            user_id: user.id,
-            role: Role::Owner,
-            created_at: now,
+        identity::NewWorkspace {
+            name: plan.name.clone(),
+            slug: plan.slug.clone(),
+            description: plan.description.clone(),
+            owner: user.id,
+            is_personal: false,
+            env_name: plan.env_name.clone(),
+            env_slug: plan.env_slug.clone(),
+            env_description: Some(slug::initial_environment_description(&plan.env_name)),
+            root: plan.root.clone(),
         },
     )?;
-    let env = EnvironmentRow {
-        id: Uuid::now_v7(),
-        workspace_id: ws.id,
-        name: plan.env_name.clone(),
-        slug: plan.env_slug.clone(),
-        description: Some(slug::initial_environment_description(&plan.env_name)),
-        max_concurrent_locks: None,
-        created_at: now,
-    };
-    identity::put_environment(tx, &env)?;
-    if let Some((name, uri)) = &plan.root {
-        identity::put_target_root(
-            tx,
-            &TargetRootRow {
-                id: Uuid::now_v7(),
-                environment_id: env.id,
-                name: name.clone(),
-                uri_prefix: uri.clone(),
-                created_at: now,
-            },
-        )?;
-    }
     Ok(ws)
 }
 
@@ -248,7 +216,7 @@ pub async fn delete(state: &AppState, rq: Req, ws: String) -> ApiResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::identity::TARGET_ROOTS;
+    use crate::store::identity::{EnvironmentRow, TargetRootRow, TARGET_ROOTS};
     use crate::store::{Store, StoreOptions};
 
     fn user(email: &str) -> UserRow {

@@ -587,3 +587,81 @@ pub fn delete_target_root(tx: &WriteTransaction, env: Uuid, root: Uuid) -> Resul
         .remove((env.as_u128(), root.as_u128()))?;
     Ok(())
 }
+
+// --- creation shared by the API, provisioning and the admin CLI ---
+
+/// Everything a new workspace starts with: its owner, one environment and, optionally,
+/// one target root in it.
+pub struct NewWorkspace {
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub owner: Uuid,
+    pub is_personal: bool,
+    pub env_name: String,
+    pub env_slug: String,
+    pub env_description: Option<String>,
+    /// `(name, uri_prefix)`.
+    pub root: Option<(String, String)>,
+}
+
+/// Writes a workspace with its owner membership, environment and optional target root.
+/// Callers check limits and slug conflicts first (plan-then-apply).
+pub fn create_workspace(
+    tx: &WriteTransaction,
+    new: NewWorkspace,
+) -> Result<(WorkspaceRow, EnvironmentRow), StoreError> {
+    let now = crate::clock::now_micros();
+    let ws = WorkspaceRow {
+        id: Uuid::now_v7(),
+        name: new.name,
+        slug: new.slug,
+        description: new.description,
+        created_by: Some(new.owner),
+        is_personal: new.is_personal,
+        created_at: now,
+    };
+    put_workspace(tx, &ws)?;
+    add_member(tx, ws.id, new.owner, Role::Owner)?;
+    let env = EnvironmentRow {
+        id: Uuid::now_v7(),
+        workspace_id: ws.id,
+        name: new.env_name,
+        slug: new.env_slug,
+        description: new.env_description,
+        max_concurrent_locks: None,
+        created_at: now,
+    };
+    put_environment(tx, &env)?;
+    if let Some((name, uri_prefix)) = new.root {
+        put_target_root(
+            tx,
+            &TargetRootRow {
+                id: Uuid::now_v7(),
+                environment_id: env.id,
+                name,
+                uri_prefix,
+                created_at: now,
+            },
+        )?;
+    }
+    Ok((ws, env))
+}
+
+/// A new membership; the caller checked that the user is not a member yet.
+pub fn add_member(
+    tx: &WriteTransaction,
+    ws: Uuid,
+    user: Uuid,
+    role: Role,
+) -> Result<MemberRow, StoreError> {
+    let row = MemberRow {
+        id: Uuid::now_v7(),
+        workspace_id: ws,
+        user_id: user,
+        role,
+        created_at: crate::clock::now_micros(),
+    };
+    put_member(tx, &row)?;
+    Ok(row)
+}
