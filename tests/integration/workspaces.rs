@@ -1050,3 +1050,48 @@ async fn role_matrix_for_environment_key_and_root_routes() {
         );
     }
 }
+
+/// D31: a token minted for a workspace stops working there once its user is removed,
+/// on SDK routes and workspace routes alike, and no new one can be minted.
+#[tokio::test]
+async fn a_removed_member_loses_access_with_tokens_already_minted() {
+    let server = server_with_registration(|_| {}).await;
+    let owner = admin_account(&server).await;
+    let mia = register(&server, "mia@example.com", None).await;
+    let ws = id_of(&create_ws(&owner.api, "leavers").await);
+    let mid = join(&owner, &ws, &mia, "member").await;
+    let minted = mia
+        .ident
+        .post("/api/v1/auth/exchange", &json!({"workspace_id": ws}))
+        .await
+        .expect(200);
+    let token = minted["access_token"].as_str().unwrap();
+    let envs = owner
+        .api
+        .get(&format!("{}/environments", ws_path(&ws)))
+        .await
+        .expect(200);
+    let env = envs[0]["id"].as_str().unwrap();
+    let sdk = server.client().with_bearer(token);
+    let roots = format!("/api/v1/target-roots?environment_id={env}");
+    let builds = format!("/api/v1/builds?environment_id={env}");
+    sdk.get(&roots).await.expect(200);
+    sdk.get(&builds).await.expect(200);
+    sdk.get(&ws_path(&ws)).await.expect(200);
+
+    owner
+        .api
+        .delete(&format!("{}/members/{mid}", ws_path(&ws)))
+        .await
+        .expect(204);
+    assert_detail(&sdk.get(&roots).await, 404, "Environment not found");
+    assert_detail(&sdk.get(&builds).await, 404, "Environment not found");
+    assert_detail(&sdk.get(&ws_path(&ws)).await, 404, "Workspace not found");
+    assert_detail(
+        &mia.ident
+            .post("/api/v1/auth/exchange", &json!({"workspace_id": ws}))
+            .await,
+        403,
+        "Not a member of the requested workspace",
+    );
+}
