@@ -236,7 +236,7 @@ impl Req {
     /// The required body, typed; absent → 422 `missing`.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
         match &self.body {
-            Some(v) => request::from_value(v.clone()),
+            Some(v) => request::from_value(v),
             None => Err(ApiError::Validation(vec![response::ValidationItem::new(
                 "missing",
                 vec![serde_json::json!("body")],
@@ -249,7 +249,7 @@ impl Req {
     /// A body whose fields all have defaults: absent means `{}`.
     pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
         match &self.body {
-            Some(v) => request::from_value(v.clone()),
+            Some(v) => request::from_value(v),
             None => Ok(T::default()),
         }
     }

@@ -129,9 +129,9 @@ fn error_offset(body: &[u8], line: usize, column: usize) -> usize {
     before + column.saturating_sub(1)
 }
 
-/// Types a JSON value, naming the failing field path in the 422.
-pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    let input = value.clone();
+/// Types a JSON value in place (no copy of the body), naming the failing field path in
+/// the 422.
+pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
         let mut loc = vec![json!("body")];
         for seg in err.path().iter() {
@@ -146,9 +146,9 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
         let item = match inner.strip_prefix("missing field `") {
             Some(rest) => {
                 loc.push(json!(rest.trim_end_matches('`')));
-                ValidationItem::new("missing", loc, "Field required", input)
+                ValidationItem::new("missing", loc, "Field required", value.clone())
             }
-            None => ValidationItem::new("value_error", loc, inner, input),
+            None => ValidationItem::new("value_error", loc, inner, value.clone()),
         };
         ApiError::Validation(vec![item])
     })
