@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod identity;
+pub mod locks;
 mod schema;
 pub mod tasks;
 mod writer;
@@ -195,5 +196,6 @@ impl Reader for WriteTransaction {
 /// locks) when the environment goes. Each resource's store module adds its purge here.
 pub fn purge_environment_data(tx: &WriteTransaction, env: uuid::Uuid) -> Result<(), StoreError> {
     tasks::purge_environment(tx, env)?;
+    locks::purge_environment(tx, env)?;
     Ok(())
 }
