@@ -159,12 +159,16 @@ pub async fn handle(
         .cors
         .as_ref()
         .and_then(|c| c.preflight(&method, req.headers()));
+    let mut close = false;
     let (name, result) = match (preflight, router::route(&method, &path)) {
         (Some(answer), _) => ("cors_preflight", Ok(answer)),
-        (None, Ok(endpoint)) => (
-            endpoint.name(),
-            api::dispatch(&state, endpoint, req, &ctx).await,
-        ),
+        (None, Ok(endpoint)) => {
+            close = endpoint.closes_connection();
+            (
+                endpoint.name(),
+                api::dispatch(&state, endpoint, req, &ctx).await,
+            )
+        }
         (None, Err(e)) => ("unmatched", Err(e)),
     };
     let mut resp = result.unwrap_or_else(|e| {
@@ -174,6 +178,11 @@ pub async fn handle(
         e.into_response()
     });
     add_common_headers(&mut resp, &request_id, state.tls);
+    if close {
+        // hyper ends the connection after an answer that says so.
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let (Some(cors), Some(headers)) = (&state.cors, &request_headers) {
         cors.decorate(headers, &mut resp);
     }
@@ -237,12 +246,7 @@ impl Req {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
         match &self.body {
             Some(v) => request::from_value(v.clone()),
-            None => Err(ApiError::Validation(vec![response::ValidationItem::new(
-                "missing",
-                vec![serde_json::json!("body")],
-                "Field required",
-                serde_json::Value::Null,
-            )])),
+            None => Err(missing_body()),
         }
     }
 
@@ -253,4 +257,14 @@ impl Req {
             None => Ok(T::default()),
         }
     }
+}
+
+/// FastAPI's 422 for a required body that was not sent.
+pub fn missing_body() -> ApiError {
+    ApiError::Validation(vec![response::ValidationItem::new(
+        "missing",
+        vec![serde_json::json!("body")],
+        "Field required",
+        serde_json::Value::Null,
+    )])
 }
