@@ -1,6 +1,7 @@
 //! Locks (v1-tasks §4.5 as changed by D9 and D19; docs/locks.md): acquire, renew and
 //! release go through the single writer, which makes each one atomic; reads use a
-//! snapshot. Expiry is judged by the server clock, read inside the writer op.
+//! snapshot (the one-key reads in place). Expiry is judged by the server clock, read
+//! inside the writer op.
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -298,11 +299,9 @@ pub async fn list(state: &AppState, rq: Req) -> ApiResult {
 /// `GET /locks/{name}`: expired locks included; another environment's is not found (D9).
 pub async fn get(state: &AppState, rq: Req, name: &str) -> ApiResult {
     let env = rq.caller.sdk()?.environment_id;
-    let key = name.to_owned();
     let row = state
         .store
-        .read(move |tx| locks::get(tx, env, &key).map_err(ApiError::from))
-        .await?
+        .read_inline(|tx| locks::get(tx, env, name).map_err(ApiError::from))?
         .ok_or_else(|| ApiError::not_found("Lock not found"))?;
     Ok(ok(&lock_out(name, env, &row)))
 }
@@ -310,10 +309,8 @@ pub async fn get(state: &AppState, rq: Req, name: &str) -> ApiResult {
 /// `GET /locks/tasks/{task_id}/completion-status`: never 404.
 pub async fn completion_status(state: &AppState, rq: Req, task: &str) -> ApiResult {
     let env = rq.caller.sdk()?.environment_id;
-    let key = task.to_owned();
     let done = state
         .store
-        .read(move |tx| locks::is_completed(tx, env, &key).map_err(ApiError::from))
-        .await?;
+        .read_inline(|tx| locks::is_completed(tx, env, task).map_err(ApiError::from))?;
     Ok(ok(&json!({"task_id": task, "is_completed": done})))
 }

@@ -143,6 +143,19 @@ impl Store {
         f(&tx)
     }
 
+    /// A read on the calling (async) thread, for a few keyed lookups on hot request paths
+    /// (credentials, one row): these take microseconds from cached pages, less than the
+    /// thread hand-offs of a [`Store::read`]. Anything that ranges goes through `read`.
+    pub fn read_inline<T, E>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.read_blocking(f)
+    }
+
     /// Synchronous write through the writer, for offline tools and start-up.
     pub fn write_blocking<T, E, F>(&self, op: F) -> Result<T, E>
     where
