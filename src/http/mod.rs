@@ -163,7 +163,7 @@ pub async fn handle(
     let (name, result) = match (preflight, router::route(&method, &path)) {
         (Some(answer), _) => ("cors_preflight", Ok(answer)),
         (None, Ok(endpoint)) => {
-            close = endpoint.closes_connection();
+            close = endpoint.is_lock_route() && sdk_lock_client(req.headers());
             (
                 endpoint.name(),
                 api::dispatch(&state, endpoint, req, &ctx).await,
@@ -197,6 +197,18 @@ pub async fn handle(
         "request"
     );
     Ok(resp)
+}
+
+/// The SDK's lock manager (httpx's async client) is driven by `build_sequential`
+/// through a new event loop per call, and a kept-alive connection bound to the previous,
+/// closed loop makes its next lock call fail client-side (docs/sdk-0.1.0-wire.md §5.2).
+/// Closing the connection after each lock answer to httpx clients avoids that; other
+/// clients keep their connections, so lock throughput does not pay a TCP handshake per
+/// call (docs/locks.md).
+fn sdk_lock_client(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::USER_AGENT)
+        .is_some_and(|ua| ua.as_bytes().starts_with(b"python-httpx/"))
 }
 
 /// A client-sent id is echoed if it is short, printable ASCII; otherwise we make one.

@@ -217,11 +217,9 @@ impl Endpoint {
         )
     }
 
-    /// Lock answers carry `Connection: close`. The SDK's `build_sequential` drives its
-    /// lock client through a new event loop per call, and a kept-alive connection bound
-    /// to the previous, closed loop makes the next lock call fail client-side
-    /// (docs/sdk-0.1.0-wire.md §5.2, docs/locks.md).
-    pub fn closes_connection(&self) -> bool {
+    /// Lock routes, whose answers to the SDK carry `Connection: close` (see
+    /// `http::sdk_lock_client`).
+    pub fn is_lock_route(&self) -> bool {
         use Endpoint::*;
         matches!(
             self,

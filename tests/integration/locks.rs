@@ -845,35 +845,47 @@ async fn answer_then_close(server: &TestServer, request: String) -> Option<Strin
 }
 
 #[tokio::test]
-async fn lock_answers_close_the_connection_for_the_sdk() {
+async fn lock_answers_to_httpx_close_the_connection_and_others_keep_it() {
     let e = start().await;
-    let key = &e.key;
-    let host = e.server.addr;
+    let (key, host) = (&e.key, e.server.addr);
+    const HTTPX: &str = "python-httpx/0.28.1";
     let body = format!(r#"{{"owner_id":"{}"}}"#, owner());
-    let post = |name: &str| {
+    let acquire = |name: &str, agent: &str, body: &str| {
         format!(
-            "POST /api/v1/locks/{name}/acquire HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n\
-             X-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /api/v1/locks/{name}/acquire HTTP/1.1\r\nHost: {host}\r\n\
+             Connection: keep-alive\r\nUser-Agent: {agent}\r\nX-API-Key: {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
     };
-    let first = answer_then_close(&e.server, post("conn")).await;
-    let first = first.expect("the acquire answer closes the connection");
+    // The SDK's lock client (httpx) gets its connection closed after each answer…
+    let first = answer_then_close(&e.server, acquire("conn", HTTPX, &body)).await;
+    let first = first.expect("the acquire answer to httpx closes the connection");
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert!(first.to_ascii_lowercase().contains("connection: close"));
-    // A refusal (the SDK retries after 423) closes as well.
+    // …refusals included (the SDK retries after a 423)…
     let other = format!(r#"{{"owner_id":"{}"}}"#, owner());
-    let refused = post("conn").replace(&body, &other);
-    let refused = answer_then_close(&e.server, refused).await.expect("closed");
+    let refused = answer_then_close(&e.server, acquire("conn", HTTPX, &other)).await;
+    let refused = refused.expect("the 423 to httpx closes the connection");
     assert!(refused.starts_with("HTTP/1.1 423"), "{refused}");
-    let get = format!(
+    let status = format!(
         "GET /api/v1/locks/tasks/x/completion-status HTTP/1.1\r\nHost: {host}\r\n\
-         X-API-Key: {key}\r\n\r\n"
+         User-Agent: {HTTPX}\r\nX-API-Key: {key}\r\n\r\n"
     );
-    assert!(answer_then_close(&e.server, get).await.is_some());
-    // Other routes keep the connection alive.
-    let health = format!("GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    assert!(answer_then_close(&e.server, status).await.is_some());
+    // …while other clients and other routes keep their connections.
+    let kept = answer_then_close(&e.server, acquire("kept", "curl/8.5.0", &body)).await;
+    assert!(
+        kept.is_none(),
+        "a non-httpx lock client keeps its connection"
+    );
+    let health = format!("GET /health HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {HTTPX}\r\n\r\n");
     assert!(answer_then_close(&e.server, health).await.is_none());
-    let r = e.sdk.get("/api/v1/locks").await;
-    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(
+        get_lock(&e.sdk, "kept").await.expect(200)["owner_id"]
+            .as_str()
+            .map(str::len),
+        Some(36)
+    );
+    assert_eq!(e.sdk.get("/api/v1/locks").await.header("connection"), None);
 }
