@@ -9,6 +9,7 @@ mod builds;
 mod environments;
 mod health;
 mod invites;
+mod locks;
 mod me;
 mod members;
 pub mod provisioning;
@@ -158,5 +159,11 @@ pub async fn dispatch(
         TaskAssets { task } => assets::list(state, rq, &task).await,
         TaskEvents { task } => tasks::events(state, rq, &task).await,
         TaskMetadata { task } => tasks::metadata(state, rq, &task).await,
+        AcquireLock { name } => locks::acquire(state, rq, &name).await,
+        RenewLock { name } => locks::renew(state, rq, &name).await,
+        ReleaseLock { name } => locks::release(state, rq, &name).await,
+        ListLocks => locks::list(state, rq).await,
+        GetLock { name } => locks::get(state, rq, &name).await,
+        LockCompletionStatus { task } => locks::completion_status(state, rq, &task).await,
     }
 }

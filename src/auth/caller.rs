@@ -197,18 +197,16 @@ async fn sdk_scope(
     let env_param = query.get("environment_id").map(str::to_owned);
     let (user_id, ws) = (claims.sub, claims.workspace_id);
     let env_not_found = || ApiError::not_found("Environment not found");
-    let (user, member, env_ws) = state
-        .store
-        .read(move |tx| -> Result<_, ApiError> {
-            let user = identity::user(tx, user_id)?;
-            let member = identity::membership(tx, ws, user_id)?;
-            let env_ws = match env_param.as_deref().map(Uuid::parse_str) {
-                Some(Ok(env)) => Some((env, identity::env_workspace(tx, env)?)),
-                _ => None,
-            };
-            Ok((user, member, env_ws))
-        })
-        .await?;
+    // Three keyed gets on every SDK call: read in place (see `Store::read_inline`).
+    let (user, member, env_ws) = state.store.read_inline(|tx| -> Result<_, ApiError> {
+        let user = identity::user(tx, user_id)?;
+        let member = identity::membership(tx, ws, user_id)?;
+        let env_ws = match env_param.as_deref().map(Uuid::parse_str) {
+            Some(Ok(env)) => Some((env, identity::env_workspace(tx, env)?)),
+            _ => None,
+        };
+        Ok((user, member, env_ws))
+    })?;
     if user.is_none() {
         return Err(user_not_found());
     }
@@ -238,16 +236,14 @@ async fn api_key_scope(state: &AppState, key: &str) -> Result<SdkScope, ApiError
         return Err(invalid_api_key());
     }
     let hash = api_key::hash(key);
-    let found = state
-        .store
-        .read(move |tx| -> Result<_, StoreError> {
-            let Some(row) = identity::api_key_by_hash(tx, &hash)? else {
-                return Ok(None);
-            };
-            let ws = identity::env_workspace(tx, row.environment_id)?;
-            Ok(Some((row, ws)))
-        })
-        .await?;
+    // Two keyed gets on every SDK call: read in place (see `Store::read_inline`).
+    let found = state.store.read_inline(|tx| -> Result<_, StoreError> {
+        let Some(row) = identity::api_key_by_hash(tx, &hash)? else {
+            return Ok(None);
+        };
+        let ws = identity::env_workspace(tx, row.environment_id)?;
+        Ok(Some((row, ws)))
+    })?;
     let Some((row, ws)) = found else {
         return Err(invalid_api_key());
     };

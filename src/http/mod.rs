@@ -159,12 +159,16 @@ pub async fn handle(
         .cors
         .as_ref()
         .and_then(|c| c.preflight(&method, req.headers()));
+    let mut close = false;
     let (name, result) = match (preflight, router::route(&method, &path)) {
         (Some(answer), _) => ("cors_preflight", Ok(answer)),
-        (None, Ok(endpoint)) => (
-            endpoint.name(),
-            api::dispatch(&state, endpoint, req, &ctx).await,
-        ),
+        (None, Ok(endpoint)) => {
+            close = endpoint.is_lock_route() && sdk_lock_client(req.headers());
+            (
+                endpoint.name(),
+                api::dispatch(&state, endpoint, req, &ctx).await,
+            )
+        }
         (None, Err(e)) => ("unmatched", Err(e)),
     };
     let mut resp = result.unwrap_or_else(|e| {
@@ -174,6 +178,11 @@ pub async fn handle(
         e.into_response()
     });
     add_common_headers(&mut resp, &request_id, state.tls);
+    if close {
+        // hyper ends the connection after an answer that says so.
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let (Some(cors), Some(headers)) = (&state.cors, &request_headers) {
         cors.decorate(headers, &mut resp);
     }
@@ -188,6 +197,18 @@ pub async fn handle(
         "request"
     );
     Ok(resp)
+}
+
+/// The SDK's lock manager (httpx's async client) is driven by `build_sequential`
+/// through a new event loop per call, and a kept-alive connection bound to the previous,
+/// closed loop makes its next lock call fail client-side (docs/sdk-0.1.0-wire.md §5.2).
+/// Closing the connection after each lock answer to httpx clients avoids that; other
+/// clients keep their connections, so lock throughput does not pay a TCP handshake per
+/// call (docs/locks.md).
+fn sdk_lock_client(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::USER_AGENT)
+        .is_some_and(|ua| ua.as_bytes().starts_with(b"python-httpx/"))
 }
 
 /// A client-sent id is echoed if it is short, printable ASCII; otherwise we make one.
@@ -237,12 +258,7 @@ impl Req {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
         match &self.body {
             Some(v) => request::from_value(v),
-            None => Err(ApiError::Validation(vec![response::ValidationItem::new(
-                "missing",
-                vec![serde_json::json!("body")],
-                "Field required",
-                serde_json::Value::Null,
-            )])),
+            None => Err(missing_body()),
         }
     }
 
@@ -253,4 +269,14 @@ impl Req {
             None => Ok(T::default()),
         }
     }
+}
+
+/// FastAPI's 422 for a required body that was not sent.
+pub fn missing_body() -> ApiError {
+    ApiError::Validation(vec![response::ValidationItem::new(
+        "missing",
+        vec![serde_json::json!("body")],
+        "Field required",
+        serde_json::Value::Null,
+    )])
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::domain::AccessError;
+use crate::store::locks::LockError;
 use crate::store::tasks::TrackError;
 use crate::store::StoreError;
 
@@ -105,6 +106,31 @@ impl From<TrackError> for ApiError {
             TrackError::BuildNotFound => ApiError::not_found("Build not found"),
             TrackError::TaskNotFound => ApiError::not_found("Task not found"),
             TrackError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Acquire refusals carry an object `detail` (§1.3): the SDK reads
+/// `detail.error_message` and retries only these two.
+impl From<LockError> for ApiError {
+    fn from(e: LockError) -> Self {
+        let refusal = |status: StatusCode, kind: &str, e: &LockError| ApiError::Structured {
+            status,
+            detail: json!({"status": kind, "error_message": e.to_string()}),
+            retry_after: None,
+        };
+        match e {
+            LockError::HeldByOther => refusal(StatusCode::LOCKED, "held_by_other", &e),
+            LockError::LimitReached(_) => refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "concurrency_limit_reached",
+                &e,
+            ),
+            LockError::NotOwned => ApiError::Conflict(e.to_string()),
+            LockError::NotFound | LockError::BuildNotFound | LockError::EnvironmentNotFound => {
+                ApiError::NotFound(e.to_string())
+            }
+            LockError::Store(e) => e.into(),
         }
     }
 }

@@ -102,6 +102,13 @@ pub enum Endpoint {
     TaskAssets { task: Id },
     TaskEvents { task: Id },
     TaskMetadata { task: Id },
+    // Locks (§4.5, D19)
+    AcquireLock { name: Id },
+    RenewLock { name: Id },
+    ReleaseLock { name: Id },
+    ListLocks,
+    GetLock { name: Id },
+    LockCompletionStatus { task: Id },
 }
 
 impl Endpoint {
@@ -172,6 +179,12 @@ impl Endpoint {
             TaskAssets { .. } => "task_assets",
             TaskEvents { .. } => "task_events",
             TaskMetadata { .. } => "task_metadata",
+            AcquireLock { .. } => "acquire_lock",
+            RenewLock { .. } => "renew_lock",
+            ReleaseLock { .. } => "release_lock",
+            ListLocks => "list_locks",
+            GetLock { .. } => "get_lock",
+            LockCompletionStatus { .. } => "lock_completion_status",
         }
     }
 
@@ -198,6 +211,24 @@ impl Endpoint {
                 | RegisterTask { .. }
                 | RegisterTaskSeed
                 | UploadAssets { .. }
+                | AcquireLock { .. }
+                | RenewLock { .. }
+                | ReleaseLock { .. }
+        )
+    }
+
+    /// Lock routes, whose answers to the SDK carry `Connection: close` (see
+    /// `http::sdk_lock_client`).
+    pub fn is_lock_route(&self) -> bool {
+        use Endpoint::*;
+        matches!(
+            self,
+            AcquireLock { .. }
+                | RenewLock { .. }
+                | ReleaseLock { .. }
+                | ListLocks
+                | GetLock { .. }
+                | LockCompletionStatus { .. }
         )
     }
 
@@ -262,7 +293,13 @@ impl Endpoint {
             | GetTask { .. }
             | TaskAssets { .. }
             | TaskEvents { .. }
-            | TaskMetadata { .. } => AuthKind::Sdk,
+            | TaskMetadata { .. }
+            | AcquireLock { .. }
+            | RenewLock { .. }
+            | ReleaseLock { .. }
+            | ListLocks
+            | GetLock { .. }
+            | LockCompletionStatus { .. } => AuthKind::Sdk,
         }
     }
 }
@@ -349,6 +386,7 @@ fn match_route(method: &Method, segs: &[&str]) -> Option<Endpoint> {
     match segs {
         ["api", "v1", "builds", tail @ ..] => return match_build_route(m, tail),
         ["api", "v1", "tasks", tail @ ..] => return match_task_route(m, tail),
+        ["api", "v1", "locks", tail @ ..] => return match_lock_route(m, tail),
         _ => {}
     }
     let endpoint = match (m, segs) {
@@ -518,6 +556,23 @@ fn match_task_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
     Some(endpoint)
 }
 
+/// `/api/v1/locks…` (§4.5). Completion status has three segments and a lock has one
+/// (plus its action), so a lock named `tasks` stays reachable (§1.1).
+fn match_lock_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
+    use Endpoint::*;
+    let id = |s: &str| s.to_string();
+    let endpoint = match (m, tail) {
+        ("GET", []) => ListLocks,
+        ("GET", ["tasks", t, "completion-status"]) => LockCompletionStatus { task: id(t) },
+        ("GET", [name]) => GetLock { name: id(name) },
+        ("POST", [name, "acquire"]) => AcquireLock { name: id(name) },
+        ("POST", [name, "renew"]) => RenewLock { name: id(name) },
+        ("POST", [name, "release"]) => ReleaseLock { name: id(name) },
+        _ => return None,
+    };
+    Some(endpoint)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,6 +644,26 @@ mod tests {
             assert_eq!(ep.auth(), AuthKind::Sdk);
         }
         assert!(Endpoint::CreateBuild.json_body());
+        assert_eq!(
+            route(&Method::GET, "/api/v1/locks/tasks").unwrap(),
+            Endpoint::GetLock {
+                name: "tasks".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::POST, "/api/v1/locks/tasks/acquire").unwrap(),
+            Endpoint::AcquireLock {
+                name: "tasks".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/locks/tasks/t1/completion-status").unwrap(),
+            Endpoint::LockCompletionStatus { task: "t1".into() }
+        );
+        assert!(matches!(
+            route(&Method::GET, "/api/v1/locks/x/acquire"),
+            Err(ApiError::MethodNotAllowed(m)) if m == vec![Method::POST]
+        ));
         assert!(!Endpoint::CompleteBuild { build: b.into() }.json_body());
     }
 }

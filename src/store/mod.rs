@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod identity;
+pub mod locks;
 mod schema;
 pub mod tasks;
 mod writer;
@@ -142,6 +143,19 @@ impl Store {
         f(&tx)
     }
 
+    /// A read on the calling (async) thread, for a few keyed lookups on hot request paths
+    /// (credentials, one row): these take microseconds from cached pages, less than the
+    /// thread hand-offs of a [`Store::read`]. Anything that ranges goes through `read`.
+    pub fn read_inline<T, E>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.read_blocking(f)
+    }
+
     /// Synchronous write through the writer, for offline tools and start-up.
     pub fn write_blocking<T, E, F>(&self, op: F) -> Result<T, E>
     where
@@ -195,5 +209,6 @@ impl Reader for WriteTransaction {
 /// locks) when the environment goes. Each resource's store module adds its purge here.
 pub fn purge_environment_data(tx: &WriteTransaction, env: uuid::Uuid) -> Result<(), StoreError> {
     tasks::purge_environment(tx, env)?;
+    locks::purge_environment(tx, env)?;
     Ok(())
 }

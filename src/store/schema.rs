@@ -52,6 +52,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     let tx = db.begin_write()?;
     super::identity::create_tables(&tx)?;
     super::tasks::create_tables(&tx)?;
+    super::locks::create_tables(&tx)?;
     tx.commit()?;
     Ok(())
 }

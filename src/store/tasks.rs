@@ -246,7 +246,7 @@ fn reserve(tx: &WriteTransaction, n: u64) -> Result<Slot, StoreError> {
 
 /// Half-open bounds covering every key of one environment in a table whose key starts
 /// with the environment and continues with `min` (the smallest rest).
-fn env_bounds<T: Copy>(env: u128, min: impl Fn(u128) -> T) -> (Bound<T>, Bound<T>) {
+pub(crate) fn env_bounds<T: Copy>(env: u128, min: impl Fn(u128) -> T) -> (Bound<T>, Bound<T>) {
     let upper = match env.checked_add(1) {
         Some(next) => Bound::Excluded(min(next)),
         None => Bound::Unbounded,
@@ -260,11 +260,15 @@ fn metadata_json(key: &str, value: &str) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-fn build_exists(r: &impl Reader, env: u128, build: u128) -> Result<bool, StoreError> {
+pub(crate) fn build_exists(r: &impl Reader, env: u128, build: u128) -> Result<bool, StoreError> {
     Ok(r.open(BUILDS)?.get((env, build))?.is_some())
 }
 
-fn task_id_of(r: &impl Reader, env: u128, hash: &str) -> Result<Option<u128>, StoreError> {
+pub(crate) fn task_id_of(
+    r: &impl Reader,
+    env: u128,
+    hash: &str,
+) -> Result<Option<u128>, StoreError> {
     Ok(r.open(TASK_IDS)?.get((env, hash))?.map(|g| g.value()))
 }
 
@@ -769,6 +773,17 @@ pub fn task_by_hash(r: &impl Reader, env: Uuid, hash: &str) -> Result<Option<Tas
     match task_id_of(r, e, hash)? {
         Some(t) => task_row(r, e, t),
         None => Ok(None),
+    }
+}
+
+/// The completion check of §3.4 used by locks: the hash is registered in the
+/// environment and has a `task_completed` event in some build (completed is sticky in
+/// the materialised global state, so one read answers it).
+pub fn is_completed(r: &impl Reader, env: Uuid, hash: &str) -> Result<bool, StoreError> {
+    let e = env.as_u128();
+    match task_id_of(r, e, hash)? {
+        Some(t) => Ok(task_state(r, e, t)?.global.is_completed()),
+        None => Ok(false),
     }
 }
 

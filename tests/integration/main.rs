@@ -9,6 +9,7 @@ mod auth;
 mod config_cli;
 mod environments;
 mod foundation;
+mod locks;
 mod oidc;
 mod store_writer;
 mod tasks;

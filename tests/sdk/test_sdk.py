@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -538,6 +539,40 @@ def test_lock_sequential_build_completes(api, run_id, exec_log):
     assert_success(summary, discovered=4, succeeded=4)
     assert executions(exec_log) == {str(t.id): 1 for t in dag.values()}
     check_fresh_diamond(api, summary.build_id, dag, sequential=True)
+
+
+@locks
+def test_lock_sequential_build_waits_for_a_lock_held_elsewhere(api, run_id, exec_log):
+    # A refusal followed by a retry is two lock calls in a row on one lock client, each
+    # in its own asyncio.run(): with kept-alive connections the retry fails client-side
+    # with "Event loop is closed" (docs/sdk-0.1.0-wire.md §5.2); the server's
+    # Connection: close on lock answers to httpx lets it go through (docs/locks.md).
+    dag = st.diamond(f"{run_id}-lock-sequential-wait")
+    a = str(dag["A"].id)
+    other = str(uuid.uuid4())
+    status, body = api.request(
+        "POST", f"/api/v1/locks/{a}/acquire", body={"owner_id": other, "ttl_seconds": 60}
+    )
+    assert status == 200 and body["status"] == "acquired", body
+
+    def free_a():
+        st_, b = api.request("POST", f"/api/v1/locks/{a}/release", body={"owner_id": other})
+        assert st_ == 200, b
+
+    timer = threading.Timer(2.5, free_a)
+    timer.start()
+    try:
+        summary = sd.build_sequential(
+            dag["D"],
+            global_lock_manager=RegistryGlobalConcurrencyLockManager(),
+            global_lock_config=lock_config(),
+        )
+    finally:
+        timer.join()
+    assert_success(summary, discovered=4, succeeded=4)
+    assert executions(exec_log) == {str(t.id): 1 for t in dag.values()}
+    check_fresh_diamond(api, summary.build_id, dag, sequential=True)
+    assert held_lock_names(api).isdisjoint(str(t.id) for t in dag.values())
 
 
 # Per-task sleeps chosen so that task completions in the executing build fall
