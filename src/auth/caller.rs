@@ -114,7 +114,7 @@ pub async fn authenticate(
         AuthKind::None => Ok(Caller::Anonymous),
         AuthKind::Internal => {
             let token = bearer(headers).ok_or_else(not_authenticated)?;
-            let claims = state.keys().verify_internal(token).map_err(token_error)?;
+            let claims = state.verify_internal(token).map_err(token_error)?;
             let user = load_user(state, claims.sub).await?;
             Ok(Caller::User {
                 user,
@@ -124,7 +124,7 @@ pub async fn authenticate(
         AuthKind::Flexible => {
             let token = bearer(headers).ok_or_else(not_authenticated)?;
             // An internal token first; any failure falls through to the identity token.
-            if let Ok(claims) = state.keys().verify_internal(token) {
+            if let Ok(claims) = state.verify_internal(token) {
                 let user = load_user(state, claims.sub).await?;
                 return Ok(Caller::User {
                     user,
@@ -182,7 +182,7 @@ async fn sdk_scope(
         None => None,
     };
     let claims = match bearer_token {
-        Some(t) => Some(state.keys().verify_internal(t).map_err(token_error)?),
+        Some(t) => Some(state.verify_internal(t).map_err(token_error)?),
         None => None,
     };
     if let Some(scope) = key_scope {

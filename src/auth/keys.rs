@@ -170,3 +170,91 @@ fn build(mut rows: Vec<SigningKeyRow>, verify_window_secs: u64) -> Result<KeySet
     let current = current.ok_or_else(|| jwt::KeyError::Rejected("no active signing key".into()))?;
     Ok(KeySet { current, verifying })
 }
+
+/// Verified internal tokens by SHA-256 of the token text, so a client that sends the
+/// same token on every request pays one ECDSA verification, not one per request. An
+/// entry is only a memo of a successful verification: expiry is checked on every hit.
+pub struct VerifiedTokens {
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], InternalClaims>>,
+}
+
+/// More distinct live tokens than this and the memo starts over (bounded memory).
+const VERIFIED_TOKENS_MAX: usize = 10_000;
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        VerifiedTokens {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl VerifiedTokens {
+    pub fn verify_internal(
+        &self,
+        keys: &KeySet,
+        token: &str,
+    ) -> Result<InternalClaims, jwt::TokenError> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        let now = clock::now_micros() / 1_000_000;
+        let cached = {
+            let map = match self.entries.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            map.get(&key).cloned()
+        };
+        if let Some(claims) = cached {
+            // Same rule as the verifier: expired once now >= exp.
+            if now < claims.exp {
+                return Ok(claims);
+            }
+            return Err(jwt::TokenError::Expired);
+        }
+        let claims = keys.verify_internal(token)?;
+        let mut map = match self.entries.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if map.len() >= VERIFIED_TOKENS_MAX {
+            map.clear();
+        }
+        map.insert(key, claims.clone());
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_set() -> KeySet {
+        let current = SigningKey::generate(&SystemRandom::new()).unwrap();
+        KeySet {
+            verifying: vec![current.verifying_key()],
+            current,
+        }
+    }
+
+    #[test]
+    fn memoised_tokens_still_expire_and_foreign_ones_still_fail() {
+        let keys = key_set();
+        let memo = VerifiedTokens::default();
+        let (user, ws) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let token = keys.mint_internal(user, ws, 1).unwrap();
+        let first = memo.verify_internal(&keys, &token).unwrap();
+        assert_eq!((first.sub, first.workspace_id), (user, ws));
+        assert_eq!(memo.verify_internal(&keys, &token).unwrap(), first);
+        // A token from another key is verified, not looked up, and fails.
+        let other = key_set().mint_internal(user, ws, 600).unwrap();
+        assert!(memo.verify_internal(&keys, &other).is_err());
+        // Past `exp` the memo answers like the verifier: expired.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(
+            memo.verify_internal(&keys, &token),
+            Err(jwt::TokenError::Expired)
+        );
+    }
+}

@@ -42,6 +42,7 @@ pub struct AppState {
     /// HSTS is only sent over TLS.
     pub tls: bool,
     keys: KeySet,
+    verified: crate::auth::keys::VerifiedTokens,
     /// Set in OIDC mode; local mode verifies its own session tokens instead.
     pub oidc: Option<OidcVerifier>,
     pub login_throttle: LoginThrottle,
@@ -84,6 +85,7 @@ impl AppState {
             body_limits,
             tls,
             keys,
+            verified: Default::default(),
             oidc,
             login_throttle: LoginThrottle::default(),
             limits,
@@ -95,6 +97,14 @@ impl AppState {
 
     pub fn keys(&self) -> &KeySet {
         &self.keys
+    }
+
+    /// Internal-token verification, memoised per token (see `VerifiedTokens`).
+    pub fn verify_internal(
+        &self,
+        token: &str,
+    ) -> Result<crate::auth::jwt::InternalClaims, crate::auth::jwt::TokenError> {
+        self.verified.verify_internal(&self.keys, token)
     }
 
     /// Records an API key use off the request path: a background write, at most once a
