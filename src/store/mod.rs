@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod identity;
 mod schema;
+pub mod search;
 pub mod tasks;
 mod writer;
 
@@ -195,5 +196,6 @@ impl Reader for WriteTransaction {
 /// locks) when the environment goes. Each resource's store module adds its purge here.
 pub fn purge_environment_data(tx: &WriteTransaction, env: uuid::Uuid) -> Result<(), StoreError> {
     tasks::purge_environment(tx, env)?;
+    search::purge_environment(tx, env.as_u128())?;
     Ok(())
 }
