@@ -12,6 +12,7 @@ mod invites;
 mod me;
 mod members;
 pub mod provisioning;
+pub mod search;
 mod target_roots;
 mod tasks;
 mod wire;
@@ -158,5 +159,9 @@ pub async fn dispatch(
         TaskAssets { task } => assets::list(state, rq, &task).await,
         TaskEvents { task } => tasks::events(state, rq, &task).await,
         TaskMetadata { task } => tasks::metadata(state, rq, &task).await,
+        SearchTasks => search::tasks(state, rq).await,
+        SearchKeys => search::keys(state, rq).await,
+        SearchValues => search::values(state, rq).await,
+        SearchColumns => search::columns(state, rq).await,
     }
 }

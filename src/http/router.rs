@@ -102,6 +102,11 @@ pub enum Endpoint {
     TaskAssets { task: Id },
     TaskEvents { task: Id },
     TaskMetadata { task: Id },
+    // Search (§4.4, D20)
+    SearchTasks,
+    SearchKeys,
+    SearchValues,
+    SearchColumns,
 }
 
 impl Endpoint {
@@ -172,6 +177,10 @@ impl Endpoint {
             TaskAssets { .. } => "task_assets",
             TaskEvents { .. } => "task_events",
             TaskMetadata { .. } => "task_metadata",
+            SearchTasks => "search_tasks",
+            SearchKeys => "search_keys",
+            SearchValues => "search_values",
+            SearchColumns => "search_columns",
         }
     }
 
@@ -262,7 +271,11 @@ impl Endpoint {
             | GetTask { .. }
             | TaskAssets { .. }
             | TaskEvents { .. }
-            | TaskMetadata { .. } => AuthKind::Sdk,
+            | TaskMetadata { .. }
+            | SearchTasks
+            | SearchKeys
+            | SearchValues
+            | SearchColumns => AuthKind::Sdk,
         }
     }
 }
@@ -499,16 +512,19 @@ fn match_build_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
     Some(endpoint)
 }
 
-/// `/api/v1/tasks…`, environment-wide (§4.3). `GET /tasks/search` is search's (§1.1:
-/// upstream mounts search first), so it never reads as a task named `search`; the
-/// search routes belong here, above the task-id lines, when they come.
+/// `/api/v1/tasks…`, environment-wide (§4.3), and search (§4.4). The search lines come
+/// first (§1.1: upstream mounts search first), so `GET /tasks/search` is never a task
+/// named `search`, while `/tasks/search/assets|events|metadata` still are.
 fn match_task_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
     use Endpoint::*;
     let id = |s: &str| s.to_string();
     let endpoint = match (m, tail) {
         ("POST", []) => RegisterTaskSeed,
         ("GET", []) => ListTasks,
-        ("GET", ["search"]) => return None,
+        ("GET", ["search"]) => SearchTasks,
+        ("GET", ["search", "keys"]) => SearchKeys,
+        ("GET", ["search", "values"]) => SearchValues,
+        ("GET", ["search", "columns"]) => SearchColumns,
         ("GET", [t]) => GetTask { task: id(t) },
         ("GET", [t, "assets"]) => TaskAssets { task: id(t) },
         ("GET", [t, "events"]) => TaskEvents { task: id(t) },
@@ -567,10 +583,30 @@ mod tests {
             route(&Method::PATCH, &format!("/api/v1/builds/{b}/")).unwrap(),
             Endpoint::PatchBuild { build: b.into() }
         );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/tasks/search/").unwrap(),
+            Endpoint::SearchTasks
+        );
+        for (tail, ep) in [
+            ("keys", Endpoint::SearchKeys),
+            ("values", Endpoint::SearchValues),
+            ("columns", Endpoint::SearchColumns),
+        ] {
+            assert_eq!(
+                route(&Method::GET, &format!("/api/v1/tasks/search/{tail}")).unwrap(),
+                ep
+            );
+        }
         assert!(matches!(
-            route(&Method::GET, "/api/v1/tasks/search"),
-            Err(ApiError::NotFound(_))
+            route(&Method::POST, "/api/v1/tasks/search"),
+            Err(ApiError::MethodNotAllowed(m)) if m == vec![Method::GET, Method::HEAD]
         ));
+        assert_eq!(
+            route(&Method::GET, "/api/v1/tasks/search/metadata").unwrap(),
+            Endpoint::TaskMetadata {
+                task: "search".into()
+            }
+        );
         assert_eq!(
             route(&Method::GET, "/api/v1/tasks/search/assets").unwrap(),
             Endpoint::TaskAssets {
