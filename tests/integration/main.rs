@@ -10,6 +10,8 @@ mod config_cli;
 mod environments;
 mod foundation;
 mod oidc;
+mod search;
+mod search_property;
 mod store_writer;
 mod tasks;
 mod transport;
