@@ -206,6 +206,35 @@ pub fn number_text(n: f64) -> String {
     format!("{}", norm(n))
 }
 
+/// Runs `f` on [`number_text`] of `n`, formatted on the stack when it fits.
+fn with_number_text<R>(n: f64, f: impl FnOnce(&str) -> R) -> R {
+    struct Stack {
+        buf: [u8; 64],
+        len: usize,
+    }
+    impl fmt::Write for Stack {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.len + s.len();
+            self.buf
+                .get_mut(self.len..end)
+                .ok_or(fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut out = Stack {
+        buf: [0; 64],
+        len: 0,
+    };
+    if fmt::Write::write_fmt(&mut out, format_args!("{}", norm(n))).is_ok() {
+        if let Ok(text) = std::str::from_utf8(&out.buf[..out.len]) {
+            return f(text);
+        }
+    }
+    f(&number_text(n))
+}
+
 /// A filter value is a number when it parses as a finite decimal float (`1`, `-2.5`,
 /// `1e-3`).
 pub fn parse_number(s: &str) -> Option<f64> {
@@ -213,8 +242,18 @@ pub fn parse_number(s: &str) -> Option<f64> {
     f.is_finite().then(|| norm(f))
 }
 
-/// Case-insensitive containment: both sides Unicode lower-cased.
+/// Case-insensitive containment: both sides Unicode lower-cased. Short ASCII text
+/// (hashes, numbers, most names) is lower-cased on the stack: search scans many of them.
 pub fn contains_ci(haystack: &str, needle_lower: &str) -> bool {
+    let mut buf = [0u8; 64];
+    if haystack.is_ascii() && haystack.len() <= buf.len() {
+        let lower = &mut buf[..haystack.len()];
+        for (dst, src) in lower.iter_mut().zip(haystack.bytes()) {
+            *dst = src.to_ascii_lowercase();
+        }
+        // ASCII in, ASCII out: always valid UTF-8.
+        return std::str::from_utf8(lower).is_ok_and(|l| l.contains(needle_lower));
+    }
     haystack.to_lowercase().contains(needle_lower)
 }
 
@@ -267,7 +306,11 @@ pub fn scalar_matches(op: Op, stored: Scalar<'_>, v: &FilterValue) -> bool {
     match op {
         Op::Eq => equal(),
         Op::Ne => !equal(),
-        Op::Contains => contains_ci(&stored.text(), &v.lower),
+        Op::Contains => match stored {
+            Scalar::Num(n) => with_number_text(n, |t| contains_ci(t, &v.lower)),
+            Scalar::Bool(b) => contains_ci(if b { "true" } else { "false" }, &v.lower),
+            Scalar::Str(s) => contains_ci(s, &v.lower),
+        },
         _ => match (stored, v.number) {
             (Scalar::Num(n), Some(x)) => n.partial_cmp(&x).is_some_and(|o| op.holds(o)),
             _ => false,
@@ -750,9 +793,22 @@ mod tests {
         ));
         assert!(scalar_matches(Op::Contains, Scalar::Num(0.25), &v("0.2")));
         assert!(scalar_matches(Op::Contains, Scalar::Bool(false), &v("ALS")));
+        // ASCII and Unicode paths agree, the Kelvin sign lower-cases to ASCII `k`.
+        assert!(contains_ci("TasK07", "k07"));
+        assert!(contains_ci("Task07", &"\u{212A}07".to_lowercase()));
+        assert!(contains_ci("ÜNÏ", "ünï"));
+        assert!(!contains_ci("Uni", "ü"));
+        assert!(contains_ci("abc", ""));
+        assert!(!contains_ci("ab", "abc"));
         assert_eq!(number_text(1.0), "1");
         assert_eq!(number_text(-0.0), "0");
         assert_eq!(number_text(0.01), "0.01");
+        assert!(scalar_matches(
+            Op::Contains,
+            Scalar::Num(1e300),
+            &v("1000000000")
+        ));
+        assert!(with_number_text(-2.5, |t| t == "-2.5"));
         assert_eq!(parse_number("inf"), None);
         assert_eq!(parse_number("NaN"), None);
     }

@@ -581,7 +581,9 @@ impl Exec {
                 let (k, _) = entry?;
                 let (_, _, enc, task) = k.value();
                 if run.0.as_slice() != enc {
-                    run = (enc.to_vec(), Self::decide(term, enc));
+                    run.0.clear();
+                    run.0.extend_from_slice(enc);
+                    run.1 = Self::decide(term, enc);
                     rejected = 0;
                 }
                 if run.1 == Decision::No {
