@@ -9,6 +9,7 @@ use super::wire::{assets_out, both, random_u64, to_raw, AssetOut};
 use crate::http::request::path_uuid;
 use crate::http::response::{created, ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
+use crate::store::search::DocIndex;
 use crate::store::tasks::{self, AssetInput};
 
 #[derive(Deserialize)]
@@ -35,6 +36,7 @@ pub async fn upload(state: &AppState, rq: Req, raw_build: &str, hash: &str) -> A
     let items: Vec<AssetInput> = items
         .into_iter()
         .map(|i| AssetInput {
+            search: DocIndex::asset(&i.name, &i.body),
             asset_type: i.asset_type,
             name: i.name,
             body: Value::Object(i.body).to_string(),

@@ -13,6 +13,7 @@ mod locks;
 mod me;
 mod members;
 pub mod provisioning;
+pub mod search;
 mod target_roots;
 mod tasks;
 mod wire;
@@ -165,5 +166,9 @@ pub async fn dispatch(
         ListLocks => locks::list(state, rq).await,
         GetLock { name } => locks::get(state, rq, &name).await,
         LockCompletionStatus { task } => locks::completion_status(state, rq, &task).await,
+        SearchTasks => search::tasks(state, rq).await,
+        SearchKeys => search::keys(state, rq).await,
+        SearchValues => search::values(state, rq).await,
+        SearchColumns => search::columns(state, rq).await,
     }
 }

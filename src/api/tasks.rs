@@ -17,6 +17,7 @@ use crate::domain::events::TaskStatus;
 use crate::http::request::{invalid_param, path_uuid};
 use crate::http::response::{created, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
+use crate::store::search::DocIndex;
 use crate::store::tasks::{self, Registration};
 
 /// Longest task hash, name and namespace accepted: they are index keys. Upstream's
@@ -44,6 +45,7 @@ fn registration(body: RegisterBody) -> Result<Registration, ApiError> {
     check_len("task_name", &body.task_name, MAX_KEY_CHARS)?;
     check_len("task_namespace", &body.task_namespace, MAX_KEY_CHARS)?;
     Ok(Registration {
+        search: DocIndex::task_data(&body.task_data),
         task_data: Value::Object(body.task_data).to_string(),
         task_id: body.task_id,
         task_namespace: body.task_namespace,

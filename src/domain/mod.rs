@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod roles;
+pub mod search;
 pub mod slug;
 pub mod status;
 

@@ -7,6 +7,7 @@ use http_body_util::Full;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::domain::search::FilterErrors;
 use crate::domain::AccessError;
 use crate::store::locks::LockError;
 use crate::store::tasks::TrackError;
@@ -132,6 +133,24 @@ impl From<LockError> for ApiError {
             }
             LockError::Store(e) => e.into(),
         }
+    }
+}
+
+/// D20: one 422 item per refused filter part, naming it.
+impl From<FilterErrors> for ApiError {
+    fn from(e: FilterErrors) -> Self {
+        ApiError::Validation(
+            e.0.into_iter()
+                .map(|f| {
+                    ValidationItem::new(
+                        "value_error",
+                        vec![json!("query"), json!("filter")],
+                        f.to_string(),
+                        json!(f.part),
+                    )
+                })
+                .collect(),
+        )
     }
 }
 

@@ -109,6 +109,11 @@ pub enum Endpoint {
     ListLocks,
     GetLock { name: Id },
     LockCompletionStatus { task: Id },
+    // Search (§4.4, D20)
+    SearchTasks,
+    SearchKeys,
+    SearchValues,
+    SearchColumns,
 }
 
 impl Endpoint {
@@ -185,6 +190,10 @@ impl Endpoint {
             ListLocks => "list_locks",
             GetLock { .. } => "get_lock",
             LockCompletionStatus { .. } => "lock_completion_status",
+            SearchTasks => "search_tasks",
+            SearchKeys => "search_keys",
+            SearchValues => "search_values",
+            SearchColumns => "search_columns",
         }
     }
 
@@ -299,7 +308,11 @@ impl Endpoint {
             | ReleaseLock { .. }
             | ListLocks
             | GetLock { .. }
-            | LockCompletionStatus { .. } => AuthKind::Sdk,
+            | LockCompletionStatus { .. }
+            | SearchTasks
+            | SearchKeys
+            | SearchValues
+            | SearchColumns => AuthKind::Sdk,
         }
     }
 }
@@ -537,16 +550,19 @@ fn match_build_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
     Some(endpoint)
 }
 
-/// `/api/v1/tasks…`, environment-wide (§4.3). `GET /tasks/search` is search's (§1.1:
-/// upstream mounts search first), so it never reads as a task named `search`; the
-/// search routes belong here, above the task-id lines, when they come.
+/// `/api/v1/tasks…`, environment-wide (§4.3), and search (§4.4). The search lines come
+/// first (§1.1: upstream mounts search first), so `GET /tasks/search` is never a task
+/// named `search`, while `/tasks/search/assets|events|metadata` still are.
 fn match_task_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
     use Endpoint::*;
     let id = |s: &str| s.to_string();
     let endpoint = match (m, tail) {
         ("POST", []) => RegisterTaskSeed,
         ("GET", []) => ListTasks,
-        ("GET", ["search"]) => return None,
+        ("GET", ["search"]) => SearchTasks,
+        ("GET", ["search", "keys"]) => SearchKeys,
+        ("GET", ["search", "values"]) => SearchValues,
+        ("GET", ["search", "columns"]) => SearchColumns,
         ("GET", [t]) => GetTask { task: id(t) },
         ("GET", [t, "assets"]) => TaskAssets { task: id(t) },
         ("GET", [t, "events"]) => TaskEvents { task: id(t) },
@@ -622,10 +638,30 @@ mod tests {
             route(&Method::PATCH, &format!("/api/v1/builds/{b}/")).unwrap(),
             Endpoint::PatchBuild { build: b.into() }
         );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/tasks/search/").unwrap(),
+            Endpoint::SearchTasks
+        );
+        for (tail, ep) in [
+            ("keys", Endpoint::SearchKeys),
+            ("values", Endpoint::SearchValues),
+            ("columns", Endpoint::SearchColumns),
+        ] {
+            assert_eq!(
+                route(&Method::GET, &format!("/api/v1/tasks/search/{tail}")).unwrap(),
+                ep
+            );
+        }
         assert!(matches!(
-            route(&Method::GET, "/api/v1/tasks/search"),
-            Err(ApiError::NotFound(_))
+            route(&Method::POST, "/api/v1/tasks/search"),
+            Err(ApiError::MethodNotAllowed(m)) if m == vec![Method::GET, Method::HEAD]
         ));
+        assert_eq!(
+            route(&Method::GET, "/api/v1/tasks/search/metadata").unwrap(),
+            Endpoint::TaskMetadata {
+                task: "search".into()
+            }
+        );
         assert_eq!(
             route(&Method::GET, "/api/v1/tasks/search/assets").unwrap(),
             Endpoint::TaskAssets {

@@ -42,6 +42,24 @@ pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<
     Ok(value)
 }
 
+/// Decodes the leading fields of a row: `T`'s fields must be a prefix of the stored
+/// struct's, in order. Lets hot reads skip a row's large tail (a task's `task_data`).
+pub fn decode_prefix<T: DeserializeOwned>(
+    table: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt { table, why };
+    let (version, body) = bytes
+        .split_first()
+        .ok_or_else(|| corrupt("empty value".into()))?;
+    if *version != FORMAT_VERSION {
+        return Err(corrupt(format!("unknown format version {version}")));
+    }
+    bincode::serde::decode_from_slice(body, config())
+        .map(|(value, _)| value)
+        .map_err(|e| corrupt(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +84,19 @@ mod tests {
         let bytes = encode(&row).unwrap();
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(decode::<Row>("t", &bytes).unwrap(), row);
+
+        #[derive(Debug, Deserialize, PartialEq)]
+        struct Head {
+            id: u64,
+            name: String,
+        }
+        assert_eq!(
+            decode_prefix::<Head>("t", &bytes).unwrap(),
+            Head {
+                id: 7,
+                name: "x".into()
+            }
+        );
     }
 
     #[test]

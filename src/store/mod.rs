@@ -9,6 +9,7 @@ pub mod codec;
 pub mod identity;
 pub mod locks;
 mod schema;
+pub mod search;
 pub mod tasks;
 mod writer;
 
@@ -210,5 +211,6 @@ impl Reader for WriteTransaction {
 pub fn purge_environment_data(tx: &WriteTransaction, env: uuid::Uuid) -> Result<(), StoreError> {
     tasks::purge_environment(tx, env)?;
     locks::purge_environment(tx, env)?;
+    search::purge_environment(tx, env.as_u128())?;
     Ok(())
 }

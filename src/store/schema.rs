@@ -53,8 +53,9 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     super::identity::create_tables(&tx)?;
     super::tasks::create_tables(&tx)?;
     super::locks::create_tables(&tx)?;
+    super::search::create_tables(&tx)?;
     tx.commit()?;
-    Ok(())
+    super::search::ensure_indexes(db)
 }
 
 fn write_version(db: &Database, version: u32) -> Result<(), StoreError> {

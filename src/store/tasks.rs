@@ -18,8 +18,9 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::codec::{decode, encode};
+use super::codec::{decode, decode_prefix, encode};
 use super::schema::META;
+use super::search::{self, DocIndex};
 use super::{Reader, StoreError};
 use crate::domain::events::{EventType, TaskStatus};
 use crate::domain::status::{BuildState, GlobalTaskState, TaskInBuildState};
@@ -284,7 +285,7 @@ fn bump_counts(
     Ok(())
 }
 
-fn counts(r: &impl Reader, env: u128) -> Result<(u64, u64), StoreError> {
+pub(crate) fn counts(r: &impl Reader, env: u128) -> Result<(u64, u64), StoreError> {
     Ok(r.open(ENV_COUNTS)?
         .get(env)?
         .map(|g| g.value())
@@ -402,9 +403,13 @@ fn record_task_event(
         Some(raw) => decode("task_states", raw.value())?,
         None => TaskStateRow::default(),
     };
+    let g = &state.global;
+    let before = (g.event_count > 0).then_some((g.status, g.latest_event_build_id));
     state.global.apply(event.event_type, slot.at, build, error);
     states.insert((env, task), encode(&state)?.as_slice())?;
     drop(states);
+    let g = &state.global;
+    search::on_state_change(tx, env, task, before, (g.status, g.latest_event_build_id))?;
 
     tx.open_table(BUILD_EVENTS)?
         .insert((env, build, slot.seq), encode(event)?.as_slice())?;
@@ -424,6 +429,8 @@ pub struct Registration {
     pub output_uri: Option<String>,
     pub dependency_task_ids: Vec<String>,
     pub salt: u64,
+    /// The search entries of `task_data`, computed before the write.
+    pub search: DocIndex,
 }
 
 /// Registers a task in a build (§4.2 as changed by D17). First write wins for the task's
@@ -505,6 +512,7 @@ fn insert_task(
     tx.open_table(TASKS_BY_NAMESPACE)?
         .insert((env, row.task_namespace.as_str(), t), ())?;
     bump_counts(tx, env, 0, 1)?;
+    search::index_task(tx, env, &row, &reg.search)?;
 
     let hash = row.task_id.as_str();
     let mut waiting = Vec::new();
@@ -607,6 +615,8 @@ pub struct AssetInput {
     pub asset_type: String,
     pub name: String,
     pub body: String,
+    /// The body's search entries, computed before the write.
+    pub search: DocIndex,
 }
 
 /// Upserts assets keyed by (task, type, name) in request order (§4.2): an existing one
@@ -633,17 +643,29 @@ pub fn upload_assets(
     // Final state per key, and the key of each request item.
     let mut finals: HashMap<(String, String), AssetRow> = HashMap::new();
     let mut order: Vec<(String, String)> = Vec::with_capacity(items.len());
+    // Per key: the body stored before this request, and the final body's index.
+    let mut reindex: HashMap<(String, String), (Option<String>, DocIndex)> = HashMap::new();
     let mut added = 0u64;
     for (i, item) in items.into_iter().enumerate() {
         let key = (item.asset_type, item.name);
         let current = match finals.get(&key) {
             Some(row) => Some((row.id, row.created_at)),
-            None => assets
-                .get((e, t, key.0.as_str(), key.1.as_str()))?
-                .map(|raw| decode::<AssetRow>("task_assets", raw.value()))
-                .transpose()?
-                .map(|row| (row.id, row.created_at)),
+            None => {
+                let stored = assets
+                    .get((e, t, key.0.as_str(), key.1.as_str()))?
+                    .map(|raw| decode::<AssetRow>("task_assets", raw.value()))
+                    .transpose()?;
+                let ids = stored.as_ref().map(|row| (row.id, row.created_at));
+                reindex.insert(
+                    key.clone(),
+                    (stored.map(|row| row.body), DocIndex::default()),
+                );
+                ids
+            }
         };
+        if let Some(entry) = reindex.get_mut(&key) {
+            entry.1 = item.search;
+        }
         let (id, created_at) = current.unwrap_or_else(|| {
             added += 1;
             let at = slot.at + i as i64;
@@ -659,6 +681,19 @@ pub fn upload_assets(
         );
         order.push(key);
     }
+    // Old bodies are parsed before the first write (writer contract); an unchanged body
+    // keeps its entries.
+    let mut moves = Vec::with_capacity(reindex.len());
+    for (key, (old_body, new)) in reindex {
+        if finals.get(&key).map(|row| &row.body) == old_body.as_ref() {
+            continue;
+        }
+        let old = old_body
+            .as_deref()
+            .map(|body| DocIndex::from_text(Some(&key.1), body))
+            .transpose()?;
+        moves.push((old, new));
+    }
     for ((asset_type, name), row) in &finals {
         assets.insert(
             (e, t, asset_type.as_str(), name.as_str()),
@@ -666,6 +701,9 @@ pub fn upload_assets(
         )?;
     }
     drop(assets);
+    for (old, new) in &moves {
+        search::reindex_asset(tx, e, t, old.as_ref(), new)?;
+    }
     if added > 0 {
         let mut states = tx.open_table(TASK_STATES)?;
         let mut state: TaskStateRow = match states.get((e, t))? {
@@ -722,6 +760,19 @@ pub fn purge_environment(tx: &WriteTransaction, env: Uuid) -> Result<(), StoreEr
 // ---------------------------------------------------------------------------------------
 // Reads
 // ---------------------------------------------------------------------------------------
+
+/// A build's name without decoding the rest of its row (search reads many).
+pub(crate) fn build_name_of(raw: &[u8]) -> Result<String, StoreError> {
+    #[derive(Deserialize)]
+    struct BuildHead {
+        #[allow(dead_code)]
+        id: Uuid,
+        #[allow(dead_code)]
+        user_id: Option<Uuid>,
+        name: String,
+    }
+    Ok(decode_prefix::<BuildHead>("builds", raw)?.name)
+}
 
 pub fn build(r: &impl Reader, env: Uuid, build: Uuid) -> Result<Option<BuildRow>, StoreError> {
     r.open(BUILDS)?
@@ -1068,6 +1119,7 @@ mod tests {
             output_uri: None,
             dependency_task_ids: deps.iter().map(|d| d.to_string()).collect(),
             salt: 7,
+            search: DocIndex::default(),
         }
     }
 
@@ -1160,6 +1212,7 @@ mod tests {
                             asset_type: "json".into(),
                             name: "m".into(),
                             body: "{}".into(),
+                            search: DocIndex::default(),
                         }],
                         3,
                     )?;

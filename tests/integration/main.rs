@@ -11,6 +11,8 @@ mod environments;
 mod foundation;
 mod locks;
 mod oidc;
+mod search;
+mod search_property;
 mod store_writer;
 mod tasks;
 mod transport;

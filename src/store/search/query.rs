@@ -1,0 +1,1325 @@
+//! Answering a search from the indexes (docs/search.md "How a query runs").
+//!
+//! Every condition (and `q`) resolves to a *source*: the index postings that hold exactly
+//! its matches, plus an estimate of their number read from the count tables. A lone
+//! condition whose postings come in result order is streamed: the page costs the page,
+//! the total comes from counts. Otherwise the smallest source is collected and the other
+//! conditions either intersect their own postings with it (when they are comparably
+//! small) or are checked task by task. Either way the work follows the match counts, not
+//! the environment's size; the exceptions (`task_id` `~`/`!=`, and `~`/`!=` over fields
+//! with many distinct values) are listed in docs/search.md.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Bound;
+
+use redb::{ReadOnlyTable, ReadTransaction};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{
+    decode_value, encode_bool, encode_num, encode_str, kind_end, kind_range, status_code, Decoded,
+    BUILD, COUNTS, FIELD_NAME, FIELD_NAMESPACE, FIELD_VERSION, OVERFLOW, POSTINGS, STATUS, TAG_END,
+    TAG_LONG, TAG_NUM,
+};
+use crate::domain::search::{
+    contains_ci, scalar_matches, text_matches, time_matches, Condition, FilterValue, Op, Path,
+    Query, Scalar, Sort, SortField, TextColumn,
+};
+use crate::store::codec::{decode, decode_prefix};
+use crate::store::tasks::{
+    self, v7_id, TaskRow, TaskStateRow, ASSETS, BUILDS, TASKS, TASKS_BY_NAME, TASKS_BY_NAMESPACE,
+    TASK_IDS, TASK_STATES,
+};
+use crate::store::StoreError;
+
+/// One task of a result page.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub row: TaskRow,
+    pub state: TaskStateRow,
+    /// The build of the task's latest event, with its name (§4.4 item 3).
+    pub build: Option<(Uuid, String)>,
+}
+
+/// A result page and the number of all matches.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub hits: Vec<Hit>,
+    pub total: u64,
+}
+
+/// Planner overrides, so tests can run every execution path on the same data.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Strategy {
+    /// Collect this condition first (index into conditions, then `q`).
+    pub driver: Option<usize>,
+    /// Always intersect postings (`true`) or always check tasks (`false`).
+    pub intersect: Option<bool>,
+    /// Never stream a lone condition.
+    pub no_fast_path: bool,
+}
+
+/// Streams merged for a streamed page at most; more go through collection.
+const MAX_MERGED_STREAMS: usize = 16;
+
+pub fn search(
+    tx: &ReadTransaction,
+    env: Uuid,
+    query: &Query,
+    offset: u64,
+    limit: usize,
+) -> Result<Found, StoreError> {
+    search_with(tx, env, query, offset, limit, Strategy::default())
+}
+
+pub fn search_with(
+    tx: &ReadTransaction,
+    env: Uuid,
+    query: &Query,
+    offset: u64,
+    limit: usize,
+    strategy: Strategy,
+) -> Result<Found, StoreError> {
+    let x = Exec::open(tx, env)?;
+    let terms: Vec<Term<'_>> = query
+        .conditions
+        .iter()
+        .map(Term::Cond)
+        .chain(query.q.as_deref().map(Term::Q))
+        .collect();
+    let plans = terms
+        .iter()
+        .map(|t| x.plan(*t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (ids, total) = x.run(plans, query.sort, offset, limit, strategy)?;
+    let hits = ids
+        .into_iter()
+        .map(|id| x.hit(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Found { hits, total })
+}
+
+/// The bodies of the task's assets with these names; where types share a name, the
+/// first type in byte order wins.
+pub fn asset_bodies(
+    tx: &ReadTransaction,
+    env: Uuid,
+    task: Uuid,
+    names: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let (e, t) = (env.as_u128(), task.as_u128());
+    let mut out: Vec<(String, String)> = Vec::new();
+    if names.is_empty() {
+        return Ok(out);
+    }
+    let assets = tx.open_table(ASSETS)?;
+    for entry in assets.range(task_assets_range(e, t))? {
+        let (k, v) = entry?;
+        let (_, _, _, name) = k.value();
+        if names.iter().any(|n| n == name) && !out.iter().any(|(n, _)| n == name) {
+            let row: tasks::AssetRow = decode("task_assets", v.value())?;
+            out.push((name.to_owned(), row.body));
+        }
+    }
+    Ok(out)
+}
+
+type AssetKey = (u128, u128, &'static str, &'static str);
+type PostingKey = (u128, &'static str, &'static [u8], u128);
+/// Lower and upper bound of a key range.
+type Span<T> = (Bound<T>, Bound<T>);
+type Doc = Map<String, Value>;
+
+fn task_assets_range(env: u128, task: u128) -> Span<AssetKey> {
+    let upper = match task.checked_add(1) {
+        Some(next) => Bound::Excluded((env, next, "", "")),
+        None => Bound::Excluded((env.wrapping_add(1), 0, "", "")),
+    };
+    (Bound::Included((env, task, "", "")), upper)
+}
+
+/// The leading fields of a stored task row: enough for every check but `param.`.
+#[derive(Deserialize)]
+struct TaskHead {
+    #[allow(dead_code)]
+    id: Uuid,
+    task_id: String,
+    task_namespace: String,
+    task_name: String,
+    version: Option<String>,
+    #[allow(dead_code)]
+    output_uri: Option<String>,
+    created_at: i64,
+}
+
+#[derive(Clone, Copy)]
+enum Term<'q> {
+    Cond(&'q Condition),
+    Q(&'q str),
+}
+
+/// Which postings hold a term's matches.
+enum Source {
+    Status(Vec<u8>),
+    /// Sorted, distinct.
+    Names(Vec<String>),
+    Namespaces(Vec<String>),
+    Builds(Vec<u128>),
+    /// Inclusive id ranges: `created_at`, since ids embed it.
+    Ids(Vec<(u128, u128)>),
+    /// A range of task hashes; `scan` means every hash is tested against the term.
+    TaskIds {
+        lo: Bound<String>,
+        hi: Bound<String>,
+        scan: bool,
+    },
+    Values {
+        field: String,
+        scan: ValueScan,
+        /// Overflowing documents of this scope are checked one by one.
+        scope: Option<String>,
+    },
+    Union(Vec<Source>),
+}
+
+/// Which encoded values of a field to read. Each posting is still tested against the
+/// term (cheaply, once per distinct value), and prefixes of long strings are checked
+/// against the document.
+enum ValueScan {
+    Points(Vec<Vec<u8>>),
+    Range(Bound<Vec<u8>>, Bound<Vec<u8>>),
+    All,
+}
+
+struct Plan<'q> {
+    term: Term<'q>,
+    source: Source,
+    /// `param.…`/`asset.…` field of the term, for point checks.
+    field: Option<String>,
+    est: u64,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Decision {
+    Yes,
+    No,
+    Verify,
+}
+
+/// A task being checked; rows are read when a check first needs them.
+struct Cand {
+    id: u128,
+    head: Option<TaskHead>,
+    state: Option<TaskStateRow>,
+    data: Option<Map<String, Value>>,
+    assets: Option<Vec<(String, Map<String, Value>)>>,
+}
+
+impl Cand {
+    fn new(id: u128) -> Cand {
+        Cand {
+            id,
+            head: None,
+            state: None,
+            data: None,
+            assets: None,
+        }
+    }
+}
+
+type Ids = Vec<u128>;
+type IdIter<'a> = Box<dyn Iterator<Item = Result<u128, StoreError>> + 'a>;
+
+struct Exec {
+    env: u128,
+    total_tasks: u64,
+    tasks: ReadOnlyTable<(u128, u128), &'static [u8]>,
+    states: ReadOnlyTable<(u128, u128), &'static [u8]>,
+    task_ids: ReadOnlyTable<(u128, &'static str), u128>,
+    by_name: ReadOnlyTable<(u128, &'static str, u128), ()>,
+    by_namespace: ReadOnlyTable<(u128, &'static str, u128), ()>,
+    builds: ReadOnlyTable<(u128, u128), &'static [u8]>,
+    assets: ReadOnlyTable<AssetKey, &'static [u8]>,
+    postings: ReadOnlyTable<PostingKey, u32>,
+    counts: ReadOnlyTable<(u128, &'static str, &'static [u8]), u64>,
+    overflow: ReadOnlyTable<(u128, &'static str, u128), u32>,
+    build_names: RefCell<HashMap<u128, Option<String>>>,
+}
+
+fn err(e: redb::StorageError) -> StoreError {
+    e.into()
+}
+
+/// Sorted, deduplicated.
+fn normalise(mut ids: Ids) -> Ids {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn intersect(a: &[u128], b: &[u128]) -> Ids {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Upper bound of an environment's keys in a table keyed (env, &str, u128).
+fn env_str_bounds(env: u128) -> Span<(u128, &'static str, u128)> {
+    let upper = match env.checked_add(1) {
+        Some(next) => Bound::Excluded((next, "", 0)),
+        None => Bound::Unbounded,
+    };
+    (Bound::Included((env, "", 0)), upper)
+}
+
+/// The ids whose embedded `created_at` lies in `lo..=hi` microseconds.
+fn id_range(lo: i64, hi: i64) -> Option<(u128, u128)> {
+    // v7 ids hold 48 bits of milliseconds.
+    let max = ((1i64 << 48) - 1) * 1000 + 999;
+    let (lo, hi) = (lo.max(0), hi.min(max));
+    (lo <= hi).then(|| (v7_id(lo, 0).as_u128(), v7_id(hi, u64::MAX).as_u128()))
+}
+
+fn created_at_ranges(op: Op, nanos: i128) -> Vec<(u128, u128)> {
+    let floor = nanos.div_euclid(1000);
+    let ceil = floor + i128::from(nanos.rem_euclid(1000) != 0);
+    let clamp = |m: i128| m.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+    let exact = nanos.rem_euclid(1000) == 0;
+    let spans: Vec<(i64, i64)> = match op {
+        Op::Eq if exact => vec![(clamp(floor), clamp(floor))],
+        Op::Eq => vec![],
+        Op::Ne if exact => vec![(i64::MIN, clamp(floor - 1)), (clamp(floor + 1), i64::MAX)],
+        Op::Ne => vec![(i64::MIN, i64::MAX)],
+        Op::Gt => vec![(clamp(floor + 1), i64::MAX)],
+        Op::Ge => vec![(clamp(ceil), i64::MAX)],
+        Op::Lt => vec![(i64::MIN, clamp(ceil - 1))],
+        Op::Le => vec![(i64::MIN, clamp(floor))],
+        Op::Contains => vec![],
+    };
+    spans
+        .into_iter()
+        .filter_map(|(lo, hi)| id_range(lo, hi))
+        .collect()
+}
+
+/// Encodings a `=` value can equal: its text, and its number or boolean reading.
+fn eq_encodings(v: &FilterValue) -> Vec<Vec<u8>> {
+    let mut out = vec![encode_str(&v.raw)];
+    if let Some(n) = v.number {
+        out.push(encode_num(n));
+    }
+    if let Some(b) = v.boolean() {
+        out.push(encode_bool(b));
+    }
+    out.sort();
+    out
+}
+
+/// Tuple bounds over (env, field, enc, task) for an encoded-value range.
+fn value_bounds<'a>(
+    env: u128,
+    field: &'a str,
+    lo: &'a Bound<Vec<u8>>,
+    hi: &'a Bound<Vec<u8>>,
+) -> Span<(u128, &'a str, &'a [u8], u128)> {
+    let lo = match lo {
+        Bound::Included(e) => Bound::Included((env, field, e.as_slice(), 0)),
+        Bound::Excluded(e) => Bound::Excluded((env, field, e.as_slice(), u128::MAX)),
+        Bound::Unbounded => Bound::Included((env, field, &[][..], 0)),
+    };
+    let hi = match hi {
+        Bound::Included(e) => Bound::Included((env, field, e.as_slice(), u128::MAX)),
+        Bound::Excluded(e) => Bound::Excluded((env, field, e.as_slice(), 0)),
+        Bound::Unbounded => Bound::Excluded((env, field, &[TAG_END][..], 0)),
+    };
+    (lo, hi)
+}
+
+impl Exec {
+    fn open(tx: &ReadTransaction, env: Uuid) -> Result<Exec, StoreError> {
+        let e = env.as_u128();
+        Ok(Exec {
+            env: e,
+            total_tasks: tasks::counts(tx, e)?.1,
+            tasks: tx.open_table(TASKS)?,
+            states: tx.open_table(TASK_STATES)?,
+            task_ids: tx.open_table(TASK_IDS)?,
+            by_name: tx.open_table(TASKS_BY_NAME)?,
+            by_namespace: tx.open_table(TASKS_BY_NAMESPACE)?,
+            builds: tx.open_table(BUILDS)?,
+            assets: tx.open_table(ASSETS)?,
+            postings: tx.open_table(POSTINGS)?,
+            counts: tx.open_table(COUNTS)?,
+            overflow: tx.open_table(OVERFLOW)?,
+            build_names: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// One value's postings, in task id order.
+    fn postings_of(
+        &self,
+        field: &str,
+        key: &[u8],
+    ) -> Result<redb::Range<'_, PostingKey, u32>, StoreError> {
+        let e = self.env;
+        Ok(self
+            .postings
+            .range((e, field, key, 0u128)..=(e, field, key, u128::MAX))?)
+    }
+
+    fn count(&self, kind: &str, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(self
+            .counts
+            .get((self.env, kind, key))?
+            .map(|g| g.value())
+            .unwrap_or(0))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Planning
+    // -----------------------------------------------------------------------------------
+
+    fn plan<'q>(&self, term: Term<'q>) -> Result<Plan<'q>, StoreError> {
+        let mut field = None;
+        let source = match term {
+            Term::Q(q) => Source::Union(vec![
+                Source::Names(self.distinct(FIELD_NAME, |s| contains_ci(s, q))?),
+                Source::Namespaces(self.distinct(FIELD_NAMESPACE, |s| contains_ci(s, q))?),
+            ]),
+            Term::Cond(c) => match c {
+                Condition::Status(set) => Source::Status(set.members().map(status_code).collect()),
+                Condition::Text(col, op, v) => self.text_source(*col, *op, v)?,
+                Condition::CreatedAt(op, nanos) => Source::Ids(created_at_ranges(*op, *nanos)),
+                Condition::Param(path, op, v) => {
+                    let f = format!("param.{}", path.canonical());
+                    field = Some(f.clone());
+                    Source::Values {
+                        field: f,
+                        scan: value_scan(*op, v),
+                        scope: Some("param".into()),
+                    }
+                }
+                Condition::Asset(name, path, op, v) => {
+                    let f = format!("asset.{name}.{}", path.canonical());
+                    field = Some(f.clone());
+                    Source::Values {
+                        field: f,
+                        scan: value_scan(*op, v),
+                        scope: Some(format!("asset.{name}")),
+                    }
+                }
+            },
+        };
+        Ok(Plan {
+            term,
+            source,
+            field,
+            est: 0,
+        })
+    }
+
+    fn text_source(&self, col: TextColumn, op: Op, v: &FilterValue) -> Result<Source, StoreError> {
+        Ok(match col {
+            TextColumn::TaskName | TextColumn::TaskNamespace => {
+                let field = if col == TextColumn::TaskName {
+                    FIELD_NAME
+                } else {
+                    FIELD_NAMESPACE
+                };
+                let names = if op == Op::Eq {
+                    vec![v.raw.clone()]
+                } else {
+                    self.distinct(field, |s| text_matches(op, s, v))?
+                };
+                if col == TextColumn::TaskName {
+                    Source::Names(names)
+                } else {
+                    Source::Namespaces(names)
+                }
+            }
+            TextColumn::TaskId => {
+                let s = || v.raw.clone();
+                let (lo, hi, scan) = match op {
+                    Op::Eq => (Bound::Included(s()), Bound::Included(s()), false),
+                    Op::Gt => (Bound::Excluded(s()), Bound::Unbounded, false),
+                    Op::Ge => (Bound::Included(s()), Bound::Unbounded, false),
+                    Op::Lt => (Bound::Unbounded, Bound::Excluded(s()), false),
+                    Op::Le => (Bound::Unbounded, Bound::Included(s()), false),
+                    Op::Ne | Op::Contains => (Bound::Unbounded, Bound::Unbounded, true),
+                };
+                Source::TaskIds { lo, hi, scan }
+            }
+            TextColumn::Version => Source::Values {
+                field: FIELD_VERSION.into(),
+                scan: if op == Op::Eq {
+                    ValueScan::Points(vec![encode_str(&v.raw)])
+                } else {
+                    ValueScan::All
+                },
+                scope: None,
+            },
+            TextColumn::BuildId | TextColumn::BuildName => {
+                let mut builds = Vec::new();
+                let end = kind_end(BUILD);
+                for entry in self.counts.range(kind_range(self.env, BUILD, &end))? {
+                    let Ok(id) = <[u8; 16]>::try_from(entry?.0.value().2) else {
+                        continue;
+                    };
+                    let b = u128::from_be_bytes(id);
+                    let hit = if col == TextColumn::BuildId {
+                        text_matches(op, &Uuid::from_u128(b).to_string(), v)
+                    } else {
+                        self.build_name(b)?
+                            .is_some_and(|name| text_matches(op, &name, v))
+                    };
+                    if hit {
+                        builds.push(b);
+                    }
+                }
+                Source::Builds(builds)
+            }
+        })
+    }
+
+    /// Distinct names or namespaces passing `keep`, in byte order.
+    fn distinct(
+        &self,
+        field: &'static str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let end = kind_end(field);
+        for entry in self.counts.range(kind_range(self.env, field, &end))? {
+            let (k, _) = entry?;
+            if let Ok(name) = std::str::from_utf8(k.value().2) {
+                if keep(name) {
+                    out.push(name.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn build_name(&self, build: u128) -> Result<Option<String>, StoreError> {
+        if let Some(hit) = self.build_names.borrow().get(&build) {
+            return Ok(hit.clone());
+        }
+        let name = match self.builds.get((self.env, build))? {
+            Some(raw) => Some(tasks::build_name_of(raw.value())?),
+            None => None,
+        };
+        self.build_names.borrow_mut().insert(build, name.clone());
+        Ok(name)
+    }
+
+    /// How a posting's value fares against a `param.`/`asset.`/`version` term.
+    fn decide(term: Term<'_>, enc: &[u8]) -> Decision {
+        let Some(decoded) = decode_value(enc) else {
+            return Decision::No;
+        };
+        let Decoded::Scalar(s) = decoded else {
+            return Decision::Verify;
+        };
+        let yes = match term {
+            Term::Cond(Condition::Param(_, op, v) | Condition::Asset(_, _, op, v)) => {
+                scalar_matches(*op, s, v)
+            }
+            Term::Cond(Condition::Text(TextColumn::Version, op, v)) => {
+                matches!(s, Scalar::Str(x) if text_matches(*op, x, v))
+            }
+            _ => false,
+        };
+        if yes {
+            Decision::Yes
+        } else {
+            Decision::No
+        }
+    }
+
+    /// Calls `f(task, decision)` for each posting of `field` in `lo..hi` whose value the
+    /// term accepts (or must verify), until `f` answers false. Each distinct value is
+    /// judged once; a long run of a rejected value is skipped with a seek, so a `~` or
+    /// `!=` over a field with few values costs its matches, not its postings.
+    fn visit_postings(
+        &self,
+        term: Term<'_>,
+        field: &str,
+        lo: &Bound<Vec<u8>>,
+        hi: &Bound<Vec<u8>>,
+        f: &mut dyn FnMut(u128, Decision) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        /// Rejected postings in a row after which the rest of the value is sought past.
+        const SKIP_AFTER: usize = 16;
+        let e = self.env;
+        let mut from: Bound<(Vec<u8>, u128)> = match lo {
+            Bound::Included(x) => Bound::Included((x.clone(), 0)),
+            Bound::Excluded(x) => Bound::Excluded((x.clone(), u128::MAX)),
+            Bound::Unbounded => Bound::Included((Vec::new(), 0)),
+        };
+        'seek: loop {
+            let start = match &from {
+                Bound::Included((x, t)) => Bound::Included((e, field, x.as_slice(), *t)),
+                Bound::Excluded((x, t)) => Bound::Excluded((e, field, x.as_slice(), *t)),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let (_, end) = value_bounds(e, field, lo, hi);
+            let mut run: (Vec<u8>, Decision) = (Vec::new(), Decision::No);
+            let mut rejected = 0;
+            for entry in self.postings.range((start, end))? {
+                let (k, _) = entry?;
+                let (_, _, enc, task) = k.value();
+                if run.0.as_slice() != enc {
+                    run.0.clear();
+                    run.0.extend_from_slice(enc);
+                    run.1 = Self::decide(term, enc);
+                    rejected = 0;
+                }
+                if run.1 == Decision::No {
+                    rejected += 1;
+                    if rejected >= SKIP_AFTER {
+                        from = Bound::Excluded((run.0, u128::MAX));
+                        continue 'seek;
+                    }
+                    continue;
+                }
+                if !f(task, run.1)? {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// Number of matches of a source, counting no further than `cap` where counting
+    /// means iterating.
+    fn estimate(&self, plan: &Plan<'_>, src: &Source, cap: u64) -> Result<u64, StoreError> {
+        let e = self.env;
+        Ok(match src {
+            Source::Status(codes) => {
+                let mut n = 0;
+                for c in codes {
+                    n += self.count(STATUS, &[*c])?;
+                }
+                n
+            }
+            Source::Names(names) | Source::Namespaces(names) => {
+                let field = if matches!(src, Source::Names(_)) {
+                    FIELD_NAME
+                } else {
+                    FIELD_NAMESPACE
+                };
+                let mut n = 0;
+                for name in names {
+                    n += self.count(field, name.as_bytes())?;
+                }
+                n
+            }
+            Source::Builds(builds) => {
+                let mut n = 0;
+                for b in builds {
+                    n += self.count(BUILD, &b.to_be_bytes())?;
+                }
+                n
+            }
+            Source::Ids(ranges) => {
+                let mut n = 0;
+                for (lo, hi) in ranges {
+                    for entry in self.tasks.range((e, *lo)..=(e, *hi))? {
+                        entry?;
+                        n += 1;
+                        if n >= cap {
+                            return Ok(n);
+                        }
+                    }
+                }
+                n
+            }
+            Source::TaskIds { scan: true, .. } => self.total_tasks,
+            Source::TaskIds { lo, hi, .. } => {
+                let mut n = 0;
+                for entry in self.task_ids.range(hash_bounds(e, lo, hi))? {
+                    entry?;
+                    n += 1;
+                    if n >= cap {
+                        break;
+                    }
+                }
+                n
+            }
+            Source::Values { field, scan, scope } => {
+                // Postings are counted (no per-value counts are kept), up to `cap`.
+                let mut n = 0;
+                for (lo, hi) in &value_ranges(scan) {
+                    self.visit_postings(plan.term, field, lo, hi, &mut |_, _| {
+                        n += 1;
+                        Ok(n < cap)
+                    })?;
+                    if n >= cap {
+                        return Ok(n);
+                    }
+                }
+                if let Some(scope) = scope {
+                    for entry in self.overflow.range(overflow_range(e, scope))? {
+                        entry?;
+                        if n >= cap {
+                            break;
+                        }
+                        n += 1;
+                    }
+                }
+                n
+            }
+            Source::Union(parts) => {
+                let mut n = 0;
+                for p in parts {
+                    n += self.estimate(plan, p, cap)?;
+                }
+                n
+            }
+        })
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Collecting a source's matches
+    // -----------------------------------------------------------------------------------
+
+    fn collect(&self, plan: &Plan<'_>, src: &Source) -> Result<Ids, StoreError> {
+        let e = self.env;
+        let mut out = Vec::new();
+        match src {
+            Source::Status(codes) => {
+                for c in codes {
+                    for entry in self.postings_of(STATUS, &[*c])? {
+                        out.push(entry?.0.value().3);
+                    }
+                }
+            }
+            Source::Names(names) | Source::Namespaces(names) => {
+                let table = if matches!(src, Source::Names(_)) {
+                    &self.by_name
+                } else {
+                    &self.by_namespace
+                };
+                for name in names {
+                    for entry in
+                        table.range((e, name.as_str(), 0u128)..=(e, name.as_str(), u128::MAX))?
+                    {
+                        out.push(entry?.0.value().2);
+                    }
+                }
+            }
+            Source::Builds(builds) => {
+                for b in builds {
+                    for entry in self.postings_of(BUILD, &b.to_be_bytes())? {
+                        out.push(entry?.0.value().3);
+                    }
+                }
+            }
+            Source::Ids(ranges) => {
+                for (lo, hi) in ranges {
+                    for entry in self.tasks.range((e, *lo)..=(e, *hi))? {
+                        out.push(entry?.0.value().1);
+                    }
+                }
+            }
+            Source::TaskIds { lo, hi, scan } => {
+                let Term::Cond(Condition::Text(_, op, v)) = plan.term else {
+                    return Ok(out);
+                };
+                for entry in self.task_ids.range(hash_bounds(e, lo, hi))? {
+                    let (k, id) = entry?;
+                    if !*scan || text_matches(*op, k.value().1, v) {
+                        out.push(id.value());
+                    }
+                }
+            }
+            Source::Values { field, scan, scope } => {
+                for (lo, hi) in &value_ranges(scan) {
+                    self.visit_postings(plan.term, field, lo, hi, &mut |task, decision| {
+                        let keep = match decision {
+                            Decision::Verify => self.check(plan, &mut Cand::new(task))?,
+                            _ => true,
+                        };
+                        if keep {
+                            out.push(task);
+                        }
+                        Ok(true)
+                    })?;
+                }
+                if let Some(scope) = scope {
+                    for entry in self.overflow.range(overflow_range(e, scope))? {
+                        let task = entry?.0.value().2;
+                        if self.check(plan, &mut Cand::new(task))? {
+                            out.push(task);
+                        }
+                    }
+                }
+            }
+            Source::Union(parts) => {
+                for p in parts {
+                    out.extend(self.collect(plan, p)?);
+                }
+            }
+        }
+        Ok(normalise(out))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Checking one task against a term
+    // -----------------------------------------------------------------------------------
+
+    fn head<'c>(&self, c: &'c mut Cand) -> Result<&'c TaskHead, StoreError> {
+        if c.head.is_none() {
+            let raw = self
+                .tasks
+                .get((self.env, c.id))?
+                .ok_or_else(|| missing(c.id))?;
+            c.head = Some(decode_prefix("tasks", raw.value())?);
+        }
+        c.head.as_ref().ok_or_else(|| missing(c.id))
+    }
+
+    fn state<'c>(&self, c: &'c mut Cand) -> Result<&'c TaskStateRow, StoreError> {
+        if c.state.is_none() {
+            c.state = Some(match self.states.get((self.env, c.id))? {
+                Some(raw) => decode("task_states", raw.value())?,
+                None => TaskStateRow::default(),
+            });
+        }
+        c.state.as_ref().ok_or_else(|| missing(c.id))
+    }
+
+    fn data<'c>(&self, c: &'c mut Cand) -> Result<&'c Map<String, Value>, StoreError> {
+        if c.data.is_none() {
+            let raw = self
+                .tasks
+                .get((self.env, c.id))?
+                .ok_or_else(|| missing(c.id))?;
+            let row: TaskRow = decode("tasks", raw.value())?;
+            c.data =
+                Some(
+                    serde_json::from_str(&row.task_data).map_err(|e| StoreError::Corrupt {
+                        table: "tasks",
+                        why: e.to_string(),
+                    })?,
+                );
+        }
+        c.data.as_ref().ok_or_else(|| missing(c.id))
+    }
+
+    fn assets<'c>(&self, c: &'c mut Cand) -> Result<&'c [(String, Doc)], StoreError> {
+        if c.assets.is_none() {
+            let mut out = Vec::new();
+            for entry in self.assets.range(task_assets_range(self.env, c.id))? {
+                let (k, v) = entry?;
+                let row: tasks::AssetRow = decode("task_assets", v.value())?;
+                let body = serde_json::from_str(&row.body).map_err(|e| StoreError::Corrupt {
+                    table: "task_assets",
+                    why: e.to_string(),
+                })?;
+                out.push((k.value().3.to_owned(), body));
+            }
+            c.assets = Some(out);
+        }
+        Ok(c.assets.as_deref().unwrap_or(&[]))
+    }
+
+    /// `param.<path>:=:v` from the index alone, when the index is complete for it.
+    fn param_eq_lookup(
+        &self,
+        field: &str,
+        v: &FilterValue,
+        id: u128,
+    ) -> Result<Option<bool>, StoreError> {
+        let encs = eq_encodings(v);
+        if encs.iter().any(|x| x[0] == TAG_LONG)
+            || self.overflow.get((self.env, "param", id))?.is_some()
+        {
+            return Ok(None);
+        }
+        for enc in &encs {
+            if self
+                .postings
+                .get((self.env, field, enc.as_slice(), id))?
+                .is_some()
+            {
+                return Ok(Some(true));
+            }
+        }
+        Ok(Some(false))
+    }
+
+    fn check(&self, plan: &Plan<'_>, c: &mut Cand) -> Result<bool, StoreError> {
+        let cond = match plan.term {
+            Term::Q(q) => {
+                let h = self.head(c)?;
+                return Ok(contains_ci(&h.task_name, q) || contains_ci(&h.task_namespace, q));
+            }
+            Term::Cond(cond) => cond,
+        };
+        Ok(match cond {
+            Condition::Status(set) => set.contains(self.state(c)?.global.status),
+            Condition::CreatedAt(op, nanos) => time_matches(*op, self.head(c)?.created_at, *nanos),
+            Condition::Text(col, op, v) => match col {
+                TextColumn::TaskName => text_matches(*op, &self.head(c)?.task_name, v),
+                TextColumn::TaskNamespace => text_matches(*op, &self.head(c)?.task_namespace, v),
+                TextColumn::TaskId => text_matches(*op, &self.head(c)?.task_id, v),
+                TextColumn::Version => self
+                    .head(c)?
+                    .version
+                    .as_deref()
+                    .is_some_and(|x| text_matches(*op, x, v)),
+                TextColumn::BuildId => self
+                    .state(c)?
+                    .global
+                    .latest_event_build_id
+                    .is_some_and(|b| text_matches(*op, &Uuid::from_u128(b).to_string(), v)),
+                TextColumn::BuildName => match self.state(c)?.global.latest_event_build_id {
+                    Some(b) => self
+                        .build_name(b)?
+                        .is_some_and(|name| text_matches(*op, &name, v)),
+                    None => false,
+                },
+            },
+            Condition::Param(path, op, v) => {
+                if *op == Op::Eq {
+                    if let Some(field) = &plan.field {
+                        if let Some(answer) = self.param_eq_lookup(field, v, c.id)? {
+                            return Ok(answer);
+                        }
+                    }
+                }
+                matches_path(path, *op, v, self.data(c)?)
+            }
+            Condition::Asset(name, path, op, v) => self
+                .assets(c)?
+                .iter()
+                .any(|(n, body)| n == name && matches_path(path, *op, v, body)),
+        })
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Running
+    // -----------------------------------------------------------------------------------
+
+    fn run(
+        &self,
+        mut plans: Vec<Plan<'_>>,
+        sort: Sort,
+        offset: u64,
+        limit: usize,
+        strategy: Strategy,
+    ) -> Result<(Ids, u64), StoreError> {
+        // Cheap estimates first, so iterating ones can stop at the best found so far.
+        plans.sort_by_key(|p| cost_class(&p.source));
+        let mut best = u64::MAX;
+        for p in plans.iter_mut() {
+            let est = self.estimate(p, &p.source, best)?;
+            p.est = est;
+            best = best.min(est);
+        }
+        if !strategy.no_fast_path && plans.len() <= 1 {
+            if let Some(page) = self.streamed(plans.first(), sort, offset, limit)? {
+                return Ok(page);
+            }
+        }
+        let mut ids = if plans.is_empty() {
+            self.collect_all()?
+        } else {
+            let driver = match strategy.driver {
+                Some(d) => d.min(plans.len() - 1),
+                None => (0..plans.len()).min_by_key(|i| plans[*i].est).unwrap_or(0),
+            };
+            let first = plans.remove(driver);
+            let mut ids = self.collect(&first, &first.source)?;
+            plans.sort_by_key(|p| p.est);
+            for p in &plans {
+                if ids.is_empty() {
+                    break;
+                }
+                let collectable = !matches!(p.source, Source::TaskIds { scan: true, .. });
+                let materialise = strategy
+                    .intersect
+                    .unwrap_or(collectable && p.est <= (ids.len() as u64).saturating_mul(8));
+                if materialise {
+                    let other = self.collect(p, &p.source)?;
+                    ids = intersect(&ids, &other);
+                } else {
+                    let mut kept = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        if self.check(p, &mut Cand::new(id))? {
+                            kept.push(id);
+                        }
+                    }
+                    ids = kept;
+                }
+            }
+            ids
+        };
+        let total = ids.len() as u64;
+        let page = match sort.field {
+            SortField::CreatedAt => {
+                let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+                if sort.descending {
+                    ids.reverse();
+                }
+                ids.into_iter().skip(skip).take(limit).collect()
+            }
+            field => self.order_by_text(&mut ids, field, sort.descending, offset, limit)?,
+        };
+        Ok((page, total))
+    }
+
+    fn collect_all(&self) -> Result<Ids, StoreError> {
+        let mut out = Vec::new();
+        for entry in self
+            .tasks
+            .range((self.env, 0u128)..=(self.env, u128::MAX))?
+        {
+            out.push(entry?.0.value().1);
+        }
+        Ok(out)
+    }
+
+    /// A page of matches ordered by name or namespace (then id). Few matches: read their
+    /// names. Many: walk the name index and keep the matches, stopping after the page.
+    fn order_by_text(
+        &self,
+        ids: &mut Ids,
+        field: SortField,
+        desc: bool,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Ids, StoreError> {
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        if (ids.len() as u64).saturating_mul(16) <= self.total_tasks {
+            let mut keyed = Vec::with_capacity(ids.len());
+            for id in ids.iter() {
+                let mut c = Cand::new(*id);
+                let h = self.head(&mut c)?;
+                let text = if field == SortField::TaskName {
+                    h.task_name.clone()
+                } else {
+                    h.task_namespace.clone()
+                };
+                keyed.push((text, *id));
+            }
+            keyed.sort();
+            if desc {
+                keyed.reverse();
+            }
+            return Ok(keyed
+                .into_iter()
+                .skip(skip)
+                .take(limit)
+                .map(|(_, id)| id)
+                .collect());
+        }
+        let table = if field == SortField::TaskName {
+            &self.by_name
+        } else {
+            &self.by_namespace
+        };
+        let range = table.range(env_str_bounds(self.env))?;
+        let iter: IdIter<'_> = if desc {
+            Box::new(
+                range
+                    .rev()
+                    .map(|e| e.map(|(k, _)| k.value().2).map_err(err)),
+            )
+        } else {
+            Box::new(range.map(|e| e.map(|(k, _)| k.value().2).map_err(err)))
+        };
+        let mut out = Vec::new();
+        let mut seen = 0usize;
+        for id in iter {
+            let id = id?;
+            if ids.binary_search(&id).is_ok() {
+                if seen >= skip {
+                    out.push(id);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+                seen += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A lone condition whose postings come in result order and whose count is kept:
+    /// read only the page.
+    fn streamed(
+        &self,
+        plan: Option<&Plan<'_>>,
+        sort: Sort,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Option<(Ids, u64)>, StoreError> {
+        let e = self.env;
+        let desc = sort.descending;
+        let by = |table: &ReadOnlyTable<(u128, &'static str, u128), ()>| -> Result<IdIter<'_>, StoreError> {
+            let range = table.range(env_str_bounds(e))?;
+            Ok(if desc {
+                Box::new(range.rev().map(|x| x.map(|(k, _)| k.value().2).map_err(err)))
+            } else {
+                Box::new(range.map(|x| x.map(|(k, _)| k.value().2).map_err(err)))
+            })
+        };
+        let Some(plan) = plan else {
+            let stream: IdIter<'_> = match sort.field {
+                SortField::CreatedAt => {
+                    let range = self.tasks.range((e, 0u128)..=(e, u128::MAX))?;
+                    if desc {
+                        Box::new(
+                            range
+                                .rev()
+                                .map(|x| x.map(|(k, _)| k.value().1).map_err(err)),
+                        )
+                    } else {
+                        Box::new(range.map(|x| x.map(|(k, _)| k.value().1).map_err(err)))
+                    }
+                }
+                SortField::TaskName => by(&self.by_name)?,
+                SortField::TaskNamespace => by(&self.by_namespace)?,
+            };
+            return Ok(Some((
+                page_of(vec![stream], desc, offset, limit)?,
+                self.total_tasks,
+            )));
+        };
+        let mut streams: Vec<IdIter<'_>> = Vec::new();
+        match (&plan.source, sort.field) {
+            (Source::Status(codes), SortField::CreatedAt) => {
+                for c in codes {
+                    let range = self.postings_of(STATUS, &[*c])?;
+                    streams.push(directed(range, desc, |k: (u128, &str, &[u8], u128)| k.3));
+                }
+            }
+            (Source::Builds(builds), SortField::CreatedAt)
+                if builds.len() <= MAX_MERGED_STREAMS =>
+            {
+                for b in builds {
+                    let range = self.postings_of(BUILD, &b.to_be_bytes())?;
+                    streams.push(directed(range, desc, |k: (u128, &str, &[u8], u128)| k.3));
+                }
+            }
+            (Source::Names(names), f) | (Source::Namespaces(names), f)
+                if f == SortField::CreatedAt && names.len() <= MAX_MERGED_STREAMS
+                    || f == SortField::TaskName && matches!(plan.source, Source::Names(_))
+                    || f == SortField::TaskNamespace
+                        && matches!(plan.source, Source::Namespaces(_)) =>
+            {
+                let table = if matches!(plan.source, Source::Names(_)) {
+                    &self.by_name
+                } else {
+                    &self.by_namespace
+                };
+                let ordered: Vec<&String> = if desc {
+                    names.iter().rev().collect()
+                } else {
+                    names.iter().collect()
+                };
+                for name in ordered {
+                    let range =
+                        table.range((e, name.as_str(), 0u128)..=(e, name.as_str(), u128::MAX))?;
+                    streams.push(directed(range, desc, |k: (u128, &str, u128)| k.2));
+                }
+                if f != SortField::CreatedAt {
+                    // Names are already in sort order: concatenate instead of merging.
+                    let chained: IdIter<'_> = Box::new(streams.into_iter().flatten());
+                    let page = page_of(vec![chained], desc, offset, limit)?;
+                    return Ok(Some((page, plan.est)));
+                }
+            }
+            (
+                Source::Values {
+                    field,
+                    scan: ValueScan::Points(encs),
+                    scope: Some(scope),
+                },
+                SortField::CreatedAt,
+            ) if scope == "param"
+                && encs.iter().all(|x| x[0] != TAG_LONG)
+                && self
+                    .overflow
+                    .range(overflow_range(e, scope))?
+                    .next()
+                    .is_none() =>
+            {
+                // One value per task and field: the point ranges are disjoint and their
+                // counts add up exactly.
+                for enc in encs {
+                    let x = enc.as_slice();
+                    let range = self
+                        .postings
+                        .range((e, field.as_str(), x, 0u128)..=(e, field.as_str(), x, u128::MAX))?;
+                    streams.push(directed(range, desc, |k: (u128, &str, &[u8], u128)| k.3));
+                }
+            }
+            _ => return Ok(None),
+        }
+        Ok(Some((page_of(streams, desc, offset, limit)?, plan.est)))
+    }
+
+    fn hit(&self, id: u128) -> Result<Hit, StoreError> {
+        let raw = self.tasks.get((self.env, id))?.ok_or_else(|| missing(id))?;
+        let row: TaskRow = decode("tasks", raw.value())?;
+        let mut c = Cand::new(id);
+        let state = self.state(&mut c)?.clone();
+        let build = match state.global.latest_event_build_id {
+            Some(b) => self.build_name(b)?.map(|name| (Uuid::from_u128(b), name)),
+            None => None,
+        };
+        Ok(Hit { row, state, build })
+    }
+}
+
+fn missing(id: u128) -> StoreError {
+    StoreError::Corrupt {
+        table: "search",
+        why: format!("index names task {id:x}, which has no row"),
+    }
+}
+
+fn matches_path(path: &Path, op: Op, v: &FilterValue, doc: &Map<String, Value>) -> bool {
+    path.get(doc).is_some_and(|s| scalar_matches(op, s, v))
+}
+
+/// The encoded-value ranges a scan reads.
+fn value_ranges(scan: &ValueScan) -> Vec<Span<Vec<u8>>> {
+    match scan {
+        ValueScan::Points(encs) => encs
+            .iter()
+            .map(|x| (Bound::Included(x.clone()), Bound::Included(x.clone())))
+            .collect(),
+        ValueScan::Range(lo, hi) => vec![(lo.clone(), hi.clone())],
+        ValueScan::All => vec![(Bound::Unbounded, Bound::Unbounded)],
+    }
+}
+
+fn value_scan(op: Op, v: &FilterValue) -> ValueScan {
+    let num = |x: f64| encode_num(x);
+    let (first, past) = (vec![TAG_NUM], vec![TAG_NUM + 1]);
+    match (op, v.number) {
+        (Op::Eq, _) => ValueScan::Points(eq_encodings(v)),
+        (Op::Gt, Some(x)) => ValueScan::Range(Bound::Excluded(num(x)), Bound::Excluded(past)),
+        (Op::Ge, Some(x)) => ValueScan::Range(Bound::Included(num(x)), Bound::Excluded(past)),
+        (Op::Lt, Some(x)) => ValueScan::Range(Bound::Included(first), Bound::Excluded(num(x))),
+        (Op::Le, Some(x)) => ValueScan::Range(Bound::Included(first), Bound::Included(num(x))),
+        _ => ValueScan::All,
+    }
+}
+
+/// Cheapness of estimating a source: count-table reads first, iteration last.
+fn cost_class(src: &Source) -> u8 {
+    match src {
+        Source::Status(_) | Source::Builds(_) => 0,
+        Source::Names(_) | Source::Namespaces(_) | Source::Union(_) => 0,
+        Source::Values {
+            scan: ValueScan::Points(_),
+            ..
+        } => 1,
+        Source::Values { .. } => 2,
+        Source::Ids(_) | Source::TaskIds { .. } => 3,
+    }
+}
+
+fn overflow_range(env: u128, scope: &str) -> std::ops::RangeInclusive<(u128, &str, u128)> {
+    (env, scope, 0u128)..=(env, scope, u128::MAX)
+}
+
+fn hash_bounds<'a>(
+    env: u128,
+    lo: &'a Bound<String>,
+    hi: &'a Bound<String>,
+) -> Span<(u128, &'a str)> {
+    let lo = match lo {
+        Bound::Included(s) => Bound::Included((env, s.as_str())),
+        Bound::Excluded(s) => Bound::Excluded((env, s.as_str())),
+        Bound::Unbounded => Bound::Included((env, "")),
+    };
+    let hi = match hi {
+        Bound::Included(s) => Bound::Included((env, s.as_str())),
+        Bound::Excluded(s) => Bound::Excluded((env, s.as_str())),
+        Bound::Unbounded => match env.checked_add(1) {
+            Some(next) => Bound::Excluded((next, "")),
+            None => Bound::Unbounded,
+        },
+    };
+    (lo, hi)
+}
+
+/// A range's task ids in the page's direction.
+fn directed<'a, K, V>(
+    range: redb::Range<'a, K, V>,
+    desc: bool,
+    id: fn(K::SelfType<'_>) -> u128,
+) -> IdIter<'a>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+{
+    if desc {
+        Box::new(
+            range
+                .rev()
+                .map(move |x| x.map(|(k, _)| id(k.value())).map_err(err)),
+        )
+    } else {
+        Box::new(range.map(move |x| x.map(|(k, _)| id(k.value())).map_err(err)))
+    }
+}
+
+/// Merges streams that are each in page order (ascending ids, or descending) and
+/// returns entries `offset..offset + limit` of the merge, reading no further.
+fn page_of(
+    streams: Vec<IdIter<'_>>,
+    desc: bool,
+    offset: u64,
+    limit: usize,
+) -> Result<Ids, StoreError> {
+    let mut heads: Vec<(Option<u128>, IdIter<'_>)> = Vec::with_capacity(streams.len());
+    for mut s in streams {
+        let first = s.next().transpose()?;
+        heads.push((first, s));
+    }
+    let mut out = Vec::with_capacity(limit);
+    let mut skipped = 0u64;
+    while out.len() < limit {
+        let pick = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (h, _))| h.map(|v| (i, v)))
+            .reduce(|a, b| {
+                let better = if desc { b.1 > a.1 } else { b.1 < a.1 };
+                if better {
+                    b
+                } else {
+                    a
+                }
+            });
+        let Some((i, id)) = pick else {
+            break;
+        };
+        heads[i].0 = heads[i].1.next().transpose()?;
+        if skipped < offset {
+            skipped += 1;
+        } else {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
