@@ -604,7 +604,7 @@ async fn run(opts: Options) {
         );
     }
 
-    // Search over a seeded environment (rows answer 404 until search exists).
+    // Search over a seeded environment.
     let seeded = seed_for_search(&target, opts.search_tasks, c).await;
     let n = seeded.len();
     let search = |name: String, query: &'static str| {
@@ -618,11 +618,11 @@ async fn run(opts: Options) {
         ),
         search(
             format!("search param.ratio range ({n} tasks)"),
-            "/api/v1/tasks/search?filter=param.ratio%3E%3D99.5&page_size=50",
+            "/api/v1/tasks/search?filter=param.ratio%3A%3E%3D%3A99.5&page_size=50",
         ),
         search(
             format!("search status:=completed ({n} tasks)"),
-            "/api/v1/tasks/search?filter=status%3A%3Dcompleted&page_size=50",
+            "/api/v1/tasks/search?filter=status%3A%3D%3Acompleted&page_size=50",
         ),
     ] {
         rows.push(
