@@ -32,6 +32,8 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 struct Options {
     smoke: bool,
+    /// Tasks to register for the scale row (RSS and restart time); 0 skips it.
+    scale_tasks: usize,
     clients: usize,
     seconds: f64,
     search_tasks: usize,
@@ -51,6 +53,9 @@ fn options() -> Options {
     let smoke = args.iter().any(|a| a == "--smoke");
     Options {
         smoke,
+        scale_tasks: get("--scale-tasks")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         clients: get("--clients").and_then(|v| v.parse().ok()).unwrap_or(16),
         seconds: get("--seconds")
             .and_then(|v| v.parse().ok())
@@ -129,11 +134,11 @@ struct Target {
     data_dir: Option<tempfile::TempDir>,
 }
 
-async fn start_server(binary: &Path) -> Target {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Starts the server on `dir` and waits until it answers; returns it and its address.
+async fn spawn_server(binary: &Path, dir: &Path) -> (tokio::process::Child, SocketAddr) {
     let mut child = tokio::process::Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .env("RUST_LOG", "warn,stardag_server=info")
         // The benchmark measures the server, not its rate limits.
         .env("STARDAG_SERVER_RATE_LIMIT__PER_CREDENTIAL_RPS", "0")
@@ -161,6 +166,19 @@ async fn start_server(binary: &Path) -> Target {
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let addr: SocketAddr = addr.parse().expect("address");
+    // Start-up work finishes before the first answer.
+    Conn::open(addr, vec![])
+        .await
+        .call(Method::GET, "/health", None)
+        .await
+        .expect("health");
+    (child, addr)
+}
+
+async fn start_server(binary: &Path) -> Target {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, addr) = spawn_server(binary, dir.path()).await;
+
     // Start-up work finishes before the first answer: then the credentials exist.
     Conn::open(addr, vec![])
         .await
@@ -478,6 +496,57 @@ async fn seed_for_search(target: &Target, n: usize, clients: usize) -> Vec<Strin
     all
 }
 
+/// Registers `--scale-tasks` more tasks, reports memory and file size, then stops the
+/// server (SIGTERM, clean close) and times a restart on the same data dir.
+async fn scale(mut target: Target, opts: &Options) {
+    let (Some(mut child), Some(dir)) = (target.child.take(), target.data_dir.take()) else {
+        println!("scale run skipped: needs a server started by the benchmark");
+        return;
+    };
+    let started = Instant::now();
+    seed_for_search(&target, opts.scale_tasks, 64).await;
+    let secs = started.elapsed().as_secs_f64();
+    let pid = child.id().expect("pid");
+    let rss = |key: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(key))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(0) as f64
+            / 1024.0
+    };
+    println!(
+        "\nscale: registered {} more tasks in {secs:.0} s (64 clients)",
+        opts.scale_tasks
+    );
+    println!(
+        "server RSS now:        {:.1} MiB (peak {:.1} MiB)",
+        rss("VmRSS:"),
+        rss("VmHWM:")
+    );
+    let db = dir.path().join("stardag.redb");
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "database file:         {:.1} MiB",
+        size as f64 / (1024.0 * 1024.0)
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait().await;
+    let restart = Instant::now();
+    let (mut again, _) = spawn_server(&opts.binary, dir.path()).await;
+    println!(
+        "restart to first answer: {:.0} ms (after a clean shutdown)",
+        restart.elapsed().as_secs_f64() * 1000.0
+    );
+    let _ = again.kill().await;
+}
+
 fn main() {
     let opts = options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -682,6 +751,9 @@ async fn run(opts: Options) {
     }
     let errors: u64 = rows.iter().map(|r| r.errors).sum();
     println!("total errors:          {errors}");
+    if opts.scale_tasks > 0 {
+        scale(target, &opts).await;
+    }
     // The smoke run (CI) checks that every operation works, not how fast.
     if opts.smoke && errors > 0 {
         std::process::exit(1);
