@@ -782,6 +782,29 @@ pub fn build(r: &impl Reader, env: Uuid, build: Uuid) -> Result<Option<BuildRow>
 }
 
 /// A page of the environment's builds, newest first, and the total.
+/// A page of a tenant's rows, newest first: ids are UUIDv7, so key order is age order.
+fn newest_first<T: serde::de::DeserializeOwned>(
+    r: &impl Reader,
+    def: TableDefinition<(u128, u128), &'static [u8]>,
+    name: &'static str,
+    env: u128,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    let table = r.open(def)?;
+    let mut out = Vec::with_capacity(limit);
+    for entry in table
+        .range((env, 0u128)..=(env, u128::MAX))?
+        .rev()
+        .skip(offset)
+        .take(limit)
+    {
+        let (_, v) = entry?;
+        out.push(decode(name, v.value())?);
+    }
+    Ok(out)
+}
+
 pub fn list_builds(
     r: &impl Reader,
     env: Uuid,
@@ -790,18 +813,7 @@ pub fn list_builds(
 ) -> Result<(Vec<BuildRow>, u64), StoreError> {
     let e = env.as_u128();
     let total = counts(r, e)?.0;
-    let table = r.open(BUILDS)?;
-    let mut out = Vec::with_capacity(limit);
-    for entry in table
-        .range((e, 0u128)..=(e, u128::MAX))?
-        .rev()
-        .skip(offset)
-        .take(limit)
-    {
-        let (_, v) = entry?;
-        out.push(decode("builds", v.value())?);
-    }
-    Ok((out, total))
+    Ok((newest_first(r, BUILDS, "builds", e, offset, limit)?, total))
 }
 
 fn task_row(r: &impl Reader, env: u128, task: u128) -> Result<Option<TaskRow>, StoreError> {
@@ -982,18 +994,8 @@ pub fn list_tasks(
     let e = env.as_u128();
     let (ids, total) = match (name, namespace) {
         (None, None) => {
-            let table = r.open(TASKS)?;
-            let mut out = Vec::with_capacity(limit);
-            for entry in table
-                .range((e, 0u128)..=(e, u128::MAX))?
-                .rev()
-                .skip(offset)
-                .take(limit)
-            {
-                let (_, v) = entry?;
-                out.push(decode("tasks", v.value())?);
-            }
-            return Ok((out, counts(r, e)?.1));
+            let page = newest_first(r, TASKS, "tasks", e, offset, limit)?;
+            return Ok((page, counts(r, e)?.1));
         }
         (Some(name), ns) => {
             let by_name = r.open(TASKS_BY_NAME)?;
