@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use stardag_server::config::Config;
 use tokio::io::AsyncWriteExt;
 
-use crate::harness::{binary, Client, TestServer};
+use crate::harness::{binary, TestServer};
+use crate::harness::{exchange, login};
 
 const ADMIN_PASSWORD: &str = "bootstrap-admin-pw";
 
@@ -113,26 +114,6 @@ async fn initialised_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     start_on(dir.path()).await.stop().await;
     dir
-}
-
-async fn login(c: &Client, email: &str, password: &str) -> String {
-    let body = c
-        .post(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": password}),
-        )
-        .await
-        .expect(200);
-    body["session_token"].as_str().unwrap().to_owned()
-}
-
-async fn exchange(c: &Client, session: &str, workspace: &str) -> String {
-    let body = c
-        .with_bearer(session)
-        .post("/api/v1/auth/exchange", &json!({"workspace_id": workspace}))
-        .await
-        .expect(200);
-    body["access_token"].as_str().unwrap().to_owned()
 }
 
 fn kid_of(token: &str) -> String {

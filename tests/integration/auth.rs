@@ -2,7 +2,6 @@
 //! limits on real routes, persistence across restarts, and graceful shutdown mid-request.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,28 +9,8 @@ use http::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Client, TestServer};
-
-pub fn credentials(dir: &Path) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(dir.join("initial-credentials")).expect("credentials file");
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-pub async fn login(c: &Client, email: &str, password: &str) -> String {
-    let resp = c
-        .post(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": password}),
-        )
-        .await;
-    resp.expect(200)["session_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
+use crate::harness::TestServer;
+pub use crate::harness::{credentials, login};
 
 async fn admin_session(server: &TestServer) -> (String, HashMap<String, String>) {
     let creds = credentials(server.data_dir());

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+pub use crate::harness::{exchange, login};
 use crate::harness::{Client, TestServer};
 
 /// A user acting in one workspace through an internal token.
@@ -49,26 +50,7 @@ pub async fn start_with_registration() -> TestServer {
 /// first: the bootstrap runs before the server accepts.
 pub async fn initial_credentials(server: &TestServer) -> HashMap<String, String> {
     server.client().get("/health").await.expect(200);
-    let text = std::fs::read_to_string(server.data_dir().join("initial-credentials"))
-        .expect("initial-credentials written on first start");
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-pub async fn login(c: &Client, email: &str, password: &str) -> String {
-    let body = c
-        .post(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": password}),
-        )
-        .await
-        .expect(200);
-    body["session_token"]
-        .as_str()
-        .expect("session_token")
-        .to_owned()
+    crate::harness::credentials(server.data_dir())
 }
 
 /// Registers a user (needs `auth.local_registration`); returns the session token.
@@ -83,19 +65,6 @@ pub async fn register(c: &Client, email: &str, password: &str) -> String {
     body["session_token"]
         .as_str()
         .expect("session_token")
-        .to_owned()
-}
-
-/// `POST /api/v1/auth/exchange` with the session: an internal token for `ws`.
-pub async fn exchange(c: &Client, session: &str, ws: &str) -> String {
-    let body = c
-        .with_bearer(session)
-        .post("/api/v1/auth/exchange", &json!({"workspace_id": ws}))
-        .await
-        .expect(200);
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
         .to_owned()
 }
 

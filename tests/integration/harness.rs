@@ -345,3 +345,46 @@ impl Client {
         }
     }
 }
+
+// --- credentials shared by every test module ---
+
+/// The `KEY=value` lines of `<data_dir>/initial-credentials` (first start, D4).
+pub fn credentials(dir: &Path) -> std::collections::HashMap<String, String> {
+    let text = std::fs::read_to_string(dir.join("initial-credentials"))
+        .expect("initial-credentials written on first start");
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// `POST /api/v1/auth/login` → session token.
+pub async fn login(c: &Client, email: &str, password: &str) -> String {
+    let body = c
+        .post(
+            "/api/v1/auth/login",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+        .expect(200);
+    body["session_token"]
+        .as_str()
+        .expect("session_token")
+        .to_owned()
+}
+
+/// `POST /api/v1/auth/exchange` with an identity token → internal token for `ws`.
+pub async fn exchange(c: &Client, identity_token: &str, ws: &str) -> String {
+    let body = c
+        .with_bearer(identity_token)
+        .post(
+            "/api/v1/auth/exchange",
+            &serde_json::json!({"workspace_id": ws}),
+        )
+        .await
+        .expect(200);
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}

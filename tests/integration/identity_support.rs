@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use stardag_server::auth::jwt::test_support::{rsa_jwks_json, rsa_sign};
 use stardag_server::config::{AuthMode, Config};
 
+pub use crate::harness::{exchange, login};
 use crate::harness::{Client, TestServer};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -40,31 +41,6 @@ pub async fn bootstrap_credentials(server: &TestServer) -> Bootstrap {
         workspace_id: get("STARDAG_WORKSPACE_ID"),
         environment_id: get("STARDAG_ENVIRONMENT_ID"),
     }
-}
-
-/// `POST /api/v1/auth/login` → session token.
-pub async fn login(c: &Client, email: &str, password: &str) -> String {
-    let body = c
-        .post(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": password}),
-        )
-        .await
-        .expect(200);
-    body["session_token"]
-        .as_str()
-        .expect("session_token")
-        .into()
-}
-
-/// `POST /api/v1/auth/exchange` with an identity token → internal token for `ws`.
-pub async fn exchange(c: &Client, identity_token: &str, ws: &str) -> String {
-    let body = c
-        .with_bearer(identity_token)
-        .post("/api/v1/auth/exchange", &json!({"workspace_id": ws}))
-        .await
-        .expect(200);
-    body["access_token"].as_str().expect("access_token").into()
 }
 
 /// A signed-in user: their identity (session or OIDC) token, an internal token for

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+pub use crate::harness::{exchange, login};
 use crate::harness::{Client, TestServer};
 
 /// A running server with the first-start credentials (D4).
@@ -74,38 +75,7 @@ impl Fixture {
 }
 
 fn read_credentials(server: &TestServer) -> HashMap<String, String> {
-    let path = server.data_dir().join("initial-credentials");
-    let text = std::fs::read_to_string(&path).expect("initial-credentials");
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-pub async fn login(c: &Client, email: &str, password: &str) -> String {
-    let body = c
-        .post(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": password}),
-        )
-        .await
-        .expect(200);
-    body["session_token"]
-        .as_str()
-        .expect("session_token")
-        .to_owned()
-}
-
-pub async fn exchange(c: &Client, session: &str, workspace: &str) -> String {
-    let body = c
-        .with_bearer(session)
-        .post("/api/v1/auth/exchange", &json!({"workspace_id": workspace}))
-        .await
-        .expect(200);
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
+    crate::harness::credentials(server.data_dir())
 }
 
 /// A deterministic UUID-shaped task hash (the SDK's hashes are UUIDv5 strings).
