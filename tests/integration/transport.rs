@@ -498,3 +498,25 @@ async fn admin_self_signed_cert_serves_https() {
     let mut sender = http1_over(tls_connect(server.addr, &connector(&[&pem])).await).await;
     assert_eq!(https_get(&mut sender, "/health").await.0, 200);
 }
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_dropped() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key, _) = write_cert(certs.path(), "a");
+    let server = TestServer::start_with_tls(|c| {
+        c.tls.cert = Some(cert.clone());
+        c.tls.key = Some(key.clone());
+    })
+    .await;
+    // Connect and never send a ClientHello: the server gives up after its 10 s limit.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let res = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf)).await;
+    assert!(res.is_ok(), "the stalled handshake was never dropped");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(20),
+        "took {took:?}"
+    );
+}
