@@ -257,11 +257,11 @@ impl Target {
     }
 }
 
-/// Writer counters from `/metrics`.
-async fn store_counters(addr: SocketAddr) -> (u64, u64) {
+/// Writer counters from `/metrics`: commits, operations, fsyncs (database + journal).
+async fn store_counters(addr: SocketAddr) -> (u64, u64, u64) {
     let mut c = Conn::open(addr, vec![]).await;
     let Ok((_, body)) = c.call(Method::GET, "/metrics", None).await else {
-        return (0, 0);
+        return (0, 0, 0);
     };
     let text = String::from_utf8_lossy(&body);
     let metric = |name: &str| {
@@ -274,6 +274,8 @@ async fn store_counters(addr: SocketAddr) -> (u64, u64) {
     (
         metric("stardag_store_commits_total "),
         metric("stardag_store_write_ops_total "),
+        metric("stardag_store_durable_commits_total ")
+            + metric("stardag_store_journal_syncs_total "),
     )
 }
 
@@ -285,6 +287,7 @@ struct Row {
     lat_us: Vec<u64>,
     commits: u64,
     ops: u64,
+    syncs: u64,
 }
 
 /// Drives `op` from `clients` connections for `seconds`. `op` gets the connection, the
@@ -303,7 +306,7 @@ where
 {
     let op = Arc::new(op);
     let errors = Arc::new(AtomicU64::new(0));
-    let (c0, o0) = store_counters(target.addr).await;
+    let (c0, o0, s0) = store_counters(target.addr).await;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
@@ -334,7 +337,7 @@ where
         lat_us.extend(t.await.expect("client"));
     }
     let secs = started.elapsed().as_secs_f64();
-    let (c1, o1) = store_counters(target.addr).await;
+    let (c1, o1, s1) = store_counters(target.addr).await;
     lat_us.sort_unstable();
     Row {
         name: name.into(),
@@ -344,6 +347,7 @@ where
         lat_us,
         commits: c1.saturating_sub(c0),
         ops: o1.saturating_sub(o0),
+        syncs: s1.saturating_sub(s0),
     }
 }
 
@@ -450,7 +454,7 @@ fn print(rows: &[Row]) {
             pct(&r.lat_us, 0.99),
             r.lat_us.last().copied().unwrap_or(0) as f64 / 1000.0,
             batch,
-            r.commits as f64 / r.secs,
+            r.syncs as f64 / r.secs,
         );
     }
 }

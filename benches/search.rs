@@ -19,10 +19,12 @@
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
+use stardag_server::clock::now_micros;
 use stardag_server::domain::events::EventType;
 use stardag_server::domain::search::Query;
+use stardag_server::store::redo::{RegisterTask, TaskEvent};
 use stardag_server::store::search::{self, DocIndex};
-use stardag_server::store::tasks::{self, NewBuild, Registration, TrackError};
+use stardag_server::store::tasks::{self, NewBuild, NewEvent, Registration, TrackError};
 use stardag_server::store::{Store, StoreOptions};
 use uuid::Uuid;
 
@@ -75,7 +77,7 @@ fn seed(store: &Store, env: Uuid, builds: &[Uuid], from: usize, to: usize) {
                         salt: k as u64,
                     };
                     let b = builds[k % builds.len()];
-                    tasks::register_task(tx, env, b, reg)?;
+                    tasks::register_task(tx, env, b, reg, now_micros())?;
                     let events: &[EventType] = match k % 10 {
                         0..=5 => &[EventType::TaskStarted, EventType::TaskCompleted],
                         6 => &[EventType::TaskStarted, EventType::TaskFailed],
@@ -83,7 +85,13 @@ fn seed(store: &Store, env: Uuid, builds: &[Uuid], from: usize, to: usize) {
                         _ => &[],
                     };
                     for ev in events {
-                        tasks::task_event(tx, env, b, &hash(k), *ev, None, None)?;
+                        tasks::task_event(
+                            tx,
+                            env,
+                            b,
+                            &hash(k),
+                            NewEvent::plain(*ev, now_micros()),
+                        )?;
                     }
                 }
                 Ok(())
@@ -251,6 +259,7 @@ fn write_rates(sdk_shaped: bool, per_writer: usize) -> (f64, f64) {
                     cache_bytes: 256 << 20,
                     write_queue: 4096,
                     max_batch: 512,
+                    ..Default::default()
                 },
             )
             .expect("open store"),
@@ -265,7 +274,7 @@ fn write_rates(sdk_shaped: bool, per_writer: usize) -> (f64, f64) {
             salt: 1,
         };
         let build = store
-            .write(move |tx| tasks::create_build(tx, env, new))
+            .write(move |tx| tasks::create_build(tx, env, new, now_micros()))
             .await
             .expect("build")
             .id;
@@ -309,7 +318,12 @@ fn write_rates(sdk_shaped: bool, per_writer: usize) -> (f64, f64) {
             handles.push(tokio::spawn(async move {
                 for reg in regs {
                     store
-                        .write(move |tx| tasks::register_task(tx, env, build, reg))
+                        .write_logged(RegisterTask {
+                            env,
+                            build,
+                            reg,
+                            now: now_micros(),
+                        })
                         .await
                         .expect("register");
                 }
@@ -332,9 +346,11 @@ fn write_rates(sdk_shaped: bool, per_writer: usize) -> (f64, f64) {
                     };
                     let h = hash(w * per_writer + i / 2);
                     store
-                        .write(move |tx| -> Result<(), TrackError> {
-                            tasks::task_event(tx, env, build, &h, ev, None, None)?;
-                            Ok(())
+                        .write_logged(TaskEvent {
+                            env,
+                            build,
+                            task: h,
+                            event: NewEvent::plain(ev, now_micros()),
                         })
                         .await
                         .expect("event");
@@ -360,6 +376,7 @@ fn main() {
             cache_bytes: 256 << 20,
             write_queue: 1024,
             max_batch: 256,
+            ..Default::default()
         },
     )
     .expect("open store");
@@ -375,7 +392,7 @@ fn main() {
                 salt: i,
             };
             store
-                .write_blocking(move |tx| tasks::create_build(tx, env, new))
+                .write_blocking(move |tx| tasks::create_build(tx, env, new, now_micros()))
                 .expect("build")
                 .id
         })

@@ -31,6 +31,7 @@ async fn run(writers: usize, total_ops: usize) -> (f64, u64, f64) {
                 cache_bytes: 64 << 20,
                 write_queue: 4096,
                 max_batch: 512,
+                ..Default::default()
             },
         )
         .expect("open store"),

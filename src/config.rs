@@ -213,6 +213,9 @@ pub struct StoreConfig {
     pub write_queue: usize,
     /// Most write operations applied in one transaction (one fsync).
     pub max_batch: usize,
+    /// Longest time journaled writes wait for a durable database commit (a checkpoint);
+    /// bounds how much journal a start after a crash replays.
+    pub checkpoint_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -221,6 +224,7 @@ impl Default for StoreConfig {
             cache_bytes: 64 * 1024 * 1024,
             write_queue: 4096,
             max_batch: 512,
+            checkpoint_ms: 1000,
         }
     }
 }
@@ -351,9 +355,10 @@ impl Config {
                 )));
             }
         }
-        if self.store.write_queue == 0 || self.store.max_batch == 0 {
+        if self.store.write_queue == 0 || self.store.max_batch == 0 || self.store.checkpoint_ms == 0
+        {
             return Err(ConfigError::Invalid(
-                "store.write_queue and store.max_batch must be > 0".into(),
+                "store.write_queue, store.max_batch and store.checkpoint_ms must be > 0".into(),
             ));
         }
         Ok(())

@@ -6,9 +6,11 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::wire::{assets_out, both, random_u64, to_raw, AssetOut};
+use crate::clock::now_micros;
 use crate::http::request::path_uuid;
 use crate::http::response::{created, ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
+use crate::store::redo::UploadAssets;
 use crate::store::search::DocIndex;
 use crate::store::tasks::{self, AssetInput};
 
@@ -42,12 +44,15 @@ pub async fn upload(state: &AppState, rq: Req, raw_build: &str, hash: &str) -> A
             body: Value::Object(i.body).to_string(),
         })
         .collect();
-    let task = hash.to_owned();
-    let salt = random_u64();
     let stored = state
         .store
-        .write(move |tx| {
-            tasks::upload_assets(tx, env, build, &task, items, salt).map_err(ApiError::from)
+        .write_logged(UploadAssets {
+            env,
+            build,
+            task: hash.to_owned(),
+            items,
+            salt: random_u64(),
+            now: now_micros(),
         })
         .await?;
     Ok(created(&Assets {

@@ -8,11 +8,13 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::wire::{both, build_out, paging, random_u64, to_raw, triggered_by, BuildOut};
+use crate::clock::now_micros;
 use crate::domain::events::{non_empty, BuildStatus, EventType};
 use crate::domain::slug;
 use crate::http::request::path_uuid;
 use crate::http::response::{created, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
+use crate::store::redo::{CreateBuild, TransitionBuild};
 use crate::store::tasks::{self, NewBuild};
 
 /// `POST /builds` body; `environment_id` and `user_id` are accepted and ignored (§4.1).
@@ -40,7 +42,11 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
     };
     let row = state
         .store
-        .write(move |tx| tasks::create_build(tx, env, new).map_err(ApiError::from))
+        .write_logged(CreateBuild {
+            env,
+            new,
+            now: now_micros(),
+        })
         .await?;
     Ok(created(&build_out(env, &row, None)))
 }
@@ -127,9 +133,13 @@ async fn apply_transition(
 ) -> ApiResult {
     let row = state
         .store
-        .write(move |tx| {
-            tasks::transition_build(tx, env, build, event, message, triggered)
-                .map_err(ApiError::from)
+        .write_logged(TransitionBuild {
+            env,
+            build,
+            event,
+            message,
+            triggered_by: triggered,
+            now: now_micros(),
         })
         .await?;
     let body = state

@@ -22,9 +22,15 @@ pub fn metrics(state: &AppState) -> ApiResult {
         .map(|m| m.len())
         .unwrap_or(0);
     let text = format!(
-        "# HELP stardag_store_commits_total Durable write transactions committed.\n\
+        "# HELP stardag_store_commits_total Write transactions committed (one per batch).\n\
          # TYPE stardag_store_commits_total counter\n\
          stardag_store_commits_total {}\n\
+         # HELP stardag_store_durable_commits_total Commits synced to the database file (checkpoints).\n\
+         # TYPE stardag_store_durable_commits_total counter\n\
+         stardag_store_durable_commits_total {}\n\
+         # HELP stardag_store_journal_syncs_total Journal appends synced (each one fdatasync).\n\
+         # TYPE stardag_store_journal_syncs_total counter\n\
+         stardag_store_journal_syncs_total {}\n\
          # HELP stardag_store_write_ops_total Write operations applied (several per commit).\n\
          # TYPE stardag_store_write_ops_total counter\n\
          stardag_store_write_ops_total {}\n\
@@ -37,7 +43,13 @@ pub fn metrics(state: &AppState) -> ApiResult {
          # HELP stardag_store_file_bytes Size of the database file.\n\
          # TYPE stardag_store_file_bytes gauge\n\
          stardag_store_file_bytes {}\n",
-        s.commits, s.ops, s.max_batch, s.failed_batches, db_bytes
+        s.commits,
+        s.durable_commits,
+        s.journal_syncs,
+        s.ops,
+        s.max_batch,
+        s.failed_batches,
+        db_bytes
     );
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(

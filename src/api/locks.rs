@@ -11,6 +11,7 @@ use crate::clock::{format_micros, now_micros};
 use crate::http::response::{ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{missing_body, AppState, Req};
 use crate::store::locks::{self, Acquired, Completion, LockRow};
+use crate::store::redo::{LockAcquire, LockRelease, LockRenew};
 
 /// `ttl_seconds` default and range (D19).
 const DEFAULT_TTL_SECONDS: i64 = 60;
@@ -216,13 +217,16 @@ pub async fn acquire(state: &AppState, rq: Req, name: &str) -> ApiResult {
     f.finish()?;
     let owner = validated(owner)?;
     let (ws, env) = (scope.workspace_id, scope.environment_id);
-    let key = name.to_owned();
     let outcome = state
         .store
-        .write(move |tx| {
-            let now = now_micros();
-            locks::acquire(tx, ws, env, &key, owner, ttl * MICROS, check, now)
-                .map_err(ApiError::from)
+        .write_logged(LockAcquire {
+            workspace: ws,
+            env,
+            name: name.to_owned(),
+            owner,
+            ttl_micros: ttl * MICROS,
+            check_completion: check,
+            now: now_micros(),
         })
         .await?;
     Ok(match outcome {
@@ -249,11 +253,14 @@ pub async fn renew(state: &AppState, rq: Req, name: &str) -> ApiResult {
     let ttl = f.ttl("ttl_seconds");
     f.finish()?;
     let owner = validated(owner)?;
-    let key = name.to_owned();
     state
         .store
-        .write(move |tx| {
-            locks::renew(tx, env, &key, owner, ttl * MICROS, now_micros()).map_err(ApiError::from)
+        .write_logged(LockRenew {
+            env,
+            name: name.to_owned(),
+            owner,
+            ttl_micros: ttl * MICROS,
+            now: now_micros(),
         })
         .await?;
     Ok(ok(&json!({"renewed": true})))
@@ -270,11 +277,14 @@ pub async fn release(state: &AppState, rq: Req, name: &str) -> ApiResult {
     };
     f.finish()?;
     let owner = validated(owner)?;
-    let key = name.to_owned();
     state
         .store
-        .write(move |tx| {
-            locks::release(tx, env, &key, owner, completion, now_micros()).map_err(ApiError::from)
+        .write_logged(LockRelease {
+            env,
+            name: name.to_owned(),
+            owner,
+            completion,
+            now: now_micros(),
         })
         .await?;
     Ok(ok(&json!({"released": true})))

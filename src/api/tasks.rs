@@ -11,14 +11,15 @@ use super::wire::{
     both, check_len, events_out, paging, random_u64, raw, task_out, task_with_status_out, to_raw,
     TaskOut,
 };
-use crate::clock::format_micros;
+use crate::clock::{format_micros, now_micros};
 use crate::domain::events::EventType;
 use crate::domain::events::TaskStatus;
 use crate::http::request::{invalid_param, path_uuid};
 use crate::http::response::{created, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
+use crate::store::redo::{RegisterTask, TaskEvent};
 use crate::store::search::DocIndex;
-use crate::store::tasks::{self, Registration};
+use crate::store::tasks::{self, NewEvent, Registration};
 
 /// Longest task hash, name and namespace accepted: they are index keys. Upstream's
 /// column limits (64/255/255) made longer values a database 500; we answer 422.
@@ -58,9 +59,15 @@ fn registration(body: RegisterBody) -> Result<Registration, ApiError> {
 }
 
 async fn register_in(state: &AppState, env: Uuid, build: Uuid, reg: Registration) -> ApiResult {
+    let now = now_micros();
     let row = state
         .store
-        .write(move |tx| tasks::register_task(tx, env, build, reg).map_err(ApiError::from))
+        .write_logged(RegisterTask {
+            env,
+            build,
+            reg,
+            now,
+        })
         .await?;
     Ok(created(&task_out(env, &row)?))
 }
@@ -123,12 +130,18 @@ pub async fn event(
         EventType::TaskWaitingForLock => rq.query.get("lock_owner").map(str::to_owned),
         _ => None,
     };
-    let task = hash.to_owned();
     let status = state
         .store
-        .write(move |tx| {
-            tasks::task_event(tx, env, build, &task, event, message, lock_owner)
-                .map_err(ApiError::from)
+        .write_logged(TaskEvent {
+            env,
+            build,
+            task: hash.to_owned(),
+            event: NewEvent {
+                event_type: event,
+                error_message: message,
+                lock_owner,
+                now: now_micros(),
+            },
         })
         .await?;
     Ok(ok(&json!({"task_id": hash, "status": status})))

@@ -251,6 +251,7 @@ mod tests {
             cache_bytes: 1 << 20,
             write_queue: 16,
             max_batch: 16,
+            ..Default::default()
         };
         let store = Store::open(&dir.path().join("db.redb"), &opts).unwrap();
         let alice = user("alice@example.com");

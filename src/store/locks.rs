@@ -186,7 +186,7 @@ pub fn renew(
 }
 
 /// What a release reports besides the owner.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Completion {
     pub task_completed: bool,
     pub build: Option<Uuid>,
@@ -217,7 +217,13 @@ pub fn release(
     // Checks are done: writes only from here on.
     if let Some(b) = build {
         if tasks::task_id_of(tx, e, name)?.is_some() {
-            tasks::task_event(tx, env, b, name, EventType::TaskCompleted, None, None)?;
+            tasks::task_event(
+                tx,
+                env,
+                b,
+                name,
+                tasks::NewEvent::plain(EventType::TaskCompleted, now),
+            )?;
         }
     }
     tx.open_table(LOCKS)?.remove((e, name))?;
@@ -408,6 +414,7 @@ mod tests {
             cache_bytes: 4 << 20,
             write_queue: 64,
             max_batch: 16,
+            ..Default::default()
         };
         let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
         (dir, store)

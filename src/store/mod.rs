@@ -7,7 +7,9 @@
 
 pub mod codec;
 pub mod identity;
+mod journal;
 pub mod locks;
+pub mod redo;
 mod schema;
 pub mod search;
 pub mod tasks;
@@ -41,6 +43,8 @@ pub enum StoreError {
     BatchFailed(String),
     #[error("background task failed: {0}")]
     Join(String),
+    #[error("journal: {0}")]
+    Journal(String),
 }
 
 macro_rules! redb_error_from {
@@ -66,6 +70,7 @@ pub struct StoreOptions {
     pub cache_bytes: usize,
     pub write_queue: usize,
     pub max_batch: usize,
+    pub checkpoint_interval: std::time::Duration,
 }
 
 impl From<&crate::config::StoreConfig> for StoreOptions {
@@ -74,7 +79,14 @@ impl From<&crate::config::StoreConfig> for StoreOptions {
             cache_bytes: c.cache_bytes,
             write_queue: c.write_queue,
             max_batch: c.max_batch,
+            checkpoint_interval: std::time::Duration::from_millis(c.checkpoint_ms),
         }
+    }
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions::from(&crate::config::StoreConfig::default())
     }
 }
 
@@ -86,7 +98,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database, checks its schema version, starts the writer.
+    /// Opens (or creates) the database, checks its schema version, replays the journal
+    /// a crash left behind (`journal.rs`), starts the writer.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
         let db = redb::Builder::new()
             .set_cache_size(opts.cache_bytes)
@@ -98,8 +111,19 @@ impl Store {
                 other => other.into(),
             })?;
         schema::check_and_init(&db)?;
+        let journal_dir = journal::dir_for(path);
+        let last_lsn = journal::recover(&db, &journal_dir, redo::replay)?;
         let db = Arc::new(db);
-        let writer = writer::WriterHandle::start(db.clone(), opts.write_queue, opts.max_batch)?;
+        let writer = writer::WriterHandle::start(
+            db.clone(),
+            writer::WriterConfig {
+                queue: opts.write_queue,
+                max_batch: opts.max_batch,
+                journal_dir,
+                last_lsn,
+                checkpoint_interval: opts.checkpoint_interval,
+            },
+        )?;
         Ok(Store { db, writer })
     }
 
@@ -129,7 +153,17 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.writer.submit(op).await
+        self.writer.submit(op, None).await
+    }
+
+    /// Applies a journaled write (`redo.rs`): answered once its journal record is synced,
+    /// which costs far less than a durable commit of the pages it changed. The record is
+    /// encoded here, on the caller's thread, to keep the writer thread free.
+    pub async fn write_logged<L: redo::Logged>(&self, op: L) -> Result<L::Out, L::Err> {
+        let payload = codec::encode(&op)?;
+        self.writer
+            .submit(move |tx| op.apply(tx), Some((L::KIND as u8, payload)))
+            .await
     }
 
     /// Synchronous read for offline tools (admin CLI, backup) and start-up.

@@ -215,7 +215,10 @@ struct Slot {
 
 /// Reserves `n ≥ 1` slots. Timestamps are `max(now, last + 1)`: strictly increasing even
 /// if the system clock steps back, so events sort by time exactly as they were appended.
-fn reserve(tx: &WriteTransaction, n: u64) -> Result<Slot, StoreError> {
+/// Hands out `n` event sequence numbers and a timestamp: `now` (taken by the caller,
+/// so a journal replay gets the same one), or just after the last one if the clock went
+/// back.
+fn reserve(tx: &WriteTransaction, n: u64, now: i64) -> Result<Slot, StoreError> {
     let mut meta = tx.open_table(META)?;
     let (next_seq, last_at) = match meta.get(CLOCK_KEY)? {
         Some(raw) => {
@@ -236,7 +239,7 @@ fn reserve(tx: &WriteTransaction, n: u64) -> Result<Slot, StoreError> {
         }
         None => (1, i64::MIN),
     };
-    let at = crate::clock::now_micros().max(last_at.saturating_add(1));
+    let at = now.max(last_at.saturating_add(1));
     let n = n.max(1);
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&(next_seq + n).to_le_bytes());
@@ -297,6 +300,7 @@ pub(crate) fn counts(r: &impl Reader, env: u128) -> Result<(u64, u64), StoreErro
 // ---------------------------------------------------------------------------------------
 
 /// Input of [`create_build`]; ids and names are drawn by the caller (off the writer).
+#[derive(Serialize, Deserialize)]
 pub struct NewBuild {
     pub user_id: Option<Uuid>,
     pub name: String,
@@ -311,9 +315,10 @@ pub fn create_build(
     tx: &WriteTransaction,
     env: Uuid,
     new: NewBuild,
+    now: i64,
 ) -> Result<BuildRow, TrackError> {
     let e = env.as_u128();
-    let slot = reserve(tx, 1)?;
+    let slot = reserve(tx, 1, now)?;
     let mut state = BuildState::new();
     state.apply(EventType::BuildStarted, slot.at, None);
     let row = BuildRow {
@@ -351,6 +356,7 @@ pub fn transition_build(
     event_type: EventType,
     error_message: Option<String>,
     triggered_by: Option<String>,
+    now: i64,
 ) -> Result<BuildRow, TrackError> {
     let (e, b) = (env.as_u128(), build.as_u128());
     let mut builds = tx.open_table(BUILDS)?;
@@ -358,7 +364,7 @@ pub fn transition_build(
         Some(raw) => decode("builds", raw.value())?,
         None => return Err(TrackError::BuildNotFound),
     };
-    let slot = reserve(tx, 1)?;
+    let slot = reserve(tx, 1, now)?;
     let triggered_by = triggered_by.filter(|t| !t.is_empty());
     row.state
         .apply(event_type, slot.at, triggered_by.as_deref());
@@ -419,6 +425,7 @@ fn record_task_event(
 }
 
 /// Input of [`register_task`] (§4.2 body), already validated.
+#[derive(Serialize, Deserialize)]
 pub struct Registration {
     pub task_id: String,
     pub task_namespace: String,
@@ -442,13 +449,14 @@ pub fn register_task(
     env: Uuid,
     build: Uuid,
     reg: Registration,
+    now: i64,
 ) -> Result<TaskRow, TrackError> {
     let (e, b) = (env.as_u128(), build.as_u128());
     if !build_exists(tx, e, b)? {
         return Err(TrackError::BuildNotFound);
     }
     let existing = task_id_of(tx, e, &reg.task_id)?;
-    let slot = reserve(tx, 1)?;
+    let slot = reserve(tx, 1, now)?;
 
     let (task, created) = match existing {
         Some(id) => {
@@ -581,6 +589,27 @@ fn add_dependencies(
     Ok(())
 }
 
+/// A task-level event as a request gives it: `error_message` travels with `fail`,
+/// `lock_owner` with `waiting-for-lock`; `now` is the caller's clock reading.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub event_type: EventType,
+    pub error_message: Option<String>,
+    pub lock_owner: Option<String>,
+    pub now: i64,
+}
+
+impl NewEvent {
+    pub fn plain(event_type: EventType, now: i64) -> NewEvent {
+        NewEvent {
+            event_type,
+            error_message: None,
+            lock_owner: None,
+            now,
+        }
+    }
+}
+
 /// Appends one task-level event for a task of the environment (it need not be a member
 /// of the build yet, §3.1) and returns the task's per-build status (§3.3).
 pub fn task_event(
@@ -588,16 +617,20 @@ pub fn task_event(
     env: Uuid,
     build: Uuid,
     hash: &str,
-    event_type: EventType,
-    error_message: Option<String>,
-    lock_owner: Option<String>,
+    new: NewEvent,
 ) -> Result<TaskStatus, TrackError> {
+    let NewEvent {
+        event_type,
+        error_message,
+        lock_owner,
+        now,
+    } = new;
     let (e, b) = (env.as_u128(), build.as_u128());
     if !build_exists(tx, e, b)? {
         return Err(TrackError::BuildNotFound);
     }
     let t = task_id_of(tx, e, hash)?.ok_or(TrackError::TaskNotFound)?;
-    let slot = reserve(tx, 1)?;
+    let slot = reserve(tx, 1, now)?;
     let event = EventRow {
         task: Some(Uuid::from_u128(t)),
         event_type,
@@ -611,6 +644,7 @@ pub fn task_event(
 }
 
 /// One item of an asset upload (§4.2), body as JSON object text.
+#[derive(Serialize, Deserialize)]
 pub struct AssetInput {
     pub asset_type: String,
     pub name: String,
@@ -629,6 +663,7 @@ pub fn upload_assets(
     hash: &str,
     items: Vec<AssetInput>,
     salt: u64,
+    now: i64,
 ) -> Result<Vec<StoredAsset>, TrackError> {
     let (e, b) = (env.as_u128(), build.as_u128());
     if !build_exists(tx, e, b)? {
@@ -638,7 +673,7 @@ pub fn upload_assets(
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let slot = reserve(tx, items.len() as u64)?;
+    let slot = reserve(tx, items.len() as u64, now)?;
     let mut assets = tx.open_table(ASSETS)?;
     // Final state per key, and the key of each request item.
     let mut finals: HashMap<(String, String), AssetRow> = HashMap::new();
@@ -1106,6 +1141,7 @@ mod tests {
             cache_bytes: 4 << 20,
             write_queue: 64,
             max_batch: 16,
+            ..Default::default()
         };
         let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
         (dir, store)
@@ -1174,7 +1210,9 @@ mod tests {
         let mut last = i64::MIN;
         for _ in 0..50 {
             let row: BuildRow = store
-                .write_blocking(move |tx| create_build(tx, env, new_build()))
+                .write_blocking(move |tx| {
+                    create_build(tx, env, new_build(), crate::clock::now_micros())
+                })
                 .unwrap();
             assert!(row.created_at > last);
             last = row.created_at;
@@ -1185,10 +1223,13 @@ mod tests {
             cache_bytes: 4 << 20,
             write_queue: 64,
             max_batch: 16,
+            ..Default::default()
         };
         let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
         let row: BuildRow = store
-            .write_blocking(move |tx| create_build(tx, env, new_build()))
+            .write_blocking(move |tx| {
+                create_build(tx, env, new_build(), crate::clock::now_micros())
+            })
             .unwrap();
         assert!(row.created_at > last);
         store.shutdown();
@@ -1201,10 +1242,28 @@ mod tests {
         for env in [gone, kept] {
             store
                 .write_blocking(move |tx| -> Result<(), TrackError> {
-                    let b = create_build(tx, env, new_build())?.id;
-                    register_task(tx, env, b, registration("down", &["up", "missing"]))?;
-                    register_task(tx, env, b, registration("up", &[]))?;
-                    task_event(tx, env, b, "up", EventType::TaskStarted, None, None)?;
+                    let b = create_build(tx, env, new_build(), crate::clock::now_micros())?.id;
+                    register_task(
+                        tx,
+                        env,
+                        b,
+                        registration("down", &["up", "missing"]),
+                        crate::clock::now_micros(),
+                    )?;
+                    register_task(
+                        tx,
+                        env,
+                        b,
+                        registration("up", &[]),
+                        crate::clock::now_micros(),
+                    )?;
+                    task_event(
+                        tx,
+                        env,
+                        b,
+                        "up",
+                        NewEvent::plain(EventType::TaskStarted, crate::clock::now_micros()),
+                    )?;
                     upload_assets(
                         tx,
                         env,
@@ -1217,6 +1276,7 @@ mod tests {
                             search: DocIndex::default(),
                         }],
                         3,
+                        crate::clock::now_micros(),
                     )?;
                     Ok(())
                 })

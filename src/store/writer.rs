@@ -1,39 +1,60 @@
 //! The single writer thread with group commit (D25).
 //!
 //! Handlers send boxed operations over a bounded channel. The thread takes one, drains
-//! whatever else is already queued (up to `max_batch`), applies them all in one write
-//! transaction, commits once with `Durability::Immediate` (one fsync) and only then
-//! answers every waiter. Under concurrency many requests share each fsync.
+//! whatever else is already queued (up to `max_batch`) and applies them all in one write
+//! transaction. A batch of journaled writes (`redo.rs`) commits without sync and its
+//! records go to the journal thread, which answers the waiters once they are synced
+//! (`journal.rs`); meanwhile this thread applies the next batch. Any other write, and a
+//! checkpoint every `checkpoint_interval`, commits with `Durability::Immediate` and is
+//! answered after that fsync. Under concurrency many requests share each sync.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::journal::{self, Answer, Record, ToJournal};
 use super::StoreError;
 
-/// Called after the commit with its outcome; delivers the op's answer to its waiter.
-type Completion = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
-/// An operation: applied inside the shared transaction, yields its completion.
-type Op = Box<dyn FnOnce(&WriteTransaction) -> Completion + Send>;
+/// What applying an op leaves: its answer, and for a journaled write that changed
+/// something, the record (kind, payload) that makes it durable.
+struct Applied {
+    answer: Answer,
+    record: Option<(u8, Vec<u8>)>,
+}
+/// An operation: applied inside the shared transaction.
+type Op = Box<dyn FnOnce(&WriteTransaction) -> Applied + Send>;
 
 enum Command {
-    Op(Op),
+    Op {
+        op: Op,
+        journaled: bool,
+    },
+    /// Wakes an idle writer so that a due checkpoint is not put off until the next write.
+    Tick,
     Shutdown,
 }
 
 /// How long a handler waits for room in a full queue before answering 503.
 const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Journal bytes after which a checkpoint is due whatever the interval.
+const CHECKPOINT_BYTES: usize = 64 << 20;
 
 /// Counters for tests, benchmarks and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
-    /// Durable commits (fsyncs) made.
+    /// Write transactions committed (one per batch), durable or journaled.
     pub commits: u64,
+    /// Of those, durable commits (each an fsync of the database file): checkpoints and
+    /// batches holding a write that is not journaled.
+    pub durable_commits: u64,
+    /// Journal appends, each one fdatasync.
+    pub journal_syncs: u64,
     /// Operations applied in those commits.
     pub ops: u64,
     /// Largest batch seen.
@@ -50,14 +71,31 @@ impl WriterStats {
             self.ops as f64 / self.commits as f64
         }
     }
+
+    /// fsyncs of the database file and of the journal.
+    pub fn syncs(&self) -> u64 {
+        self.durable_commits + self.journal_syncs
+    }
 }
 
 #[derive(Default)]
 struct Counters {
     commits: AtomicU64,
+    durable_commits: AtomicU64,
+    journal_syncs: AtomicU64,
     ops: AtomicU64,
     max_batch: AtomicU64,
     failed_batches: AtomicU64,
+}
+
+/// Where and how often the writer journals and checkpoints.
+pub(super) struct WriterConfig {
+    pub queue: usize,
+    pub max_batch: usize,
+    pub journal_dir: PathBuf,
+    /// The last LSN applied (after recovery); the writer numbers on from it.
+    pub last_lsn: u64,
+    pub checkpoint_interval: Duration,
 }
 
 #[derive(Clone)]
@@ -68,18 +106,17 @@ pub(super) struct WriterHandle {
 }
 
 impl WriterHandle {
-    pub(super) fn start(
-        db: Arc<Database>,
-        queue: usize,
-        max_batch: usize,
-    ) -> Result<WriterHandle, StoreError> {
-        let (tx, rx) = mpsc::channel(queue);
+    pub(super) fn start(db: Arc<Database>, cfg: WriterConfig) -> Result<WriterHandle, StoreError> {
+        let (tx, rx) = mpsc::channel(cfg.queue);
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
+        let spawn_error =
+            |e: std::io::Error| StoreError::BatchFailed(format!("cannot start writer thread: {e}"));
+        start_ticker(tx.downgrade(), cfg.checkpoint_interval).map_err(spawn_error)?;
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(db, rx, max_batch, thread_counters))
-            .map_err(|e| StoreError::BatchFailed(format!("cannot start writer thread: {e}")))?;
+            .spawn(move || run(db, rx, cfg, thread_counters))
+            .map_err(spawn_error)?;
         Ok(WriterHandle {
             tx,
             counters,
@@ -87,7 +124,9 @@ impl WriterHandle {
         })
     }
 
-    fn wrap<T, E, F>(op: F) -> (Op, oneshot::Receiver<Result<T, E>>)
+    /// Boxes `op` with its reply channel. `journal` encodes the record of a journaled
+    /// write; it is only called when the op succeeded (a refused op wrote nothing).
+    fn wrap<T, E, F>(op: F, journal: Option<(u8, Vec<u8>)>) -> (Op, oneshot::Receiver<Result<T, E>>)
     where
         F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -96,7 +135,8 @@ impl WriterHandle {
         let (reply_tx, reply_rx) = oneshot::channel();
         let op: Op = Box::new(move |wtx| {
             let outcome = op(wtx);
-            Box::new(move |commit: Result<(), &StoreError>| {
+            let record = journal.filter(|_| outcome.is_ok());
+            let answer: Answer = Box::new(move |commit: Result<(), &StoreError>| {
                 let answer = match (outcome, commit) {
                     // A refused op wrote nothing: its answer stands whatever the batch did.
                     (Err(e), _) => Err(e),
@@ -104,19 +144,27 @@ impl WriterHandle {
                     (Ok(_), Err(e)) => Err(E::from(StoreError::BatchFailed(e.to_string()))),
                 };
                 let _ = reply_tx.send(answer);
-            })
+            });
+            Applied { answer, record }
         });
         (op, reply_rx)
     }
 
-    pub(super) async fn submit<T, E, F>(&self, op: F) -> Result<T, E>
+    /// Queues `op`; `journal` is `Some((kind, payload))` for a journaled write.
+    pub(super) async fn submit<T, E, F>(
+        &self,
+        op: F,
+        journal: Option<(u8, Vec<u8>)>,
+    ) -> Result<T, E>
     where
         F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (op, reply) = Self::wrap(op);
-        match tokio::time::timeout(ENQUEUE_TIMEOUT, self.tx.send(Command::Op(op))).await {
+        let journaled = journal.is_some();
+        let (op, reply) = Self::wrap(op, journal);
+        let cmd = Command::Op { op, journaled };
+        match tokio::time::timeout(ENQUEUE_TIMEOUT, self.tx.send(cmd)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(StoreError::ShuttingDown.into()),
             Err(_) => return Err(StoreError::Busy.into()),
@@ -131,8 +179,12 @@ impl WriterHandle {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (op, reply) = Self::wrap(op);
-        if self.tx.blocking_send(Command::Op(op)).is_err() {
+        let (op, reply) = Self::wrap(op, None);
+        let cmd = Command::Op {
+            op,
+            journaled: false,
+        };
+        if self.tx.blocking_send(cmd).is_err() {
             return Err(StoreError::ShuttingDown.into());
         }
         reply
@@ -144,6 +196,8 @@ impl WriterHandle {
         let c = &self.counters;
         WriterStats {
             commits: c.commits.load(Ordering::Relaxed),
+            durable_commits: c.durable_commits.load(Ordering::Relaxed),
+            journal_syncs: c.journal_syncs.load(Ordering::Relaxed),
             ops: c.ops.load(Ordering::Relaxed),
             max_batch: c.max_batch.load(Ordering::Relaxed),
             failed_batches: c.failed_batches.load(Ordering::Relaxed),
@@ -167,22 +221,88 @@ impl WriterHandle {
     }
 }
 
+/// Sends a [`Command::Tick`] a few times per checkpoint interval. Holds only a weak
+/// sender, so dropping every [`WriterHandle`] still stops the writer.
+fn start_ticker(tx: mpsc::WeakSender<Command>, every: Duration) -> std::io::Result<()> {
+    let period = (every / 2).max(Duration::from_millis(10));
+    std::thread::Builder::new()
+        .name("store-ticker".into())
+        .spawn(move || loop {
+            std::thread::sleep(period);
+            match tx.upgrade() {
+                // A full queue means the writer is busy and will check on its own.
+                Some(tx) => {
+                    let _ = tx.try_send(Command::Tick);
+                }
+                None => break,
+            }
+        })
+        .map(|_| ())
+}
+
+/// The writer's state between batches.
+struct Writer {
+    db: Arc<Database>,
+    counters: Arc<Counters>,
+    journal: Option<std::sync::mpsc::Sender<ToJournal>>,
+    next_lsn: u64,
+    /// Journaled commits not yet covered by a durable one.
+    dirty: bool,
+    journal_bytes: usize,
+    last_checkpoint: Instant,
+    checkpoint_interval: Duration,
+}
+
 fn run(
     db: Arc<Database>,
     mut rx: mpsc::Receiver<Command>,
-    max_batch: usize,
+    cfg: WriterConfig,
     counters: Arc<Counters>,
 ) {
+    let (journal_tx, journal_rx) = std::sync::mpsc::channel();
+    let journal_counters = counters.clone();
+    let dir = cfg.journal_dir.clone();
+    let journal_thread = std::thread::Builder::new()
+        .name("store-journal".into())
+        .spawn(move || journal::run(dir, journal_rx, &journal_counters.journal_syncs));
+    let journal_thread = match journal_thread {
+        Ok(t) => Some(t),
+        Err(e) => {
+            // Without a journal every batch is committed durably: slower, still correct.
+            tracing::error!(error = %e, "cannot start the journal thread; every write syncs the database");
+            None
+        }
+    };
+    let mut w = Writer {
+        db,
+        counters,
+        journal: journal_thread.as_ref().map(|_| journal_tx),
+        next_lsn: cfg.last_lsn + 1,
+        dirty: false,
+        journal_bytes: 0,
+        last_checkpoint: Instant::now(),
+        checkpoint_interval: cfg.checkpoint_interval,
+    };
+    let max_batch = cfg.max_batch;
     let mut batch: Vec<Op> = Vec::with_capacity(max_batch);
+    let mut must_sync = false;
     let mut stopping = false;
     while !stopping {
         match rx.blocking_recv() {
-            Some(Command::Op(op)) => batch.push(op),
+            Some(Command::Op { op, journaled }) => {
+                must_sync |= !journaled;
+                batch.push(op);
+            }
+            Some(Command::Tick) => {}
             Some(Command::Shutdown) | None => break,
         }
         while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(Command::Op(op)) => batch.push(op),
+                Ok(Command::Op { op, journaled }) => {
+                    must_sync |= !journaled;
+                    batch.push(op);
+                }
+                Ok(Command::Tick) => {}
                 Ok(Command::Shutdown) => {
                     stopping = true;
                     break;
@@ -190,60 +310,140 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&db, &mut batch, &counters);
+        let due = w.checkpoint_due();
+        if !batch.is_empty() || due {
+            w.commit_batch(&mut batch, must_sync || due);
+        }
+        must_sync = false;
     }
     // Refuse whatever raced in after the shutdown marker.
     rx.close();
     while let Ok(cmd) = rx.try_recv() {
-        if let Command::Op(op) = cmd {
+        if let Command::Op { op, .. } = cmd {
             batch.push(op);
         }
     }
-    commit_batch(&db, &mut batch, &counters);
+    // The last commit is durable: a clean stop leaves nothing to replay.
+    w.commit_batch(&mut batch, true);
+    drop(w.journal.take());
+    if let Some(t) = journal_thread {
+        let _ = t.join();
+    }
 }
 
-fn commit_batch(db: &Database, batch: &mut Vec<Op>, counters: &Counters) {
-    if batch.is_empty() {
-        return;
+impl Writer {
+    fn checkpoint_due(&self) -> bool {
+        self.dirty
+            && (self.last_checkpoint.elapsed() >= self.checkpoint_interval
+                || self.journal_bytes >= CHECKPOINT_BYTES)
     }
-    let n = batch.len() as u64;
-    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
-    let outcome = apply(db, batch, &mut completions);
-    if outcome.is_ok() {
-        counters.commits.fetch_add(1, Ordering::Relaxed);
-        counters.ops.fetch_add(n, Ordering::Relaxed);
-        counters.max_batch.fetch_max(n, Ordering::Relaxed);
-    } else {
-        counters.failed_batches.fetch_add(1, Ordering::Relaxed);
-    }
-    if let Err(e) = &outcome {
-        tracing::error!(error = %e, ops = n, "write batch failed; every op in it is answered 503");
-    }
-    for done in completions {
-        done(outcome.as_ref().map(|_| ()));
-    }
-    // Ops never applied (the transaction could not start): dropping them drops their
-    // reply senders, and their waiters get an error.
-    batch.clear();
-}
 
-fn apply(
-    db: &Database,
-    batch: &mut Vec<Op>,
-    completions: &mut Vec<Completion>,
-) -> Result<(), StoreError> {
-    let mut wtx = db.begin_write()?;
-    wtx.set_durability(Durability::Immediate)?;
-    for op in batch.drain(..) {
-        // A panicking op may have written half of its rows: the whole batch is dropped.
-        match catch_unwind(AssertUnwindSafe(|| op(&wtx))) {
-            Ok(done) => completions.push(done),
-            Err(_) => {
-                let _ = wtx.abort();
-                return Err(StoreError::BatchFailed("a write operation panicked".into()));
+    /// Applies and commits `batch`; `durable` makes it a checkpoint. An empty durable
+    /// batch is a bare checkpoint.
+    fn commit_batch(&mut self, batch: &mut Vec<Op>, durable: bool) {
+        let durable = durable || self.journal.is_none();
+        if batch.is_empty() && !(durable && self.dirty) {
+            return;
+        }
+        let n = batch.len() as u64;
+        let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
+        let mut records: Vec<Record> = Vec::new();
+        let first_lsn = self.next_lsn;
+        let outcome = self.apply(batch, durable, &mut answers, &mut records);
+        let c = &self.counters;
+        match &outcome {
+            Ok(()) => {
+                c.commits.fetch_add(1, Ordering::Relaxed);
+                c.ops.fetch_add(n, Ordering::Relaxed);
+                c.max_batch.fetch_max(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.next_lsn = first_lsn;
+                c.failed_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, ops = n, "write batch failed; every op in it is answered 503");
+            }
+        }
+        // Ops never applied (the transaction could not start): dropping them drops their
+        // reply senders, and their waiters get an error.
+        batch.clear();
+        match outcome {
+            Ok(()) if durable => {
+                c.durable_commits.fetch_add(1, Ordering::Relaxed);
+                self.dirty = false;
+                self.journal_bytes = 0;
+                self.last_checkpoint = Instant::now();
+                self.send(ToJournal::Checkpointed);
+                answer_all(answers, Ok(()));
+            }
+            Ok(()) if records.is_empty() => answer_all(answers, Ok(())),
+            Ok(()) => {
+                self.dirty = true;
+                self.journal_bytes += records.iter().map(|r| r.payload.len() + 17).sum::<usize>();
+                self.send(ToJournal::Batch { records, answers });
+            }
+            Err(e) => answer_all(answers, Err(&e)),
+        }
+    }
+
+    fn send(&mut self, msg: ToJournal) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        if let Err(std::sync::mpsc::SendError(msg)) = journal.send(msg) {
+            // The journal thread is gone (it stops the process on I/O errors, so this
+            // is a panic): nothing journaled can be acknowledged any more.
+            tracing::error!("the journal thread stopped; journaled writes fail until restart");
+            self.journal = None;
+            if let ToJournal::Batch { answers, .. } = msg {
+                let e = StoreError::BatchFailed("the journal is not running".into());
+                answer_all(answers, Err(&e));
             }
         }
     }
-    wtx.commit()?;
-    Ok(())
+
+    fn apply(
+        &mut self,
+        batch: &mut Vec<Op>,
+        durable: bool,
+        answers: &mut Vec<Answer>,
+        records: &mut Vec<Record>,
+    ) -> Result<(), StoreError> {
+        let mut wtx = self.db.begin_write()?;
+        wtx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })?;
+        for op in batch.drain(..) {
+            // A panicking op may have written half of its rows: the whole batch is dropped.
+            match catch_unwind(AssertUnwindSafe(|| op(&wtx))) {
+                Ok(applied) => {
+                    answers.push(applied.answer);
+                    if let Some((kind, payload)) = applied.record {
+                        records.push(Record {
+                            lsn: self.next_lsn,
+                            kind,
+                            payload,
+                        });
+                        self.next_lsn += 1;
+                    }
+                }
+                Err(_) => {
+                    let _ = wtx.abort();
+                    return Err(StoreError::BatchFailed("a write operation panicked".into()));
+                }
+            }
+        }
+        if !records.is_empty() || durable {
+            journal::set_applied(&wtx, self.next_lsn - 1)?;
+        }
+        wtx.commit()?;
+        Ok(())
+    }
+}
+
+fn answer_all(answers: Vec<Answer>, outcome: Result<(), &StoreError>) {
+    for answer in answers {
+        answer(outcome);
+    }
 }

@@ -7,10 +7,13 @@
 use std::cmp::Ordering;
 
 use serde_json::{json, Map, Value};
+use stardag_server::clock::now_micros;
 use stardag_server::domain::events::EventType;
 use stardag_server::domain::search::Query;
 use stardag_server::store::search::{self, DocIndex, Strategy};
-use stardag_server::store::tasks::{self, AssetInput, NewBuild, Registration, TrackError};
+use stardag_server::store::tasks::{
+    self, AssetInput, NewBuild, NewEvent, Registration, TrackError,
+};
 use stardag_server::store::{Store, StoreError, StoreOptions};
 use uuid::Uuid;
 
@@ -501,6 +504,7 @@ fn open_store(dir: &tempfile::TempDir) -> Store {
             cache_bytes: 16 << 20,
             write_queue: 64,
             max_batch: 16,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -530,7 +534,7 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
             salt: i as u64,
         };
         let row = store
-            .write_blocking(move |tx| tasks::create_build(tx, env, new))
+            .write_blocking(move |tx| tasks::create_build(tx, env, new, now_micros()))
             .unwrap();
         builds.push((row.id, row.name));
     }
@@ -555,7 +559,7 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
         };
         let build = rng.pick(&builds).0;
         let row = store
-            .write_blocking(move |tx| tasks::register_task(tx, env, build, reg))
+            .write_blocking(move |tx| tasks::register_task(tx, env, build, reg, now_micros()))
             .unwrap();
         hashes.push(hash);
         created.push(row.created_at);
@@ -578,7 +582,9 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                     search: DocIndex::default(),
                 };
                 store
-                    .write_blocking(move |tx| tasks::register_task(tx, env, build, reg))
+                    .write_blocking(move |tx| {
+                        tasks::register_task(tx, env, build, reg, now_micros())
+                    })
                     .unwrap();
             }
             1 | 2 => {
@@ -597,7 +603,7 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                 let salt = rng.next();
                 store
                     .write_blocking(move |tx| {
-                        tasks::upload_assets(tx, env, build, &hash, items, salt)
+                        tasks::upload_assets(tx, env, build, &hash, items, salt, now_micros())
                     })
                     .unwrap();
             }
@@ -605,15 +611,11 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                 let action = *rng.pick(&ACTIONS);
                 store
                     .write_blocking(move |tx| -> Result<(), TrackError> {
-                        tasks::task_event(
-                            tx,
-                            env,
-                            build,
-                            &hash,
-                            action,
-                            Some("boom".into()),
-                            None,
-                        )?;
+                        let event = NewEvent {
+                            error_message: Some("boom".into()),
+                            ..NewEvent::plain(action, now_micros())
+                        };
+                        tasks::task_event(tx, env, build, &hash, event)?;
                         Ok(())
                     })
                     .unwrap();

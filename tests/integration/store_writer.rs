@@ -13,6 +13,7 @@ fn options() -> StoreOptions {
         cache_bytes: 8 << 20,
         write_queue: 1024,
         max_batch: 256,
+        ..Default::default()
     }
 }
 

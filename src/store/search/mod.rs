@@ -189,7 +189,7 @@ pub fn status_code(s: TaskStatus) -> u8 {
 
 /// The index entries of one JSON document (`task_data`, or an asset body), computed by
 /// the handler off the writer thread.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DocIndex {
     /// `param` or `asset.<name>`.
     pub scope: String,

@@ -1,0 +1,254 @@
+//! The journaled writes: the hot SDK writes, made durable by a journal record
+//! (`journal.rs`) instead of a durable commit each.
+//!
+//! Each kind is a plain struct holding everything its change depends on, the clock
+//! reading and random salts included, so that applying it again after a crash, on the
+//! database state it was first applied to, writes exactly the same rows. Its `apply`
+//! is the one code path for both the live write and the replay.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::codec::decode;
+use super::locks::{self, Acquired, Completion, LockError, LockRow};
+use super::tasks::TrackError;
+use super::tasks::{
+    self, AssetInput, BuildRow, NewBuild, NewEvent, Registration, StoredAsset, TaskRow,
+};
+use super::StoreError;
+use crate::domain::events::{EventType, TaskStatus};
+use redb::WriteTransaction;
+
+/// The record kind byte. Values are stored in journals: never reuse or renumber one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    CreateBuild = 1,
+    TransitionBuild = 2,
+    RegisterTask = 3,
+    TaskEvent = 4,
+    UploadAssets = 5,
+    LockAcquire = 6,
+    LockRenew = 7,
+    LockRelease = 8,
+}
+
+/// A write whose journal record is its durability.
+pub trait Logged: Serialize + DeserializeOwned + Send + 'static {
+    const KIND: Kind;
+    type Out: Send + 'static;
+    type Err: From<StoreError> + std::fmt::Display + Send + 'static;
+    /// Must be deterministic in `self` and the database state.
+    fn apply(self, tx: &WriteTransaction) -> Result<Self::Out, Self::Err>;
+}
+
+/// Applies one journal record again (start-up after a crash). Only writes that
+/// succeeded were journaled, so a refusal now means the state differs from the one the
+/// record was written against: the start fails rather than diverging silently.
+pub(super) fn replay(tx: &WriteTransaction, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
+    fn again<L: Logged>(tx: &WriteTransaction, payload: &[u8]) -> Result<(), StoreError> {
+        let op: L = decode("journal", payload)?;
+        op.apply(tx).map(|_| ()).map_err(|e| {
+            StoreError::Journal(format!("replaying a {:?} record failed: {e}", L::KIND))
+        })
+    }
+    match kind {
+        k if k == Kind::CreateBuild as u8 => again::<CreateBuild>(tx, payload),
+        k if k == Kind::TransitionBuild as u8 => again::<TransitionBuild>(tx, payload),
+        k if k == Kind::RegisterTask as u8 => again::<RegisterTask>(tx, payload),
+        k if k == Kind::TaskEvent as u8 => again::<TaskEvent>(tx, payload),
+        k if k == Kind::UploadAssets as u8 => again::<UploadAssets>(tx, payload),
+        k if k == Kind::LockAcquire as u8 => again::<LockAcquire>(tx, payload),
+        k if k == Kind::LockRenew as u8 => again::<LockRenew>(tx, payload),
+        k if k == Kind::LockRelease as u8 => again::<LockRelease>(tx, payload),
+        other => Err(StoreError::Journal(format!(
+            "unknown record kind {other} (written by a newer stardag-server?)"
+        ))),
+    }
+}
+
+/// `POST /builds`.
+#[derive(Serialize, Deserialize)]
+pub struct CreateBuild {
+    pub env: Uuid,
+    pub new: NewBuild,
+    pub now: i64,
+}
+
+impl Logged for CreateBuild {
+    const KIND: Kind = Kind::CreateBuild;
+    type Out = BuildRow;
+    type Err = TrackError;
+    fn apply(self, tx: &WriteTransaction) -> Result<BuildRow, TrackError> {
+        tasks::create_build(tx, self.env, self.new, self.now)
+    }
+}
+
+/// A build's terminal event (`complete`, `fail`, `cancel`, `exit-early`, PATCH).
+#[derive(Serialize, Deserialize)]
+pub struct TransitionBuild {
+    pub env: Uuid,
+    pub build: Uuid,
+    pub event: EventType,
+    pub message: Option<String>,
+    pub triggered_by: Option<String>,
+    pub now: i64,
+}
+
+impl Logged for TransitionBuild {
+    const KIND: Kind = Kind::TransitionBuild;
+    type Out = BuildRow;
+    type Err = TrackError;
+    fn apply(self, tx: &WriteTransaction) -> Result<BuildRow, TrackError> {
+        tasks::transition_build(
+            tx,
+            self.env,
+            self.build,
+            self.event,
+            self.message,
+            self.triggered_by,
+            self.now,
+        )
+    }
+}
+
+/// `POST /builds/{b}/tasks` and `POST /tasks`.
+#[derive(Serialize, Deserialize)]
+pub struct RegisterTask {
+    pub env: Uuid,
+    pub build: Uuid,
+    pub reg: Registration,
+    pub now: i64,
+}
+
+impl Logged for RegisterTask {
+    const KIND: Kind = Kind::RegisterTask;
+    type Out = TaskRow;
+    type Err = TrackError;
+    fn apply(self, tx: &WriteTransaction) -> Result<TaskRow, TrackError> {
+        tasks::register_task(tx, self.env, self.build, self.reg, self.now)
+    }
+}
+
+/// The seven task-event routes.
+#[derive(Serialize, Deserialize)]
+pub struct TaskEvent {
+    pub env: Uuid,
+    pub build: Uuid,
+    pub task: String,
+    pub event: NewEvent,
+}
+
+impl Logged for TaskEvent {
+    const KIND: Kind = Kind::TaskEvent;
+    type Out = TaskStatus;
+    type Err = TrackError;
+    fn apply(self, tx: &WriteTransaction) -> Result<TaskStatus, TrackError> {
+        tasks::task_event(tx, self.env, self.build, &self.task, self.event)
+    }
+}
+
+/// `POST /builds/{b}/tasks/{t}/assets`.
+#[derive(Serialize, Deserialize)]
+pub struct UploadAssets {
+    pub env: Uuid,
+    pub build: Uuid,
+    pub task: String,
+    pub items: Vec<AssetInput>,
+    pub salt: u64,
+    pub now: i64,
+}
+
+impl Logged for UploadAssets {
+    const KIND: Kind = Kind::UploadAssets;
+    type Out = Vec<StoredAsset>;
+    type Err = TrackError;
+    fn apply(self, tx: &WriteTransaction) -> Result<Vec<StoredAsset>, TrackError> {
+        tasks::upload_assets(
+            tx, self.env, self.build, &self.task, self.items, self.salt, self.now,
+        )
+    }
+}
+
+/// `POST /locks/{name}/acquire`.
+#[derive(Serialize, Deserialize)]
+pub struct LockAcquire {
+    pub workspace: Uuid,
+    pub env: Uuid,
+    pub name: String,
+    pub owner: Uuid,
+    pub ttl_micros: i64,
+    pub check_completion: bool,
+    pub now: i64,
+}
+
+impl Logged for LockAcquire {
+    const KIND: Kind = Kind::LockAcquire;
+    type Out = Acquired;
+    type Err = LockError;
+    fn apply(self, tx: &WriteTransaction) -> Result<Acquired, LockError> {
+        locks::acquire(
+            tx,
+            self.workspace,
+            self.env,
+            &self.name,
+            self.owner,
+            self.ttl_micros,
+            self.check_completion,
+            self.now,
+        )
+    }
+}
+
+/// `POST /locks/{name}/renew`.
+#[derive(Serialize, Deserialize)]
+pub struct LockRenew {
+    pub env: Uuid,
+    pub name: String,
+    pub owner: Uuid,
+    pub ttl_micros: i64,
+    pub now: i64,
+}
+
+impl Logged for LockRenew {
+    const KIND: Kind = Kind::LockRenew;
+    type Out = LockRow;
+    type Err = LockError;
+    fn apply(self, tx: &WriteTransaction) -> Result<LockRow, LockError> {
+        locks::renew(
+            tx,
+            self.env,
+            &self.name,
+            self.owner,
+            self.ttl_micros,
+            self.now,
+        )
+    }
+}
+
+/// `POST /locks/{name}/release`.
+#[derive(Serialize, Deserialize)]
+pub struct LockRelease {
+    pub env: Uuid,
+    pub name: String,
+    pub owner: Uuid,
+    pub completion: Completion,
+    pub now: i64,
+}
+
+impl Logged for LockRelease {
+    const KIND: Kind = Kind::LockRelease;
+    type Out = ();
+    type Err = LockError;
+    fn apply(self, tx: &WriteTransaction) -> Result<(), LockError> {
+        locks::release(
+            tx,
+            self.env,
+            &self.name,
+            self.owner,
+            self.completion,
+            self.now,
+        )
+    }
+}
