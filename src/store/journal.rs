@@ -11,13 +11,17 @@
 //! starts over. After a crash, [`recover`] replays the records newer than the database's
 //! LSN before anything else runs.
 //!
-//! Segment file `journal/<first LSN, 20 digits>.wal`: the 8-byte [`MAGIC`], then frames
+//! File `stardag.journal/journal.wal`, reused from its start after every checkpoint
+//! (overwriting allocated blocks syncs faster than growing a file): a header
+//! `[MAGIC 8 bytes][first LSN u64][crc32 of it u32]`, then frames
 //! `[payload len u32][crc32 u32][lsn u64][kind u8][payload]`, integers little-endian, the
-//! CRC over lsn, kind and payload. A frame cut short or failing its CRC is the torn tail
-//! of a write that was never acknowledged: recovery stops there.
+//! frame CRC over lsn, kind and payload. Frames carry consecutive LSNs from the
+//! header's; the first frame that is cut short, fails its CRC or breaks the sequence
+//! (a leftover of the previous cycle) ends the journal. A torn frame was never
+//! acknowledged: its sync had not returned.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
@@ -26,8 +30,10 @@ use redb::{Database, ReadableDatabase, WriteTransaction};
 use super::schema::META;
 use super::StoreError;
 
-const MAGIC: &[u8; 8] = b"SDJRNL01";
+const MAGIC: &[u8; 8] = b"SDJRNL02";
+const HEADER: usize = 8 + 8 + 4;
 const FRAME_HEAD: usize = 4 + 4 + 8 + 1;
+const FILE_NAME: &str = "journal.wal";
 /// META key of the last LSN whose effects are in the database.
 const LSN_KEY: &str = "journal_lsn";
 
@@ -47,7 +53,7 @@ pub(super) enum ToJournal {
         records: Vec<Record>,
         answers: Vec<Answer>,
     },
-    /// A durable commit now holds every record sent so far: their segment can go.
+    /// A durable commit now holds every record sent so far: the file can start over.
     Checkpointed,
 }
 
@@ -88,42 +94,56 @@ fn frame(out: &mut Vec<u8>, r: &Record) {
     out.extend_from_slice(&r.payload);
 }
 
-/// Parses the frames of one segment; `Err(offset)` carries the records read before a
-/// torn or corrupt frame at `offset`.
-fn parse(bytes: &[u8]) -> Result<Vec<Record>, (Vec<Record>, usize)> {
+fn header(first_lsn: u64) -> [u8; HEADER] {
+    let mut out = [0u8; HEADER];
+    out[..8].copy_from_slice(MAGIC);
+    out[8..16].copy_from_slice(&first_lsn.to_le_bytes());
+    out[16..].copy_from_slice(&crc32fast::hash(&first_lsn.to_le_bytes()).to_le_bytes());
+    out
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b.try_into().unwrap_or_default())
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().unwrap_or_default())
+}
+
+/// The records of one journal file, in order: see the module comment for where it ends.
+fn parse(bytes: &[u8]) -> Vec<Record> {
     let mut out = Vec::new();
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err((out, 0));
+    let Some(head) = bytes.get(..HEADER) else {
+        return out;
+    };
+    let first = le_u64(&head[8..16]);
+    if &head[..8] != MAGIC || le_u32(&head[16..20]) != crc32fast::hash(&head[8..16]) {
+        return out;
     }
-    let mut at = MAGIC.len();
-    while at < bytes.len() {
-        let Some(head) = bytes.get(at..at + FRAME_HEAD) else {
-            return Err((out, at));
-        };
-        let len = u32::from_le_bytes(head[0..4].try_into().unwrap_or_default()) as usize;
-        let crc = u32::from_le_bytes(head[4..8].try_into().unwrap_or_default());
-        let lsn = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
-        let kind = head[16];
+    let mut at = HEADER;
+    while let Some(head) = bytes.get(at..at + FRAME_HEAD) {
+        let len = le_u32(&head[0..4]) as usize;
+        let lsn = le_u64(&head[8..16]);
         let Some(payload) = bytes.get(at + FRAME_HEAD..at + FRAME_HEAD + len) else {
-            return Err((out, at));
+            break;
         };
         let mut check = crc32fast::Hasher::new();
         check.update(&head[8..17]);
         check.update(payload);
-        if check.finalize() != crc {
-            return Err((out, at));
+        if check.finalize() != le_u32(&head[4..8]) || lsn != first + out.len() as u64 {
+            break;
         }
         out.push(Record {
             lsn,
-            kind,
+            kind: head[16],
             payload: payload.to_vec(),
         });
         at += FRAME_HEAD + len;
     }
-    Ok(out)
+    out
 }
 
-fn segments(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+fn journal_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let io = |e: std::io::Error| StoreError::Journal(format!("{}: {e}", dir.display()));
     let mut found = Vec::new();
     for entry in fs::read_dir(dir).map_err(io)? {
@@ -152,26 +172,12 @@ pub(super) fn recover(
 ) -> Result<u64, StoreError> {
     fs::create_dir_all(dir).map_err(|e| StoreError::Journal(format!("{}: {e}", dir.display())))?;
     let mut last = applied(db)?;
-    let files = segments(dir)?;
+    let files = journal_files(dir)?;
     let mut pending = Vec::new();
     for path in &files {
         let bytes =
             fs::read(path).map_err(|e| StoreError::Journal(format!("{}: {e}", path.display())))?;
-        match parse(&bytes) {
-            Ok(records) => pending.extend(records),
-            Err((records, offset)) => {
-                // Nothing after a torn frame was ever acknowledged: the write that tore
-                // was the last one in flight.
-                tracing::warn!(
-                    segment = %path.display(),
-                    offset,
-                    dropped_bytes = bytes.len() - offset,
-                    "journal ends in an incomplete record (a write cut off by the crash)"
-                );
-                pending.extend(records);
-                break;
-            }
-        }
+        pending.extend(parse(&bytes));
     }
     pending.retain(|r| r.lsn > last);
     if !pending.is_empty() {
@@ -202,11 +208,15 @@ pub(super) fn recover(
     Ok(last)
 }
 
-/// The journal thread: appends and syncs batches, answers their waiters, drops segments
-/// that a checkpoint made redundant. Runs until the writer drops its sender.
+/// The journal thread: writes and syncs batches, answers their waiters, starts the
+/// file over after each checkpoint. Runs until the writer drops its sender; a clean stop
+/// (everything checkpointed) removes the file.
 pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atomic::AtomicU64) {
-    let mut segment: Option<(File, PathBuf)> = None;
+    let path = dir.join(FILE_NAME);
+    let file = create(&dir, &path);
     let mut buf = Vec::with_capacity(1 << 20);
+    // Where the next write goes; `None` until the first batch after a checkpoint.
+    let mut offset: Option<u64> = None;
     let mut answers: Vec<Answer> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -216,25 +226,20 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
                     records,
                     answers: waiting,
                 } => {
+                    if let (None, Some(r)) = (offset, records.first()) {
+                        buf.extend_from_slice(&header(r.lsn));
+                        offset = Some(0);
+                    }
                     for r in &records {
                         frame(&mut buf, r);
-                    }
-                    if segment.is_none() {
-                        if let Some(r) = records.first() {
-                            segment = Some(open_segment(&dir, r.lsn, &mut buf));
-                        }
                     }
                     answers.extend(waiting);
                 }
                 ToJournal::Checkpointed => {
                     // Everything framed so far is in the database now: no need to write
-                    // it, and the segment (holding only older records) can go.
+                    // it, and the next cycle starts at the top of the file.
                     buf.clear();
-                    if let Some((_, path)) = segment.take() {
-                        if let Err(e) = fs::remove_file(&path) {
-                            tracing::warn!(segment = %path.display(), error = %e, "cannot remove journal segment");
-                        }
-                    }
+                    offset = None;
                     for answer in answers.drain(..) {
                         answer(Ok(()));
                     }
@@ -242,15 +247,21 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
             }
             next = rx.try_recv().ok();
         }
-        if !buf.is_empty() {
-            if let Some((file, path)) = &mut segment {
-                append(file, path, &buf);
-                syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let (Some(at), false) = (offset, buf.is_empty()) {
+            if let Err(e) = file.write_all_at(&buf, at).and_then(|_| file.sync_data()) {
+                fatal(&path, e);
             }
+            syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            offset = Some(at + buf.len() as u64);
             buf.clear();
         }
         for answer in answers.drain(..) {
             answer(Ok(()));
+        }
+    }
+    if offset.is_none() {
+        if let Err(e) = fs::remove_file(&path) {
+            tracing::warn!(journal = %path.display(), error = %e, "cannot remove the journal");
         }
     }
 }
@@ -259,7 +270,7 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
 /// acknowledged nor lost silently: like a database whose fsync failed, the process stops
 /// and the next start replays what did reach the disk.
 fn fatal(path: &Path, e: std::io::Error) -> ! {
-    tracing::error!(segment = %path.display(), error = %e, "cannot write the journal; stopping");
+    tracing::error!(journal = %path.display(), error = %e, "cannot write the journal; stopping");
     eprintln!(
         "stardag-server: cannot write the journal {}: {e}; stopping",
         path.display()
@@ -267,26 +278,18 @@ fn fatal(path: &Path, e: std::io::Error) -> ! {
     std::process::abort();
 }
 
-fn open_segment(dir: &Path, first_lsn: u64, buf: &mut Vec<u8>) -> (File, PathBuf) {
-    let path = dir.join(format!("{first_lsn:020}.wal"));
+/// Creates the empty journal file; its name is made durable too.
+fn create(dir: &Path, path: &Path) -> File {
     let file = OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| fatal(&path, e));
-    // The file's name must survive a crash as much as its contents.
+        .open(path)
+        .unwrap_or_else(|e| fatal(path, e));
     if let Err(StoreError::Journal(why)) = sync_dir(dir) {
-        fatal(&path, std::io::Error::other(why));
+        fatal(path, std::io::Error::other(why));
     }
-    buf.splice(0..0, MAGIC.iter().copied());
-    (file, path)
-}
-
-fn append(file: &mut File, path: &Path, bytes: &[u8]) {
-    if let Err(e) = file.write_all(bytes).and_then(|_| file.sync_data()) {
-        fatal(path, e);
-    }
+    file
 }
 
 #[cfg(test)]
@@ -302,46 +305,61 @@ mod tests {
         }
     }
 
-    fn segment(records: &[Record]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
+    fn journal(records: &[Record]) -> Vec<u8> {
+        let mut out = header(records.first().map_or(1, |r| r.lsn)).to_vec();
         for r in records {
             frame(&mut out, r);
         }
         out
     }
 
+    fn lsns(records: &[Record]) -> Vec<u64> {
+        records.iter().map(|r| r.lsn).collect()
+    }
+
     #[test]
     fn frames_round_trip() {
-        let bytes = segment(&[rec(1, b"a"), rec(2, b""), rec(3, &[9; 300])]);
-        let back = parse(&bytes).map_err(|(_, at)| at).expect("parses");
+        let back = parse(&journal(&[rec(1, b"a"), rec(2, b""), rec(3, &[9; 300])]));
         let got: Vec<_> = back
             .iter()
-            .map(|r| (r.lsn, r.kind, r.payload.len()))
+            .map(|r| (r.lsn, r.kind, r.payload.clone()))
             .collect();
-        assert_eq!(got, vec![(1, 7, 1), (2, 7, 0), (3, 7, 300)]);
+        assert_eq!(
+            got,
+            vec![(1, 7, b"a".to_vec()), (2, 7, vec![]), (3, 7, vec![9; 300])]
+        );
     }
 
     #[test]
     fn a_torn_tail_keeps_the_complete_records_before_it() {
-        let whole = segment(&[rec(1, b"first"), rec(2, b"second")]);
-        for cut in MAGIC.len() + 1..whole.len() {
-            let kept = match parse(&whole[..cut]) {
-                Ok(all) => all,
-                Err((before, _)) => before,
-            };
-            let complete = usize::from(cut >= whole.len() - (FRAME_HEAD + 6));
-            assert_eq!(kept.len(), complete, "cut at {cut}");
+        let whole = journal(&[rec(1, b"first"), rec(2, b"second")]);
+        let first_ends = whole.len() - (FRAME_HEAD + 6);
+        for cut in 0..whole.len() {
+            let complete = usize::from(cut >= first_ends);
+            assert_eq!(parse(&whole[..cut]).len(), complete, "cut at {cut}");
         }
     }
 
     #[test]
-    fn a_flipped_byte_fails_the_checksum() {
-        let mut bytes = segment(&[rec(1, b"payload")]);
+    fn a_flipped_byte_ends_the_journal_there() {
+        let mut bytes = journal(&[rec(4, b"kept"), rec(5, b"payload")]);
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        let (kept, at) = parse(&bytes).err().expect("corrupt");
-        assert!(kept.is_empty());
-        assert_eq!(at, MAGIC.len());
+        assert_eq!(lsns(&parse(&bytes)), vec![4]);
+        // A damaged header voids the file: nothing in it was synced with it.
+        let mut bytes = journal(&[rec(4, b"kept")]);
+        bytes[9] ^= 1;
+        assert!(parse(&bytes).is_empty());
+    }
+
+    #[test]
+    fn leftovers_of_the_previous_cycle_are_not_records() {
+        // Cycle 1 wrote 1..=3; after a checkpoint cycle 2 overwrote the start with 4.
+        let old = journal(&[rec(1, b"aaaa"), rec(2, b"bbbb"), rec(3, b"cccc")]);
+        let new = journal(&[rec(4, b"dddd")]);
+        let mut file = old.clone();
+        file[..new.len()].copy_from_slice(&new);
+        assert_eq!(lsns(&parse(&file)), vec![4]);
     }
 
     fn db(dir: &Path) -> Database {
@@ -372,8 +390,8 @@ mod tests {
         let dir = tmp.path().join("j");
         fs::create_dir_all(&dir).unwrap();
         fs::write(
-            dir.join(format!("{:020}.wal", 1)),
-            segment(&[rec(1, b"old"), rec(2, b"old"), rec(3, b"c"), rec(4, b"d")]),
+            dir.join(FILE_NAME),
+            journal(&[rec(1, b"old"), rec(2, b"old"), rec(3, b"c"), rec(4, b"d")]),
         )
         .unwrap();
         let last = recover(&db, &dir, replay_into_seen).unwrap();
@@ -389,8 +407,8 @@ mod tests {
         assert_eq!(seen, vec![b"c".to_vec(), b"d".to_vec()]);
         assert_eq!(applied(&db).unwrap(), 4);
         assert!(
-            segments(&dir).unwrap().is_empty(),
-            "replayed segments are removed"
+            journal_files(&dir).unwrap().is_empty(),
+            "a replayed journal is removed"
         );
         // A second start finds nothing to do.
         assert_eq!(recover(&db, &dir, replay_into_seen).unwrap(), 4);
@@ -402,11 +420,15 @@ mod tests {
         let db = db(tmp.path());
         let dir = tmp.path().join("j");
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(format!("{:020}.wal", 5)), segment(&[rec(5, b"x")])).unwrap();
+        fs::write(dir.join(FILE_NAME), journal(&[rec(5, b"x")])).unwrap();
         let err = recover(&db, &dir, replay_into_seen)
             .unwrap_err()
             .to_string();
         assert!(err.contains("skips from LSN 0 to 5"), "{err}");
-        assert_eq!(segments(&dir).unwrap().len(), 1, "kept for the operator");
+        assert_eq!(
+            journal_files(&dir).unwrap().len(),
+            1,
+            "kept for the operator"
+        );
     }
 }
