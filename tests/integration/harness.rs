@@ -319,10 +319,26 @@ impl Client {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> TestResponse {
-        let stream = TcpStream::connect(self.addr).await.expect("connect");
+        self.try_send(method, path, headers, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Client::send`], but a server that is gone (refused or dropped connection,
+    /// e.g. killed mid-request) is an `Err` instead of a panic.
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<TestResponse, String> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("handshake");
+            .map_err(|e| format!("handshake: {e}"))?;
         tokio::spawn(conn);
         let mut req = Request::builder()
             .method(method)
@@ -335,14 +351,21 @@ impl Client {
             req = req.header(*k, *v);
         }
         let req = req.body(Full::new(body)).expect("request");
-        let resp = sender.send_request(req).await.expect("send");
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("send: {e}"))?;
         let (parts, body) = resp.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        TestResponse {
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        Ok(TestResponse {
             status: parts.status,
             headers: parts.headers,
             body,
-        }
+        })
     }
 }
 

@@ -7,6 +7,7 @@ mod identity_support;
 mod admin_cli;
 mod auth;
 mod config_cli;
+mod crash;
 mod environments;
 mod foundation;
 mod locks;

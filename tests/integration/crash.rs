@@ -1,0 +1,280 @@
+//! Crash safety of the write-ahead journal through the real binary (D25): a write that
+//! was answered survives `kill -9` at any moment, a torn journal tail is ignored, and a
+//! clean stop leaves nothing to replay. The timed checkpoint is pushed out of the test's
+//! reach, so what the server acknowledged is on disk only through its journal.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use crate::harness::{credentials, BinaryServer, Client, TestResponse};
+use crate::tasks::{build_tasks, hash, new_build_id, reg, run_task};
+
+const SIGKILL: i32 = 9;
+const SIGTERM: i32 = 15;
+
+/// No rate limits, and no timed checkpoint while a test runs.
+const ENV: &[(&str, &str)] = &[
+    ("STARDAG_SERVER_RATE_LIMIT__PER_CREDENTIAL_RPS", "0"),
+    ("STARDAG_SERVER_RATE_LIMIT__PER_IP_RPS", "0"),
+    ("STARDAG_SERVER_STORE__CHECKPOINT_MS", "600000"),
+];
+
+/// The binary on `dir`, and an SDK client with the bootstrap API key.
+async fn start(dir: &Path) -> (BinaryServer, Client) {
+    let server = BinaryServer::start_with_env(dir, &[], ENV).await;
+    // Start-up (journal recovery, first-start bootstrap) ends before the first answer.
+    server.client().get("/health").await.expect(200);
+    let sdk = server
+        .client()
+        .with_api_key(&credentials(dir)["STARDAG_API_KEY"]);
+    (server, sdk)
+}
+
+/// The journal segments left in the data dir, in log order, with their sizes.
+fn segments(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir.join("stardag.journal")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, u64)> = entries
+        .map(|e| e.expect("journal dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .map(|p| {
+            let len = p.metadata().expect("segment metadata").len();
+            (p, len)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Waits (up to 5 s) for the server to have logged a line containing `text`.
+async fn assert_logged(server: &BinaryServer, text: &str) {
+    for _ in 0..250 {
+        if server
+            .stderr_lines
+            .lock()
+            .await
+            .iter()
+            .any(|l| l.contains(text))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the server never logged {text:?}");
+}
+
+/// The writes the server acknowledged (answered 2xx).
+#[derive(Default)]
+struct Acked {
+    registered: Vec<String>,
+    started: Vec<String>,
+    completed: Vec<String>,
+    locks: Vec<String>,
+}
+
+impl Acked {
+    fn merge(&mut self, other: Acked) {
+        self.registered.extend(other.registered);
+        self.started.extend(other.started);
+        self.completed.extend(other.completed);
+        self.locks.extend(other.locks);
+    }
+}
+
+/// A POST that tells an acknowledged write (`Some`, 2xx) from anything else: an error
+/// answer, or a server that is gone mid-request.
+async fn post(c: &Client, path: &str, body: Option<Value>) -> Option<TestResponse> {
+    let (headers, bytes): (&[(&str, &str)], Bytes) = match body {
+        Some(v) => (
+            &[("content-type", "application/json")],
+            Bytes::from(v.to_string()),
+        ),
+        None => (&[], Bytes::new()),
+    };
+    let resp = c.try_send(Method::POST, path, headers, bytes).await.ok()?;
+    resp.status.is_success().then_some(resp)
+}
+
+/// One SDK round: register a fresh task, start and complete it, and every fourth round
+/// acquire a fresh lock. Records each acknowledged write; `None` at the first that is not.
+async fn round(c: &Client, build: &str, tag: &str, acked: &mut Acked) -> Option<()> {
+    let task = hash(tag);
+    let tasks = format!("/api/v1/builds/{build}/tasks");
+    post(c, &tasks, Some(reg(&task, "crash", &[]))).await?;
+    acked.registered.push(task.clone());
+    post(c, &format!("{tasks}/{task}/start"), None).await?;
+    acked.started.push(task.clone());
+    post(c, &format!("{tasks}/{task}/complete"), None).await?;
+    acked.completed.push(task);
+    if acked.completed.len() % 4 == 1 {
+        let lock = hash(&format!("lock-{tag}"));
+        let body = json!({
+            "owner_id": uuid::Uuid::now_v7(),
+            "ttl_seconds": 3600,
+            "check_task_completion": false,
+        });
+        let resp = post(c, &format!("/api/v1/locks/{lock}/acquire"), Some(body)).await?;
+        assert_eq!(resp.json()["status"], "acquired");
+        acked.locks.push(lock);
+    }
+    Some(())
+}
+
+/// Starts the server on `dir`, creates a build, runs `workers` clients doing SDK rounds
+/// for `run_for`, then sends `signal` while their requests are in flight and waits for
+/// the exit. Returns the build, what was acknowledged, and the exit status.
+async fn signal_under_load(
+    dir: &Path,
+    workers: usize,
+    run_for: Duration,
+    signal: i32,
+) -> (String, Acked, ExitStatus) {
+    let (mut server, sdk) = start(dir).await;
+    let build = new_build_id(&sdk).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = JoinSet::new();
+    for w in 0..workers {
+        let (c, build, stop) = (sdk.clone(), build.clone(), stop.clone());
+        load.spawn(async move {
+            let mut acked = Acked::default();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let tag = format!("crash-{w}-{i}");
+                if round(&c, &build, &tag, &mut acked).await.is_none() {
+                    break;
+                }
+                i += 1;
+            }
+            acked
+        });
+    }
+    tokio::time::sleep(run_for).await;
+    server.signal(signal);
+    let status = server.wait().await;
+    // Workers stop at their first request the server did not answer; the flag only
+    // matters if one was between requests.
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Acked::default();
+    while let Some(done) = load.join_next().await {
+        acked.merge(done.expect("load worker"));
+    }
+    (build, acked, status)
+}
+
+/// Every acknowledged write is visible: registrations by `GET /tasks/{id}`, task events
+/// as the task's status in the build, lock acquisitions by `GET /locks/{name}`.
+async fn assert_all_present(sdk: &Client, build: &str, acked: &Acked) {
+    assert!(
+        acked.completed.len() >= 20 && !acked.locks.is_empty(),
+        "too little load to prove anything: {} tasks, {} locks",
+        acked.completed.len(),
+        acked.locks.len()
+    );
+    let rows = build_tasks(sdk, build).await;
+    let status = |t: &String| rows.get(t).map(|r| r["status"].clone());
+    for t in &acked.completed {
+        assert_eq!(status(t), Some(json!("completed")), "completed task {t}");
+    }
+    for t in &acked.started {
+        let s = status(t);
+        assert!(
+            s == Some(json!("running")) || s == Some(json!("completed")),
+            "started task {t} is {s:?}"
+        );
+    }
+    let paths: Vec<String> = (acked.registered.iter())
+        .map(|t| format!("/api/v1/tasks/{t}"))
+        .chain(acked.locks.iter().map(|l| format!("/api/v1/locks/{l}")))
+        .collect();
+    let mut gets = JoinSet::new();
+    for chunk in paths.chunks(paths.len().div_ceil(8)) {
+        let (c, chunk) = (sdk.clone(), chunk.to_vec());
+        gets.spawn(async move {
+            let mut missing = Vec::new();
+            for path in chunk {
+                let status = c.get(&path).await.status;
+                if status != 200 {
+                    missing.push(format!("{path} -> {status}"));
+                }
+            }
+            missing
+        });
+    }
+    let mut missing = Vec::new();
+    while let Some(done) = gets.join_next().await {
+        missing.extend(done.expect("reader"));
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged writes lost, e.g. {:?}",
+        missing.len(),
+        paths.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
+/// After a restart the server takes new journaled writes.
+async fn assert_writes_work(sdk: &Client, build: &str) {
+    run_task(sdk, build, &reg(&hash("after-restart"), "crash", &[])).await;
+    let body = json!({"owner_id": uuid::Uuid::now_v7(), "ttl_seconds": 60});
+    let resp = post(sdk, "/api/v1/locks/after-restart/acquire", Some(body)).await;
+    assert_eq!(resp.expect("lock acquired").json()["status"], "acquired");
+}
+
+#[tokio::test]
+async fn kill_9_under_load_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (build, acked, status) =
+        signal_under_load(dir.path(), 8, Duration::from_millis(1500), SIGKILL).await;
+    assert_eq!(status.signal(), Some(SIGKILL), "{status:?}");
+    let left = segments(dir.path());
+    assert!(
+        left.iter().any(|(_, len)| *len > 8),
+        "the crash left no journal records to replay: {left:?}"
+    );
+
+    let (server, sdk) = start(dir.path()).await;
+    assert_logged(&server, "journal replayed").await;
+    assert_eq!(segments(dir.path()), [], "replayed segments are removed");
+    assert_all_present(&sdk, &build, &acked).await;
+    assert_writes_work(&sdk, &build).await;
+}
+
+#[tokio::test]
+async fn a_torn_journal_tail_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (build, acked, _) =
+        signal_under_load(dir.path(), 4, Duration::from_millis(500), SIGKILL).await;
+    let (last, _) = segments(dir.path()).pop().expect("a journal segment");
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend([0xAB; 37]);
+    std::fs::write(&last, bytes).unwrap();
+
+    let (server, sdk) = start(dir.path()).await;
+    assert_logged(&server, "journal ends in an incomplete record").await;
+    assert_eq!(segments(dir.path()), []);
+    assert_all_present(&sdk, &build, &acked).await;
+    assert_writes_work(&sdk, &build).await;
+}
+
+#[tokio::test]
+async fn clean_shutdown_leaves_no_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (build, acked, status) =
+        signal_under_load(dir.path(), 4, Duration::from_millis(500), SIGTERM).await;
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(segments(dir.path()), [], "a clean stop checkpoints");
+
+    let (_server, sdk) = start(dir.path()).await;
+    assert_all_present(&sdk, &build, &acked).await;
+}
