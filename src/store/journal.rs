@@ -110,15 +110,16 @@ fn le_u64(b: &[u8]) -> u64 {
     u64::from_le_bytes(b.try_into().unwrap_or_default())
 }
 
-/// The records of one journal file, in order: see the module comment for where it ends.
-fn parse(bytes: &[u8]) -> Vec<Record> {
+/// The records of one journal file, in order, and the offset where they end (see the
+/// module comment for what ends them).
+fn parse_until(bytes: &[u8]) -> (Vec<Record>, usize) {
     let mut out = Vec::new();
     let Some(head) = bytes.get(..HEADER) else {
-        return out;
+        return (out, 0);
     };
     let first = le_u64(&head[8..16]);
     if &head[..8] != MAGIC || le_u32(&head[16..20]) != crc32fast::hash(&head[8..16]) {
-        return out;
+        return (out, 0);
     }
     let mut at = HEADER;
     while let Some(head) = bytes.get(at..at + FRAME_HEAD) {
@@ -140,7 +141,12 @@ fn parse(bytes: &[u8]) -> Vec<Record> {
         });
         at += FRAME_HEAD + len;
     }
-    out
+    (out, at)
+}
+
+#[cfg(test)]
+fn parse(bytes: &[u8]) -> Vec<Record> {
+    parse_until(bytes).0
 }
 
 fn journal_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
@@ -174,10 +180,13 @@ pub(super) fn recover(
     let mut last = applied(db)?;
     let files = journal_files(dir)?;
     let mut pending = Vec::new();
+    let mut ignored_bytes = 0;
     for path in &files {
         let bytes =
             fs::read(path).map_err(|e| StoreError::Journal(format!("{}: {e}", path.display())))?;
-        pending.extend(parse(&bytes));
+        let (records, end) = parse_until(&bytes);
+        pending.extend(records);
+        ignored_bytes += bytes.len() - end;
     }
     pending.retain(|r| r.lsn > last);
     if !pending.is_empty() {
@@ -196,7 +205,14 @@ pub(super) fn recover(
         }
         set_applied(&tx, last)?;
         tx.commit()?;
-        tracing::info!(records = pending.len(), lsn = last, "journal replayed");
+        // Bytes after the last record: leftovers of an earlier cycle, or the write that
+        // the crash cut off (never acknowledged: its sync had not returned).
+        tracing::info!(
+            records = pending.len(),
+            lsn = last,
+            ignored_bytes,
+            "journal replayed"
+        );
     }
     for path in &files {
         fs::remove_file(path)
@@ -213,7 +229,7 @@ pub(super) fn recover(
 /// (everything checkpointed) removes the file.
 pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atomic::AtomicU64) {
     let path = dir.join(FILE_NAME);
-    let file = create(&dir, &path);
+    let mut file: Option<File> = None;
     let mut buf = Vec::with_capacity(1 << 20);
     // Where the next write goes; `None` until the first batch after a checkpoint.
     let mut offset: Option<u64> = None;
@@ -248,6 +264,7 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
             next = rx.try_recv().ok();
         }
         if let (Some(at), false) = (offset, buf.is_empty()) {
+            let file = file.get_or_insert_with(|| create(&dir, &path));
             if let Err(e) = file.write_all_at(&buf, at).and_then(|_| file.sync_data()) {
                 fatal(&path, e);
             }
@@ -259,7 +276,7 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
             answer(Ok(()));
         }
     }
-    if offset.is_none() {
+    if file.is_some() && offset.is_none() {
         if let Err(e) = fs::remove_file(&path) {
             tracing::warn!(journal = %path.display(), error = %e, "cannot remove the journal");
         }

@@ -1,7 +1,9 @@
 //! Crash safety of the write-ahead journal through the real binary (D25): a write that
 //! was answered survives `kill -9` at any moment, a torn journal tail is ignored, and a
-//! clean stop leaves nothing to replay. The timed checkpoint is pushed out of the test's
-//! reach, so what the server acknowledged is on disk only through its journal.
+//! clean stop leaves nothing to replay. The timed checkpoint is mostly pushed out of the
+//! test's reach, so what the server acknowledged is on disk only through its journal;
+//! one test checkpoints every few milliseconds instead, so the crash meets a journal
+//! file reused over the leftovers of earlier cycles.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -21,16 +23,20 @@ use crate::tasks::{build_tasks, hash, new_build_id, reg, run_task};
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
 
-/// No rate limits, and no timed checkpoint while a test runs.
-const ENV: &[(&str, &str)] = &[
-    ("STARDAG_SERVER_RATE_LIMIT__PER_CREDENTIAL_RPS", "0"),
-    ("STARDAG_SERVER_RATE_LIMIT__PER_IP_RPS", "0"),
-    ("STARDAG_SERVER_STORE__CHECKPOINT_MS", "600000"),
-];
+/// No timed checkpoint while a test runs.
+const RARE: &str = "600000";
+/// A checkpoint every few batches.
+const FREQUENT: &str = "5";
 
-/// The binary on `dir`, and an SDK client with the bootstrap API key.
-async fn start(dir: &Path) -> (BinaryServer, Client) {
-    let server = BinaryServer::start_with_env(dir, &[], ENV).await;
+/// The binary on `dir` (no rate limits; a checkpoint every `checkpoint_ms`), and an SDK
+/// client with the bootstrap API key.
+async fn start(dir: &Path, checkpoint_ms: &str) -> (BinaryServer, Client) {
+    let env = [
+        ("STARDAG_SERVER_RATE_LIMIT__PER_CREDENTIAL_RPS", "0"),
+        ("STARDAG_SERVER_RATE_LIMIT__PER_IP_RPS", "0"),
+        ("STARDAG_SERVER_STORE__CHECKPOINT_MS", checkpoint_ms),
+    ];
+    let server = BinaryServer::start_with_env(dir, &[], &env).await;
     // Start-up (journal recovery, first-start bootstrap) ends before the first answer.
     server.client().get("/health").await.expect(200);
     let sdk = server
@@ -135,11 +141,12 @@ async fn round(c: &Client, build: &str, tag: &str, acked: &mut Acked) -> Option<
 /// the exit. Returns the build, what was acknowledged, and the exit status.
 async fn signal_under_load(
     dir: &Path,
+    checkpoint_ms: &str,
     workers: usize,
     run_for: Duration,
     signal: i32,
 ) -> (String, Acked, ExitStatus) {
-    let (mut server, sdk) = start(dir).await;
+    let (mut server, sdk) = start(dir, checkpoint_ms).await;
     let build = new_build_id(&sdk).await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = JoinSet::new();
@@ -235,7 +242,7 @@ async fn assert_writes_work(sdk: &Client, build: &str) {
 async fn kill_9_under_load_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let (build, acked, status) =
-        signal_under_load(dir.path(), 8, Duration::from_millis(1500), SIGKILL).await;
+        signal_under_load(dir.path(), RARE, 8, Duration::from_millis(1500), SIGKILL).await;
     assert_eq!(status.signal(), Some(SIGKILL), "{status:?}");
     let left = segments(dir.path());
     assert!(
@@ -243,9 +250,20 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
         "the crash left no journal records to replay: {left:?}"
     );
 
-    let (server, sdk) = start(dir.path()).await;
+    let (server, sdk) = start(dir.path(), RARE).await;
     assert_logged(&server, "journal replayed").await;
     assert_eq!(segments(dir.path()), [], "replayed segments are removed");
+    assert_all_present(&sdk, &build, &acked).await;
+    assert_writes_work(&sdk, &build).await;
+}
+
+#[tokio::test]
+async fn kill_9_between_frequent_checkpoints_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (build, acked, status) =
+        signal_under_load(dir.path(), FREQUENT, 4, Duration::from_millis(800), SIGKILL).await;
+    assert_eq!(status.signal(), Some(SIGKILL), "{status:?}");
+    let (_server, sdk) = start(dir.path(), RARE).await;
     assert_all_present(&sdk, &build, &acked).await;
     assert_writes_work(&sdk, &build).await;
 }
@@ -254,14 +272,14 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
 async fn a_torn_journal_tail_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let (build, acked, _) =
-        signal_under_load(dir.path(), 4, Duration::from_millis(500), SIGKILL).await;
+        signal_under_load(dir.path(), RARE, 4, Duration::from_millis(500), SIGKILL).await;
     let (last, _) = segments(dir.path()).pop().expect("a journal segment");
     let mut bytes = std::fs::read(&last).unwrap();
     bytes.extend([0xAB; 37]);
     std::fs::write(&last, bytes).unwrap();
 
-    let (server, sdk) = start(dir.path()).await;
-    assert_logged(&server, "journal ends in an incomplete record").await;
+    let (server, sdk) = start(dir.path(), RARE).await;
+    assert_logged(&server, "ignored_bytes=37").await;
     assert_eq!(segments(dir.path()), []);
     assert_all_present(&sdk, &build, &acked).await;
     assert_writes_work(&sdk, &build).await;
@@ -271,10 +289,10 @@ async fn a_torn_journal_tail_is_ignored() {
 async fn clean_shutdown_leaves_no_journal() {
     let dir = tempfile::tempdir().unwrap();
     let (build, acked, status) =
-        signal_under_load(dir.path(), 4, Duration::from_millis(500), SIGTERM).await;
+        signal_under_load(dir.path(), RARE, 4, Duration::from_millis(500), SIGTERM).await;
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(segments(dir.path()), [], "a clean stop checkpoints");
 
-    let (_server, sdk) = start(dir.path()).await;
+    let (_server, sdk) = start(dir.path(), RARE).await;
     assert_all_present(&sdk, &build, &acked).await;
 }
