@@ -229,12 +229,10 @@ fn start_ticker(tx: mpsc::WeakSender<Command>, every: Duration) -> std::io::Resu
         .name("store-ticker".into())
         .spawn(move || loop {
             std::thread::sleep(period);
-            match tx.upgrade() {
-                // A full queue means the writer is busy and will check on its own.
-                Some(tx) => {
-                    let _ = tx.try_send(Command::Tick);
-                }
-                None => break,
+            let Some(tx) = tx.upgrade() else { break };
+            // A full queue means the writer is busy and will check on its own.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Command::Tick) {
+                break;
             }
         })
         .map(|_| ())
@@ -372,33 +370,42 @@ impl Writer {
                 self.dirty = false;
                 self.journal_bytes = 0;
                 self.last_checkpoint = Instant::now();
-                self.send(ToJournal::Checkpointed);
+                let _ = self.send(ToJournal::Checkpointed);
                 answer_all(answers, Ok(()));
             }
             Ok(()) if records.is_empty() => answer_all(answers, Ok(())),
             Ok(()) => {
                 self.dirty = true;
                 self.journal_bytes += records.iter().map(|r| r.payload.len() + 17).sum::<usize>();
-                self.send(ToJournal::Batch { records, answers });
+                if let Some(ToJournal::Batch { answers, .. }) =
+                    self.send(ToJournal::Batch { records, answers })
+                {
+                    // No journal any more: the batch is durable only once the database is.
+                    let mut none = Vec::new();
+                    self.commit_batch(&mut none, true);
+                    let synced = if self.dirty {
+                        Err(StoreError::BatchFailed(
+                            "cannot make the write durable".into(),
+                        ))
+                    } else {
+                        Ok(())
+                    };
+                    answer_all(answers, synced.as_ref().map(|_| ()));
+                }
             }
             Err(e) => answer_all(answers, Err(&e)),
         }
     }
 
-    fn send(&mut self, msg: ToJournal) {
-        let Some(journal) = &self.journal else {
-            return;
-        };
-        if let Err(std::sync::mpsc::SendError(msg)) = journal.send(msg) {
-            // The journal thread is gone (it stops the process on I/O errors, so this
-            // is a panic): nothing journaled can be acknowledged any more.
-            tracing::error!("the journal thread stopped; journaled writes fail until restart");
-            self.journal = None;
-            if let ToJournal::Batch { answers, .. } = msg {
-                let e = StoreError::BatchFailed("the journal is not running".into());
-                answer_all(answers, Err(&e));
-            }
-        }
+    /// Hands `msg` to the journal thread; gives it back if that thread is gone (it stops
+    /// the process on I/O errors, so only a panic ends it), after which every batch
+    /// commits durably.
+    fn send(&mut self, msg: ToJournal) -> Option<ToJournal> {
+        let journal = self.journal.as_ref()?;
+        let std::sync::mpsc::SendError(msg) = journal.send(msg).err()?;
+        tracing::error!("the journal thread stopped; every write now syncs the database");
+        self.journal = None;
+        Some(msg)
     }
 
     fn apply(
