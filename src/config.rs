@@ -211,7 +211,7 @@ pub struct StoreConfig {
     pub cache_bytes: usize,
     /// Bound of the writer queue; a full queue answers 503 (backpressure).
     pub write_queue: usize,
-    /// Most write operations applied in one transaction (one fsync).
+    /// Most write operations applied in one transaction.
     pub max_batch: usize,
     /// Longest time journaled writes wait for a durable database commit (a checkpoint);
     /// bounds how much journal a start after a crash replays.
