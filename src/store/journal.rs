@@ -5,7 +5,7 @@
 //! write rate by page I/O, not by the fsync. Writes of the kinds in `redo.rs` are made
 //! durable by a small record here instead: the writer thread applies their batch and
 //! commits it without sync, hands the records to the journal thread, and goes on with
-//! the next batch while this thread appends and `fdatasync`s. A request is answered only
+//! the next batch while this thread writes and `fdatasync`s them. A request is answered only
 //! after its record is synced (D25). Every `checkpoint` the writer makes one durable
 //! commit that also stores the last applied sequence number (LSN); the journal then
 //! starts over. After a crash, [`recover`] replays the records newer than the database's
@@ -158,7 +158,7 @@ fn journal_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
             found.push(path);
         }
     }
-    // Names are zero-padded first LSNs: lexical order is log order.
+    // One file today; any other `.wal` (a future layout) is read in name order.
     found.sort();
     Ok(found)
 }
