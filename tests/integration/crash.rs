@@ -82,7 +82,9 @@ async fn assert_logged(server: &BinaryServer, text: &str) {
 /// The writes the server acknowledged (answered 2xx).
 #[derive(Default)]
 struct Acked {
-    registered: Vec<String>,
+    /// Task hash, and the `id` and `created_at` the registration answered: a replay must
+    /// recreate the same row, not just some row.
+    registered: Vec<(String, Value)>,
     started: Vec<String>,
     completed: Vec<String>,
     locks: Vec<String>,
@@ -116,8 +118,10 @@ async fn post(c: &Client, path: &str, body: Option<Value>) -> Option<TestRespons
 async fn round(c: &Client, build: &str, tag: &str, acked: &mut Acked) -> Option<()> {
     let task = hash(tag);
     let tasks = format!("/api/v1/builds/{build}/tasks");
-    post(c, &tasks, Some(reg(&task, "crash", &[]))).await?;
-    acked.registered.push(task.clone());
+    let row = post(c, &tasks, Some(reg(&task, "crash", &[])))
+        .await?
+        .json();
+    acked.registered.push((task.clone(), identity(&row)));
     post(c, &format!("{tasks}/{task}/start"), None).await?;
     acked.started.push(task.clone());
     post(c, &format!("{tasks}/{task}/complete"), None).await?;
@@ -199,19 +203,27 @@ async fn assert_all_present(sdk: &Client, build: &str, acked: &Acked) {
             "started task {t} is {s:?}"
         );
     }
-    let paths: Vec<String> = (acked.registered.iter())
-        .map(|t| format!("/api/v1/tasks/{t}"))
-        .chain(acked.locks.iter().map(|l| format!("/api/v1/locks/{l}")))
+    // Each path with what its answer must identify (`None`: only that it exists).
+    let expected: Vec<(String, Option<Value>)> = (acked.registered.iter())
+        .map(|(t, row)| (format!("/api/v1/tasks/{t}"), Some(row.clone())))
+        .chain(
+            acked
+                .locks
+                .iter()
+                .map(|l| (format!("/api/v1/locks/{l}"), None)),
+        )
         .collect();
     let mut gets = JoinSet::new();
-    for chunk in paths.chunks(paths.len().div_ceil(8)) {
+    for chunk in expected.chunks(expected.len().div_ceil(8)) {
         let (c, chunk) = (sdk.clone(), chunk.to_vec());
         gets.spawn(async move {
             let mut missing = Vec::new();
-            for path in chunk {
-                let status = c.get(&path).await.status;
-                if status != 200 {
-                    missing.push(format!("{path} -> {status}"));
+            for (path, want) in chunk {
+                let resp = c.get(&path).await;
+                if resp.status != 200 {
+                    missing.push(format!("{path} -> {}", resp.status));
+                } else if let Some(want) = want.filter(|w| *w != identity(&resp.json())) {
+                    missing.push(format!("{path} is not the acknowledged row {want}"));
                 }
             }
             missing
@@ -223,11 +235,16 @@ async fn assert_all_present(sdk: &Client, build: &str, acked: &Acked) {
     }
     assert!(
         missing.is_empty(),
-        "{} of {} acknowledged writes lost, e.g. {:?}",
+        "{} of {} acknowledged writes lost or changed, e.g. {:?}",
         missing.len(),
-        paths.len(),
+        expected.len(),
         &missing[..missing.len().min(5)]
     );
+}
+
+/// What identifies a stored task row: its `id` and `created_at`.
+fn identity(task: &Value) -> Value {
+    json!({"id": task["id"], "created_at": task["created_at"]})
 }
 
 /// After a restart the server takes new journaled writes.
