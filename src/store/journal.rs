@@ -149,20 +149,6 @@ fn parse(bytes: &[u8]) -> Vec<Record> {
     parse_until(bytes).0
 }
 
-fn journal_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
-    let io = |e: std::io::Error| StoreError::Journal(format!("{}: {e}", dir.display()));
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.extension().is_some_and(|x| x == "wal") {
-            found.push(path);
-        }
-    }
-    // One file today; any other `.wal` (a future layout) is read in name order.
-    found.sort();
-    Ok(found)
-}
-
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -178,16 +164,14 @@ pub(super) fn recover(
 ) -> Result<u64, StoreError> {
     fs::create_dir_all(dir).map_err(|e| StoreError::Journal(format!("{}: {e}", dir.display())))?;
     let mut last = applied(db)?;
-    let files = journal_files(dir)?;
-    let mut pending = Vec::new();
-    let mut ignored_bytes = 0;
-    for path in &files {
-        let bytes =
-            fs::read(path).map_err(|e| StoreError::Journal(format!("{}: {e}", path.display())))?;
-        let (records, end) = parse_until(&bytes);
-        pending.extend(records);
-        ignored_bytes += bytes.len() - end;
-    }
+    let path = dir.join(FILE_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(last),
+        Err(e) => return Err(StoreError::Journal(format!("{}: {e}", path.display()))),
+    };
+    let (mut pending, end) = parse_until(&bytes);
+    let ignored_bytes = bytes.len() - end;
     pending.retain(|r| r.lsn > last);
     if !pending.is_empty() {
         let tx = db.begin_write()?;
@@ -214,13 +198,8 @@ pub(super) fn recover(
             "journal replayed"
         );
     }
-    for path in &files {
-        fs::remove_file(path)
-            .map_err(|e| StoreError::Journal(format!("{}: {e}", path.display())))?;
-    }
-    if !files.is_empty() {
-        sync_dir(dir)?;
-    }
+    fs::remove_file(&path).map_err(|e| StoreError::Journal(format!("{}: {e}", path.display())))?;
+    sync_dir(dir)?;
     Ok(last)
 }
 
@@ -424,7 +403,7 @@ mod tests {
         assert_eq!(seen, vec![b"c".to_vec(), b"d".to_vec()]);
         assert_eq!(applied(&db).unwrap(), 4);
         assert!(
-            journal_files(&dir).unwrap().is_empty(),
+            !dir.join(FILE_NAME).exists(),
             "a replayed journal is removed"
         );
         // A second start finds nothing to do.
@@ -442,10 +421,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("skips from LSN 0 to 5"), "{err}");
-        assert_eq!(
-            journal_files(&dir).unwrap().len(),
-            1,
-            "kept for the operator"
-        );
+        assert!(dir.join(FILE_NAME).exists(), "kept for the operator");
     }
 }

@@ -71,11 +71,6 @@ impl WriterStats {
             self.ops as f64 / self.commits as f64
         }
     }
-
-    /// fsyncs of the database file and of the journal.
-    pub fn syncs(&self) -> u64 {
-        self.durable_commits + self.journal_syncs
-    }
 }
 
 #[derive(Default)]
@@ -244,8 +239,8 @@ struct Writer {
     counters: Arc<Counters>,
     journal: Option<std::sync::mpsc::Sender<ToJournal>>,
     next_lsn: u64,
-    /// Journaled commits not yet covered by a durable one.
-    dirty: bool,
+    /// Journal bytes of commits not yet covered by a durable one (0: nothing to
+    /// checkpoint).
     journal_bytes: usize,
     last_checkpoint: Instant,
     checkpoint_interval: Duration,
@@ -276,7 +271,6 @@ fn run(
         counters,
         journal: journal_thread.as_ref().map(|_| journal_tx),
         next_lsn: cfg.last_lsn + 1,
-        dirty: false,
         journal_bytes: 0,
         last_checkpoint: Instant::now(),
         checkpoint_interval: cfg.checkpoint_interval,
@@ -330,8 +324,13 @@ fn run(
 }
 
 impl Writer {
+    /// Journaled commits wait for a checkpoint.
+    fn dirty(&self) -> bool {
+        self.journal_bytes > 0
+    }
+
     fn checkpoint_due(&self) -> bool {
-        self.dirty
+        self.dirty()
             && (self.last_checkpoint.elapsed() >= self.checkpoint_interval
                 || self.journal_bytes >= CHECKPOINT_BYTES)
     }
@@ -340,7 +339,7 @@ impl Writer {
     /// batch is a bare checkpoint.
     fn commit_batch(&mut self, batch: &mut Vec<Op>, durable: bool) {
         let durable = durable || self.journal.is_none();
-        if batch.is_empty() && !(durable && self.dirty) {
+        if batch.is_empty() && !(durable && self.dirty()) {
             return;
         }
         let n = batch.len() as u64;
@@ -367,7 +366,6 @@ impl Writer {
         match outcome {
             Ok(()) if durable => {
                 c.durable_commits.fetch_add(1, Ordering::Relaxed);
-                self.dirty = false;
                 self.journal_bytes = 0;
                 self.last_checkpoint = Instant::now();
                 let _ = self.send(ToJournal::Checkpointed);
@@ -375,7 +373,6 @@ impl Writer {
             }
             Ok(()) if records.is_empty() => answer_all(answers, Ok(())),
             Ok(()) => {
-                self.dirty = true;
                 self.journal_bytes += records.iter().map(|r| r.payload.len() + 17).sum::<usize>();
                 if let Some(ToJournal::Batch { answers, .. }) =
                     self.send(ToJournal::Batch { records, answers })
@@ -383,7 +380,7 @@ impl Writer {
                     // No journal any more: the batch is durable only once the database is.
                     let mut none = Vec::new();
                     self.commit_batch(&mut none, true);
-                    let synced = if self.dirty {
+                    let synced = if self.dirty() {
                         Err(StoreError::BatchFailed(
                             "cannot make the write durable".into(),
                         ))
