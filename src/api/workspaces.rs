@@ -217,7 +217,6 @@ pub async fn delete(state: &AppState, rq: Req, ws: String) -> ApiResult {
 mod tests {
     use super::*;
     use crate::store::identity::{EnvironmentRow, TargetRootRow, TARGET_ROOTS};
-    use crate::store::{Store, StoreOptions};
 
     fn user(email: &str) -> UserRow {
         let id = Uuid::now_v7();
@@ -246,14 +245,7 @@ mod tests {
     /// HTTP routes yet (environment routes live elsewhere), so check the rows directly.
     #[test]
     fn create_writes_owner_environment_and_optional_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = StoreOptions {
-            cache_bytes: 1 << 20,
-            write_queue: 16,
-            max_batch: 16,
-            ..Default::default()
-        };
-        let store = Store::open(&dir.path().join("db.redb"), &opts).unwrap();
+        let (_dir, store) = crate::store::temp_store();
         let alice = user("alice@example.com");
         let a = alice.clone();
         let (with_root, without_root) = store

@@ -27,17 +27,14 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 
 /// Decodes a row of `table`; any mismatch is a typed `Corrupt` error, never a panic.
 pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
-    let corrupt = |why: String| StoreError::Corrupt { table, why };
-    let (version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty value".into()))?;
-    if *version != FORMAT_VERSION {
-        return Err(corrupt(format!("unknown format version {version}")));
-    }
-    let (value, used) =
-        bincode::serde::decode_from_slice(body, config()).map_err(|e| corrupt(e.to_string()))?;
+    let body = body(table, bytes)?;
+    let (value, used) = bincode::serde::decode_from_slice(body, config())
+        .map_err(|e| corrupt(table, e.to_string()))?;
     if used != body.len() {
-        return Err(corrupt(format!("{} trailing bytes", body.len() - used)));
+        return Err(corrupt(
+            table,
+            format!("{} trailing bytes", body.len() - used),
+        ));
     }
     Ok(value)
 }
@@ -48,16 +45,24 @@ pub fn decode_prefix<T: DeserializeOwned>(
     table: &'static str,
     bytes: &[u8],
 ) -> Result<T, StoreError> {
-    let corrupt = |why: String| StoreError::Corrupt { table, why };
+    bincode::serde::decode_from_slice(body(table, bytes)?, config())
+        .map(|(value, _)| value)
+        .map_err(|e| corrupt(table, e.to_string()))
+}
+
+/// The bincode part of a stored value, after checking its format-version byte.
+fn body<'a>(table: &'static str, bytes: &'a [u8]) -> Result<&'a [u8], StoreError> {
     let (version, body) = bytes
         .split_first()
-        .ok_or_else(|| corrupt("empty value".into()))?;
+        .ok_or_else(|| corrupt(table, "empty value".into()))?;
     if *version != FORMAT_VERSION {
-        return Err(corrupt(format!("unknown format version {version}")));
+        return Err(corrupt(table, format!("unknown format version {version}")));
     }
-    bincode::serde::decode_from_slice(body, config())
-        .map(|(value, _)| value)
-        .map_err(|e| corrupt(e.to_string()))
+    Ok(body)
+}
+
+fn corrupt(table: &'static str, why: String) -> StoreError {
+    StoreError::Corrupt { table, why }
 }
 
 #[cfg(test)]

@@ -404,21 +404,10 @@ pub fn is_completed(r: &impl Reader, env: Uuid, name: &str) -> Result<bool, Stor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Store, StoreOptions};
+    use crate::store::temp_store as store;
+    use crate::store::Store;
 
     const SEC: i64 = 1_000_000;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = StoreOptions {
-            cache_bytes: 4 << 20,
-            write_queue: 64,
-            max_batch: 16,
-            ..Default::default()
-        };
-        let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
-        (dir, store)
-    }
 
     fn count(store: &Store, env: Uuid) -> u64 {
         store

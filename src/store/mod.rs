@@ -90,6 +90,25 @@ impl Default for StoreOptions {
     }
 }
 
+/// A small store in a fresh temporary directory, for unit tests.
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("t.redb"), &test_options()).expect("open store");
+    (dir, store)
+}
+
+/// Options of [`temp_store`]: a small cache and queue.
+#[cfg(test)]
+pub(crate) fn test_options() -> StoreOptions {
+    StoreOptions {
+        cache_bytes: 4 << 20,
+        write_queue: 64,
+        max_batch: 16,
+        ..Default::default()
+    }
+}
+
 /// Cheap to clone: every clone shares the database and the writer.
 #[derive(Clone)]
 pub struct Store {

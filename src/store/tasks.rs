@@ -1133,19 +1133,8 @@ pub fn task_assets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Store, StoreOptions};
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = StoreOptions {
-            cache_bytes: 4 << 20,
-            write_queue: 64,
-            max_batch: 16,
-            ..Default::default()
-        };
-        let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
-        (dir, store)
-    }
+    use crate::store::temp_store as store;
+    use crate::store::Store;
 
     fn registration(hash: &str, deps: &[&str]) -> Registration {
         Registration {
@@ -1219,13 +1208,7 @@ mod tests {
         }
         store.shutdown();
         drop(store);
-        let opts = StoreOptions {
-            cache_bytes: 4 << 20,
-            write_queue: 64,
-            max_batch: 16,
-            ..Default::default()
-        };
-        let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
+        let store = Store::open(&dir.path().join("t.redb"), &crate::store::test_options()).unwrap();
         let row: BuildRow = store
             .write_blocking(move |tx| {
                 create_build(tx, env, new_build(), crate::clock::now_micros())
