@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use crate::env_support::{self, Account};
 use crate::harness::{Client, TestResponse, TestServer};
-use crate::tasks::{assert_422, assert_ts, hash, keys, new_build_id, reg, register, task_event};
+use crate::tasks::{
+    assert_422, assert_ts, build_tasks, hash, keys, new_build_id, reg, register, task_event,
+};
 
 /// A server, the bootstrap admin (internal token) and its API key.
 struct Env {
@@ -359,16 +361,7 @@ async fn started_task(c: &Client, tag: &str) -> (String, String) {
 }
 
 async fn task_status(c: &Client, build: &str, t: &str) -> Value {
-    let rows = c
-        .get(&format!("/api/v1/builds/{build}/tasks"))
-        .await
-        .expect(200);
-    rows.as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["task_id"] == json!(t))
-        .unwrap()["status"]
-        .clone()
+    build_tasks(c, build).await[t]["status"].clone()
 }
 
 async fn completed_events(c: &Client, t: &str) -> usize {

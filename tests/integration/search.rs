@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::harness::Client;
 use crate::search_property::{gen_case, naive_search, Naive, Pools, Rng};
-use crate::tasks::{create_build, hash, post_empty, register, task_event, Fixture};
+use crate::tasks::{create_build, hash, new_build_id, post_empty, register, task_event, Fixture};
 
 fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -514,7 +514,7 @@ async fn malformed_filters_are_422_naming_the_part() {
 async fn search_paths_win_over_a_task_named_search() {
     let f = Fixture::start().await;
     let c = f.sdk();
-    let b = create_build(&c).await["id"].as_str().unwrap().to_owned();
+    let b = new_build_id(&c).await;
     register(
         &c,
         &b,
@@ -700,7 +700,7 @@ async fn keys_values_and_columns_follow_writes() {
     // upload adds asset keys and values; a re-upload replaces them.
     task_event(&c, &bid, &h[0], "start").await;
     task_event(&c, &bid, &h[0], "complete").await;
-    let b2 = create_build(&c).await["id"].as_str().unwrap().to_owned();
+    let b2 = new_build_id(&c).await;
     task_event(&c, &b2, &h[1], "start").await;
     let status = values("key=status&prefix=r").await;
     assert_eq!(status, json!([{"value": "running", "count": 1}]));
@@ -767,7 +767,7 @@ async fn keys_values_and_columns_follow_writes() {
 async fn search_sees_only_the_callers_environment() {
     let f = Fixture::start().await;
     let c = f.sdk();
-    let b = create_build(&c).await["id"].as_str().unwrap().to_owned();
+    let b = new_build_id(&c).await;
     register(
         &c,
         &b,
@@ -798,10 +798,7 @@ async fn search_sees_only_the_callers_environment() {
         .unwrap()
         .to_owned();
     let other = f.anonymous().with_api_key(&key);
-    let ob = create_build(&other).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ob = new_build_id(&other).await;
     register(
         &other,
         &ob,
