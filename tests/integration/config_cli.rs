@@ -100,6 +100,24 @@ async fn unknown_keys_are_refused_with_the_key_named() {
     assert!(err.to_lowercase().contains("listn"), "{err}");
 }
 
+/// The journal's checkpoint interval is a store key like the others; 0 would never
+/// checkpoint and is refused.
+#[tokio::test]
+async fn the_checkpoint_interval_is_configurable_and_must_be_positive() {
+    let out = check_config(&[], &[("STARDAG_SERVER_STORE__CHECKPOINT_MS", "250")]).await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line(&text, "store.checkpoint_ms").contains("= 250"),
+        "{text}"
+    );
+
+    let out = check_config(&[], &[("STARDAG_SERVER_STORE__CHECKPOINT_MS", "0")]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("store.checkpoint_ms must be > 0"), "{err}");
+}
+
 #[tokio::test]
 async fn a_missing_named_config_file_is_an_error() {
     let out = check_config(&["--config", "/nonexistent/stardag.toml"], &[]).await;
