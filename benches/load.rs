@@ -7,7 +7,8 @@
 //!
 //! Options: `--clients N` (16), `--seconds S` per operation (5), `--search-tasks N`
 //! tasks seeded for the search rows (10000), `--smoke` (1 s per operation, small seed:
-//! checks the benchmark works), `--binary PATH`, `--url URL --api-key KEY`.
+//! checks the benchmark works), `--binary PATH`, `--url URL --api-key KEY`, `--only TEXT`
+//! (only the rows whose name contains TEXT, e.g. to profile one operation).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -40,6 +41,14 @@ struct Options {
     binary: PathBuf,
     url: Option<String>,
     api_key: Option<String>,
+    /// Runs only the rows whose name contains this text (for profiling one operation).
+    only: Option<String>,
+}
+
+impl Options {
+    fn wants(&self, row: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| row.contains(o))
+    }
 }
 
 fn options() -> Options {
@@ -68,6 +77,7 @@ fn options() -> Options {
         }),
         url: get("--url"),
         api_key: get("--api-key"),
+        only: get("--only"),
     }
 }
 
@@ -250,12 +260,44 @@ impl Target {
             .ok()
     }
 
+    /// CPU time used so far, in clock ticks: the whole server, and its store-writer
+    /// thread (the serial part of every write).
+    fn cpu_ticks(&self) -> Option<(u64, u64)> {
+        let pid = self.child.as_ref()?.id()?;
+        let process = stat_ticks(&format!("/proc/{pid}/stat"))?;
+        let writer = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+            .find(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "store-writer")
+            })
+            .and_then(|t| stat_ticks(&t.path().join("stat").to_string_lossy()))?;
+        Some((process, writer))
+    }
+
     fn db_bytes(&self) -> Option<u64> {
         let dir = self.data_dir.as_ref()?;
         std::fs::metadata(dir.path().join("stardag.redb"))
             .ok()
             .map(|m| m.len())
     }
+}
+
+/// utime + stime of a `/proc/.../stat` file (fields 14 and 15, after the `(comm)`).
+fn stat_ticks(path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state), so fields 14 and 15 are at 11 and 12.
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Microseconds per clock tick of `/proc` CPU times.
+fn tick_us() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    1e6 / if hz > 0 { hz as f64 } else { 100.0 }
 }
 
 /// Writer counters from `/metrics`: commits, operations, fsyncs (database + journal).
@@ -289,6 +331,8 @@ struct Row {
     commits: u64,
     ops: u64,
     syncs: u64,
+    /// Server CPU time (all threads, µs) and the store writer's, over the row.
+    cpu_us: Option<(f64, f64)>,
 }
 
 /// Drives `op` from `clients` connections for `seconds`. `op` gets the connection, the
@@ -308,6 +352,7 @@ where
     let op = Arc::new(op);
     let errors = Arc::new(AtomicU64::new(0));
     let (c0, o0, s0) = store_counters(target.addr).await;
+    let cpu0 = target.cpu_ticks();
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
@@ -339,6 +384,13 @@ where
     }
     let secs = started.elapsed().as_secs_f64();
     let (c1, o1, s1) = store_counters(target.addr).await;
+    let cpu_us = match (cpu0, target.cpu_ticks()) {
+        (Some((p0, w0)), Some((p1, w1))) => Some((
+            p1.saturating_sub(p0) as f64 * tick_us(),
+            w1.saturating_sub(w0) as f64 * tick_us(),
+        )),
+        _ => None,
+    };
     lat_us.sort_unstable();
     Row {
         name: name.into(),
@@ -349,6 +401,7 @@ where
         commits: c1.saturating_sub(c0),
         ops: o1.saturating_sub(o0),
         syncs: s1.saturating_sub(s0),
+        cpu_us,
     }
 }
 
@@ -424,9 +477,17 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[idx] as f64 / 1000.0
 }
 
+/// `total` µs shared out over `n`, as a column ("-" when unknown or nothing to share).
+fn micros(total: Option<f64>, n: u64) -> String {
+    match total {
+        Some(t) if n > 0 => format!("{:.0}µs", t / n as f64),
+        _ => "-".into(),
+    }
+}
+
 fn print(rows: &[Row]) {
     println!(
-        "{:<38} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
+        "{:<38} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8}",
         "operation",
         "requests",
         "errors",
@@ -436,7 +497,9 @@ fn print(rows: &[Row]) {
         "p99 ms",
         "max ms",
         "batch",
-        "fsyncs/s"
+        "fsyncs/s",
+        "cpu/req",
+        "write/op"
     );
     for r in rows {
         let batch = if r.commits > 0 {
@@ -445,7 +508,7 @@ fn print(rows: &[Row]) {
             0.0
         };
         println!(
-            "{:<38} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.1} {:>9.0}",
+            "{:<38} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7.1} {:>9.0} {:>8} {:>8}",
             r.name,
             r.requests,
             r.errors,
@@ -456,6 +519,8 @@ fn print(rows: &[Row]) {
             r.lat_us.last().copied().unwrap_or(0) as f64 / 1000.0,
             batch,
             r.syncs as f64 / r.secs,
+            micros(r.cpu_us.map(|c| c.0), r.requests as u64),
+            micros(r.cpu_us.map(|c| c.1), r.ops),
         );
     }
 }
@@ -586,23 +651,31 @@ async fn run(opts: Options) {
     );
     let mut rows = Vec::new();
 
-    rows.push(
-        drive("GET /health", &target, vec![], c, s, |conn, _, _| {
-            Box::pin(async move { (1, ok(&conn.call(Method::GET, "/health", None).await)) })
-        })
-        .await,
-    );
-    rows.push(
-        register_row(
-            "register task (API key)",
-            &target,
-            target.key_headers(),
-            None,
-            &opts,
-        )
-        .await,
-    );
-    if let Some((token, env)) = &target.bearer {
+    if opts.wants("GET /health") {
+        rows.push(
+            drive("GET /health", &target, vec![], c, s, |conn, _, _| {
+                Box::pin(async move { (1, ok(&conn.call(Method::GET, "/health", None).await)) })
+            })
+            .await,
+        );
+    }
+    if opts.wants("register task (API key)") {
+        rows.push(
+            register_row(
+                "register task (API key)",
+                &target,
+                target.key_headers(),
+                None,
+                &opts,
+            )
+            .await,
+        );
+    }
+    if let Some((token, env)) = target
+        .bearer
+        .as_ref()
+        .filter(|_| opts.wants("register task (bearer token)"))
+    {
         let headers = vec![("authorization".to_string(), format!("Bearer {token}"))];
         rows.push(
             register_row(
@@ -617,8 +690,12 @@ async fn run(opts: Options) {
     }
 
     // Task events: each iteration registers nothing; it starts and completes a task
-    // registered in setup (two requests).
-    {
+    // registered in setup (two requests). The metadata row reads the same tasks.
+    let (events_row, metadata_row) = (
+        "task start + complete (API key)",
+        "GET task metadata (API key)",
+    );
+    if opts.wants(events_row) || opts.wants(metadata_row) {
         let headers = target.key_headers();
         let mut setup = Conn::open(target.addr, headers.clone()).await;
         let build = new_build(&mut setup, None).await;
@@ -629,40 +706,42 @@ async fn run(opts: Options) {
                 .call(Method::POST, &path, Some(&task_body(id, i as u64)))
                 .await;
         }
-        rows.push(
-            drive(
-                "task start + complete (API key)",
-                &target,
-                headers,
-                c,
-                s,
-                move |conn, client, i| {
-                    let id = pool[(client * 97 + i as usize) % pool.len()].clone();
-                    let base = format!("/api/v1/builds/{build}/tasks/{id}");
-                    Box::pin(async move {
-                        let a = conn
-                            .call(Method::POST, &format!("{base}/start"), None)
-                            .await;
-                        let b = conn
-                            .call(Method::POST, &format!("{base}/complete"), None)
-                            .await;
-                        (2, ok(&a) && ok(&b))
-                    })
-                },
-            )
-            .await,
-        );
+        if opts.wants(events_row) {
+            rows.push(
+                drive(
+                    events_row,
+                    &target,
+                    headers,
+                    c,
+                    s,
+                    move |conn, client, i| {
+                        let id = pool[(client * 97 + i as usize) % pool.len()].clone();
+                        let base = format!("/api/v1/builds/{build}/tasks/{id}");
+                        Box::pin(async move {
+                            let a = conn
+                                .call(Method::POST, &format!("{base}/start"), None)
+                                .await;
+                            let b = conn
+                                .call(Method::POST, &format!("{base}/complete"), None)
+                                .await;
+                            (2, ok(&a) && ok(&b))
+                        })
+                    },
+                )
+                .await,
+            );
+        }
     }
 
     // Reads.
-    {
+    if opts.wants(metadata_row) {
         let mut setup = Conn::open(target.addr, target.key_headers()).await;
         let _ = setup
             .call(Method::GET, "/api/v1/tasks/ev-1/metadata", None)
             .await;
         rows.push(
             drive(
-                "GET task metadata (API key)",
+                metadata_row,
                 &target,
                 target.key_headers(),
                 c,
@@ -679,67 +758,78 @@ async fn run(opts: Options) {
         );
     }
 
-    // Search over a seeded environment.
-    let seeded = seed_for_search(&target, opts.search_tasks, c).await;
-    let n = seeded.len();
-    let search = |name: String, query: &'static str| {
-        let target_headers = target.key_headers();
-        (name, target_headers, query)
-    };
-    for (name, headers, query) in [
-        search(
+    // Search over a seeded environment (`seed_for_search` seeds whole rounds of clients).
+    let n = opts.search_tasks.div_ceil(c) * c;
+    let searches: Vec<(String, &'static str)> = [
+        (
             format!("search latest page ({n} tasks)"),
             "/api/v1/tasks/search?page_size=50",
         ),
-        search(
+        (
             format!("search param.ratio range ({n} tasks)"),
             "/api/v1/tasks/search?filter=param.ratio%3A%3E%3D%3A99.5&page_size=50",
         ),
-        search(
+        (
             format!("search status:=completed ({n} tasks)"),
             "/api/v1/tasks/search?filter=status%3A%3D%3Acompleted&page_size=50",
         ),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(name, _)| opts.wants(name))
+    .collect();
+    if !searches.is_empty() {
+        seed_for_search(&target, opts.search_tasks, c).await;
+    }
+    for (name, query) in searches {
         rows.push(
-            drive(&name, &target, headers, c, s, move |conn, _, _| {
-                Box::pin(async move { (1, ok(&conn.call(Method::GET, query, None).await)) })
-            })
+            drive(
+                &name,
+                &target,
+                target.key_headers(),
+                c,
+                s,
+                move |conn, _, _| {
+                    Box::pin(async move { (1, ok(&conn.call(Method::GET, query, None).await)) })
+                },
+            )
             .await,
         );
     }
 
     // Locks: acquire + release of per-client lock names.
-    rows.push(
-        drive(
-            "lock acquire + release (API key)",
-            &target,
-            target.key_headers(),
-            c,
-            s,
-            |conn, client, i| {
-                let name = format!("bench-lock-{client}-{}", i % 64);
-                let owner = format!("00000000-0000-4000-8000-{client:012}");
-                Box::pin(async move {
-                    let a = conn
-                        .call(
-                            Method::POST,
-                            &format!("/api/v1/locks/{name}/acquire"),
-                            Some(&json!({"owner_id": owner, "ttl_seconds": 60})),
-                        )
-                        .await;
-                    let r = conn
-                        .call(
-                            Method::POST,
-                            &format!("/api/v1/locks/{name}/release"),
-                            Some(&json!({"owner_id": owner})),
-                        )
-                        .await;
-                    (2, ok(&a) && ok(&r))
-                })
-            },
-        )
-        .await,
-    );
+    if opts.wants("lock acquire + release (API key)") {
+        rows.push(
+            drive(
+                "lock acquire + release (API key)",
+                &target,
+                target.key_headers(),
+                c,
+                s,
+                |conn, client, i| {
+                    let name = format!("bench-lock-{client}-{}", i % 64);
+                    let owner = format!("00000000-0000-4000-8000-{client:012}");
+                    Box::pin(async move {
+                        let a = conn
+                            .call(
+                                Method::POST,
+                                &format!("/api/v1/locks/{name}/acquire"),
+                                Some(&json!({"owner_id": owner, "ttl_seconds": 60})),
+                            )
+                            .await;
+                        let r = conn
+                            .call(
+                                Method::POST,
+                                &format!("/api/v1/locks/{name}/release"),
+                                Some(&json!({"owner_id": owner})),
+                            )
+                            .await;
+                        (2, ok(&a) && ok(&r))
+                    })
+                },
+            )
+            .await,
+        );
+    }
 
     print(&rows);
     println!();
