@@ -47,12 +47,14 @@ pub(super) struct Record {
 /// Delivers a write's answer once it is durable (or its batch failed).
 pub(super) type Answer = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 
+/// The writer sends a batch's records just before its commit, so that the sync runs
+/// while the commit does, and the answers once the commit is done: an answer goes out
+/// when every record sent before it is synced.
 pub(super) enum ToJournal {
-    /// Records of one non-durable commit, and the answers that wait for them.
-    Batch {
-        records: Vec<Record>,
-        answers: Vec<Answer>,
-    },
+    /// Records of one non-durable commit.
+    Records(Vec<Record>),
+    /// Answers of a committed batch whose records were sent before.
+    Answers(Vec<Answer>),
     /// A durable commit now holds every record sent so far: the file can start over.
     Checkpointed,
 }
@@ -217,10 +219,7 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                ToJournal::Batch {
-                    records,
-                    answers: waiting,
-                } => {
+                ToJournal::Records(records) => {
                     if let (None, Some(r)) = (offset, records.first()) {
                         buf.extend_from_slice(&header(r.lsn));
                         offset = Some(0);
@@ -228,8 +227,8 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
                     for r in &records {
                         frame(&mut buf, r);
                     }
-                    answers.extend(waiting);
                 }
+                ToJournal::Answers(waiting) => answers.extend(waiting),
                 ToJournal::Checkpointed => {
                     // Everything framed so far is in the database now: no need to write
                     // it, and the next cycle starts at the top of the file.

@@ -29,6 +29,9 @@ struct Applied {
 }
 /// An operation: applied inside the shared transaction.
 type Op = Box<dyn FnOnce(&WriteTransaction) -> Applied + Send>;
+/// Where a batch being applied gets more ops: the next queued op and whether it is
+/// journaled, or `None` when there is none.
+type More<'a> = &'a mut dyn FnMut() -> Option<(Op, bool)>;
 
 enum Command {
     Op {
@@ -288,23 +291,22 @@ fn run(
             Some(Command::Tick) => {}
             Some(Command::Shutdown) | None => break,
         }
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(Command::Op { op, journaled }) => {
-                    must_sync |= !journaled;
-                    batch.push(op);
-                }
-                Ok(Command::Tick) => {}
-                Ok(Command::Shutdown) => {
-                    stopping = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
         let due = w.checkpoint_due();
         if !batch.is_empty() || due {
-            w.commit_batch(&mut batch, must_sync || due);
+            // Ops that arrive while the batch is being applied join it: a commit costs
+            // about as much as two registrations, so the fewer the better.
+            let mut more = || loop {
+                match rx.try_recv() {
+                    Ok(Command::Op { op, journaled }) => return Some((op, journaled)),
+                    Ok(Command::Tick) => {}
+                    Ok(Command::Shutdown) => {
+                        stopping = true;
+                        return None;
+                    }
+                    Err(_) => return None,
+                }
+            };
+            w.commit_batch(&mut batch, must_sync || due, max_batch, &mut more);
         }
         must_sync = false;
     }
@@ -316,7 +318,7 @@ fn run(
         }
     }
     // The last commit is durable: a clean stop leaves nothing to replay.
-    w.commit_batch(&mut batch, true);
+    w.commit_batch(&mut batch, true, usize::MAX, &mut || None);
     drop(w.journal.take());
     if let Some(t) = journal_thread {
         let _ = t.join();
@@ -335,51 +337,57 @@ impl Writer {
                 || self.journal_bytes >= CHECKPOINT_BYTES)
     }
 
-    /// Applies and commits `batch`; `durable` makes it a checkpoint. An empty durable
-    /// batch is a bare checkpoint.
-    fn commit_batch(&mut self, batch: &mut Vec<Op>, durable: bool) {
+    /// Applies `batch`, then ops from `more` while there is room (up to `max_batch` in
+    /// all), and commits; `durable` makes it a checkpoint. An empty durable batch is a
+    /// bare checkpoint.
+    fn commit_batch(&mut self, batch: &mut Vec<Op>, durable: bool, max_batch: usize, more: More) {
         let durable = durable || self.journal.is_none();
         if batch.is_empty() && !(durable && self.dirty()) {
             return;
         }
-        let n = batch.len() as u64;
         let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
-        let mut records: Vec<Record> = Vec::new();
         let first_lsn = self.next_lsn;
-        let outcome = self.apply(batch, durable, &mut answers, &mut records);
+        let outcome = self.apply(batch, durable, max_batch, more, &mut answers);
+        // Ops never applied (the transaction could not start): dropping them drops their
+        // reply senders, and their waiters get an error.
+        batch.clear();
+        let n = answers.len() as u64;
         let c = &self.counters;
-        match &outcome {
-            Ok(()) => {
+        match outcome {
+            Ok(commit) => {
                 c.commits.fetch_add(1, Ordering::Relaxed);
                 c.ops.fetch_add(n, Ordering::Relaxed);
                 c.max_batch.fetch_max(n, Ordering::Relaxed);
+                self.answer(commit, answers);
             }
             Err(e) => {
                 self.next_lsn = first_lsn;
                 c.failed_batches.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, ops = n, "write batch failed; every op in it is answered 503");
+                answer_all(answers, Err(&e));
             }
         }
-        // Ops never applied (the transaction could not start): dropping them drops their
-        // reply senders, and their waiters get an error.
-        batch.clear();
-        match outcome {
-            Ok(()) if durable => {
-                c.durable_commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sends the answers of a committed batch on their way.
+    fn answer(&mut self, commit: Commit, answers: Vec<Answer>) {
+        match commit {
+            Commit::Durable => {
+                self.counters
+                    .durable_commits
+                    .fetch_add(1, Ordering::Relaxed);
                 self.journal_bytes = 0;
                 self.last_checkpoint = Instant::now();
                 let _ = self.send(ToJournal::Checkpointed);
                 answer_all(answers, Ok(()));
             }
-            Ok(()) if records.is_empty() => answer_all(answers, Ok(())),
-            Ok(()) => {
-                self.journal_bytes += records.iter().map(|r| r.payload.len() + 17).sum::<usize>();
-                if let Some(ToJournal::Batch { answers, .. }) =
-                    self.send(ToJournal::Batch { records, answers })
-                {
-                    // No journal any more: the batch is durable only once the database is.
+            Commit::Unlogged => answer_all(answers, Ok(())),
+            Commit::Journaled => {
+                if let Some(ToJournal::Answers(answers)) = self.send(ToJournal::Answers(answers)) {
+                    // The journal thread is gone, perhaps before syncing these records:
+                    // they are durable only once the database is.
                     let mut none = Vec::new();
-                    self.commit_batch(&mut none, true);
+                    self.commit_batch(&mut none, true, 0, &mut || None);
                     let synced = if self.dirty() {
                         Err(StoreError::BatchFailed(
                             "cannot make the write durable".into(),
@@ -390,7 +398,6 @@ impl Writer {
                     answer_all(answers, synced.as_ref().map(|_| ()));
                 }
             }
-            Err(e) => answer_all(answers, Err(&e)),
         }
     }
 
@@ -405,45 +412,96 @@ impl Writer {
         Some(msg)
     }
 
+    /// Applies `batch`, then ops from `more` up to `max_batch` in all, and commits. The
+    /// records of journaled ops go to the journal just before the commit, so that their
+    /// sync and the commit overlap; an unjournaled op makes the commit durable.
     fn apply(
         &mut self,
         batch: &mut Vec<Op>,
-        durable: bool,
+        mut durable: bool,
+        max_batch: usize,
+        more: More,
         answers: &mut Vec<Answer>,
-        records: &mut Vec<Record>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Commit, StoreError> {
         let mut wtx = self.db.begin_write()?;
-        wtx.set_durability(if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        })?;
+        let mut records: Vec<Record> = Vec::new();
         for op in batch.drain(..) {
-            // A panicking op may have written half of its rows: the whole batch is dropped.
-            match catch_unwind(AssertUnwindSafe(|| op(&wtx))) {
-                Ok(applied) => {
-                    answers.push(applied.answer);
-                    if let Some((kind, payload)) = applied.record {
-                        records.push(Record {
-                            lsn: self.next_lsn,
-                            kind,
-                            payload,
-                        });
-                        self.next_lsn += 1;
-                    }
-                }
-                Err(_) => {
-                    let _ = wtx.abort();
-                    return Err(StoreError::BatchFailed("a write operation panicked".into()));
-                }
-            }
+            self.apply_op(&wtx, op, answers, &mut records)?;
+        }
+        while answers.len() < max_batch {
+            let Some((op, journaled)) = more() else { break };
+            durable |= !journaled;
+            self.apply_op(&wtx, op, answers, &mut records)?;
         }
         if !records.is_empty() || durable {
             journal::set_applied(&wtx, self.next_lsn - 1)?;
         }
-        wtx.commit()?;
+        let commit = if durable {
+            wtx.set_durability(Durability::Immediate)?;
+            Commit::Durable
+        } else if records.is_empty() {
+            wtx.set_durability(Durability::None)?;
+            Commit::Unlogged
+        } else {
+            wtx.set_durability(Durability::None)?;
+            let bytes = records.iter().map(|r| r.payload.len() + 17).sum::<usize>();
+            match self.send(ToJournal::Records(records)) {
+                None => {
+                    self.journal_bytes += bytes;
+                    Commit::Journaled
+                }
+                // No journal any more: this commit must be durable itself.
+                Some(_) => {
+                    wtx.set_durability(Durability::Immediate)?;
+                    Commit::Durable
+                }
+            }
+        };
+        if let Err(e) = wtx.commit() {
+            if let Commit::Journaled = commit {
+                // The journal may already hold records of writes the database refused:
+                // like a failed fsync, stop, and let the next start replay what is logged.
+                tracing::error!(error = %e, "a journaled commit failed; stopping");
+                eprintln!("stardag-server: a journaled commit failed: {e}; stopping");
+                std::process::abort();
+            }
+            return Err(e.into());
+        }
+        Ok(commit)
+    }
+
+    /// Applies one op and keeps its answer and journal record. A panicking op may have
+    /// written half of its rows: the error drops (aborts) the whole transaction.
+    fn apply_op(
+        &mut self,
+        wtx: &WriteTransaction,
+        op: Op,
+        answers: &mut Vec<Answer>,
+        records: &mut Vec<Record>,
+    ) -> Result<(), StoreError> {
+        let applied = catch_unwind(AssertUnwindSafe(|| op(wtx)))
+            .map_err(|_| StoreError::BatchFailed("a write operation panicked".into()))?;
+        answers.push(applied.answer);
+        if let Some((kind, payload)) = applied.record {
+            records.push(Record {
+                lsn: self.next_lsn,
+                kind,
+                payload,
+            });
+            self.next_lsn += 1;
+        }
         Ok(())
     }
+}
+
+/// How a batch was committed, which decides who answers it.
+enum Commit {
+    /// Synced with the database file (a checkpoint): answered at once.
+    Durable,
+    /// Nothing to journal (every op was refused or wrote nothing): answered at once.
+    Unlogged,
+    /// Records sent to the journal: answered by the journal thread once synced.
+    Journaled,
 }
 
 fn answer_all(answers: Vec<Answer>, outcome: Result<(), &StoreError>) {

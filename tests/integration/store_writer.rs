@@ -107,6 +107,55 @@ async fn sixty_four_concurrent_writers_share_commits_and_lose_nothing() {
     reopened.shutdown();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_queued_while_a_batch_is_applied_join_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("db.redb"), &options()).unwrap());
+    let before = store.writer_stats();
+    // A slow first op holds the writer inside its transaction while five more queue.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let slow = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |tx| -> Result<(), StoreError> {
+                    let _ = started_tx.send(());
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    tx.open_table(T)?.insert(0, 0)?;
+                    Ok(())
+                })
+                .await
+        })
+    };
+    started_rx.await.unwrap();
+    let mut queued = Vec::new();
+    for k in 1..=5u64 {
+        let store = store.clone();
+        queued.push(tokio::spawn(async move {
+            store
+                .write(move |tx| -> Result<(), StoreError> {
+                    tx.open_table(T)?.insert(k, k)?;
+                    Ok(())
+                })
+                .await
+        }));
+    }
+    // Give the five time to reach the queue before the slow op finishes.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    slow.await.unwrap().unwrap();
+    for q in queued {
+        q.await.unwrap().unwrap();
+    }
+    let after = store.writer_stats();
+    assert_eq!(after.ops - before.ops, 6);
+    assert_eq!(
+        after.commits - before.commits,
+        1,
+        "the queued writes must share the slow op's commit: {after:?}"
+    );
+    store.shutdown();
+}
+
 #[tokio::test]
 async fn a_panicking_op_fails_only_its_batch_and_the_store_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
