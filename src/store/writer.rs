@@ -1,9 +1,10 @@
 //! The single writer thread with group commit (D25).
 //!
-//! Handlers send boxed operations over a bounded channel. The thread takes one, drains
-//! whatever else is already queued (up to `max_batch`) and applies them all in one write
-//! transaction. A batch of journaled writes (`redo.rs`) commits without sync and its
-//! records go to the journal thread, which answers the waiters once they are synced
+//! Handlers send boxed operations over a bounded channel. The thread takes one, opens a
+//! write transaction, and applies it and whatever else is queued until the queue is
+//! empty (up to `max_batch`), including ops that arrive meanwhile. A batch of journaled
+//! writes (`redo.rs`) hands its records to the journal thread, commits without sync,
+//! then hands over the answers, which that thread sends once the records are synced
 //! (`journal.rs`); meanwhile this thread applies the next batch. Any other write, and a
 //! checkpoint every `checkpoint_interval`, commits with `Durability::Immediate` and is
 //! answered after that fsync. Under concurrency many requests share each sync.
