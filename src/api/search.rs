@@ -9,7 +9,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::wire::{both, paging, raw, to_raw};
+use super::wire::{both, paging, raw, task_fields, to_raw, TaskFields};
 use crate::clock::format_micros;
 use crate::domain::events::TaskStatus;
 use crate::domain::search::{Path, Query};
@@ -65,14 +65,8 @@ const TOP_COLUMNS: usize = 50;
 
 #[derive(Serialize)]
 struct ResultOut<'a> {
-    task_id: &'a str,
-    environment_id: Uuid,
-    task_namespace: &'a str,
-    task_name: &'a str,
-    task_data: &'a RawValue,
-    version: Option<&'a str>,
-    output_uri: Option<&'a str>,
-    created_at: String,
+    #[serde(flatten)]
+    task: TaskFields<'a>,
     build_id: Option<Uuid>,
     build_name: Option<&'a str>,
     status: TaskStatus,
@@ -120,14 +114,7 @@ pub fn render(
             asset_data.insert(name.as_str(), raw(body)?);
         }
         tasks.push(ResultOut {
-            task_id: &row.task_id,
-            environment_id: env,
-            task_namespace: &row.task_namespace,
-            task_name: &row.task_name,
-            task_data: raw(&row.task_data)?,
-            version: row.version.as_deref(),
-            output_uri: row.output_uri.as_deref(),
-            created_at: format_micros(row.created_at),
+            task: task_fields(env, row)?,
             build_id: hit.build.as_ref().map(|b| b.0),
             build_name: hit.build.as_ref().map(|b| b.1.as_str()),
             status: g.status,

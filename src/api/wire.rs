@@ -127,9 +127,10 @@ pub fn build_out(env: Uuid, row: &BuildRow, user: Option<TriggeredBy>) -> BuildO
     }
 }
 
+/// A task's stored fields as every task answer shows them: [`TaskOut`] puts the id in
+/// front, a search result (which has no id) its status columns after.
 #[derive(Serialize)]
-pub struct TaskOut<'a> {
-    id: Uuid,
+pub struct TaskFields<'a> {
     task_id: &'a str,
     environment_id: Uuid,
     task_namespace: &'a str,
@@ -140,9 +141,8 @@ pub struct TaskOut<'a> {
     created_at: String,
 }
 
-pub fn task_out(env: Uuid, row: &TaskRow) -> Result<TaskOut<'_>, ApiError> {
-    Ok(TaskOut {
-        id: row.id,
+pub fn task_fields(env: Uuid, row: &TaskRow) -> Result<TaskFields<'_>, ApiError> {
+    Ok(TaskFields {
         task_id: &row.task_id,
         environment_id: env,
         task_namespace: &row.task_namespace,
@@ -151,6 +151,20 @@ pub fn task_out(env: Uuid, row: &TaskRow) -> Result<TaskOut<'_>, ApiError> {
         version: row.version.as_deref(),
         output_uri: row.output_uri.as_deref(),
         created_at: format_micros(row.created_at),
+    })
+}
+
+#[derive(Serialize)]
+pub struct TaskOut<'a> {
+    id: Uuid,
+    #[serde(flatten)]
+    fields: TaskFields<'a>,
+}
+
+pub fn task_out(env: Uuid, row: &TaskRow) -> Result<TaskOut<'_>, ApiError> {
+    Ok(TaskOut {
+        id: row.id,
+        fields: task_fields(env, row)?,
     })
 }
 
