@@ -10,6 +10,10 @@
 //! checks the benchmark works), `--binary PATH`, `--url URL --api-key KEY`, `--only TEXT`
 //! (only the rows whose name contains TEXT, e.g. to profile one operation).
 
+#[path = "support/args.rs"]
+mod args;
+use args::{arg, flag, value};
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,32 +56,19 @@ impl Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let smoke = args.iter().any(|a| a == "--smoke");
+    let smoke = flag("--smoke");
     Options {
         smoke,
-        scale_tasks: get("--scale-tasks")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        clients: get("--clients").and_then(|v| v.parse().ok()).unwrap_or(16),
-        seconds: get("--seconds")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if smoke { 1.0 } else { 5.0 }),
-        search_tasks: get("--search-tasks")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if smoke { 500 } else { 10_000 }),
-        binary: get("--binary").map(PathBuf::from).unwrap_or_else(|| {
+        scale_tasks: arg("--scale-tasks", 0),
+        clients: arg("--clients", 16),
+        seconds: arg("--seconds", if smoke { 1.0 } else { 5.0 }),
+        search_tasks: arg("--search-tasks", if smoke { 500 } else { 10_000 }),
+        binary: value("--binary").map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/stardag-server")
         }),
-        url: get("--url"),
-        api_key: get("--api-key"),
-        only: get("--only"),
+        url: value("--url"),
+        api_key: value("--api-key"),
+        only: value("--only"),
     }
 }
 

@@ -16,6 +16,10 @@
 //! a unique `x`, `group` = `g0`…`g99` (1 % each), `ratio` uniform in 0..100, a nested
 //! `cfg`; 60 % completed, 10 % failed, 10 % running, 20 % pending; 10 builds.
 
+#[path = "support/args.rs"]
+mod args;
+use args::arg;
+
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
@@ -27,15 +31,6 @@ use stardag_server::store::search::{self, DocIndex};
 use stardag_server::store::tasks::{self, NewBuild, NewEvent, Registration, TrackError};
 use stardag_server::store::{Store, StoreOptions};
 use uuid::Uuid;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn hash(i: usize) -> String {
     let h = (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);

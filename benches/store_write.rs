@@ -5,6 +5,10 @@
 //! durable, how many commits (fsyncs) that took, and the mean batch size. A single
 //! writer measures the fsync floor; many writers show what group commit buys.
 
+#[path = "support/args.rs"]
+mod args;
+use args::arg;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,15 +16,6 @@ use redb::TableDefinition;
 use stardag_server::store::{Store, StoreError, StoreOptions};
 
 const EVENTS: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("bench_events");
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 async fn run(writers: usize, total_ops: usize) -> (f64, u64, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
