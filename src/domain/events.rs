@@ -251,6 +251,20 @@ wire_enum!(TaskStatus, "TaskStatus", [
 ]);
 
 impl TaskStatus {
+    /// A fixed number per status, 0..=6: stored in search index keys and used as an
+    /// array slot. Never renumber (independent of the enum's order on purpose).
+    pub fn code(self) -> u8 {
+        match self {
+            TaskStatus::Pending => 0,
+            TaskStatus::Running => 1,
+            TaskStatus::Suspended => 2,
+            TaskStatus::Completed => 3,
+            TaskStatus::Failed => 4,
+            TaskStatus::Skipped => 5,
+            TaskStatus::Cancelled => 6,
+        }
+    }
+
     /// The statuses the global derivation can produce (v1-tasks §3.4: suspended shows as
     /// running, skipped is ignored).
     pub const GLOBAL_OBSERVABLE: &'static [TaskStatus] = &[

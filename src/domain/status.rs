@@ -640,15 +640,7 @@ impl TaskStatusCounts {
     }
 
     fn slot(status: TaskStatus) -> usize {
-        match status {
-            TaskStatus::Pending => 0,
-            TaskStatus::Running => 1,
-            TaskStatus::Suspended => 2,
-            TaskStatus::Completed => 3,
-            TaskStatus::Failed => 4,
-            TaskStatus::Skipped => 5,
-            TaskStatus::Cancelled => 6,
-        }
+        usize::from(status.code())
     }
 
     /// Tasks currently in `status`.

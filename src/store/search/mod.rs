@@ -43,7 +43,7 @@ pub const OVERFLOW: TableDefinition<(u128, &str, u128), u32> =
 /// (env, shape) → its keys, newline-separated. Written when a shape first appears.
 pub const SHAPES: TableDefinition<(u128, u128), &str> = TableDefinition::new("search_shapes");
 
-/// Posting and count kind of the materialised global status (value: [`status_code`]).
+/// Posting and count kind of the materialised global status (value: [`TaskStatus::code`]).
 pub const STATUS: &str = "@status";
 /// Posting and count kind of the build of a task's latest event (value: 16-byte id).
 pub const BUILD: &str = "@build";
@@ -168,19 +168,6 @@ pub fn decode_value(enc: &[u8]) -> Option<Decoded<'_>> {
         TAG_LONG => Decoded::Long(std::str::from_utf8(rest).ok()?),
         _ => return None,
     })
-}
-
-/// Status codes as stored in keys: fixed here, independent of enum order.
-pub fn status_code(s: TaskStatus) -> u8 {
-    match s {
-        TaskStatus::Pending => 0,
-        TaskStatus::Running => 1,
-        TaskStatus::Suspended => 2,
-        TaskStatus::Completed => 3,
-        TaskStatus::Failed => 4,
-        TaskStatus::Skipped => 5,
-        TaskStatus::Cancelled => 6,
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -407,11 +394,11 @@ pub(crate) fn on_state_change(
     let mut counts = tx.open_table(COUNTS)?;
     if status_moved {
         if let Some((old, _)) = before {
-            let code = [status_code(old)];
+            let code = [old.code()];
             postings.remove((env, STATUS, &code[..], task))?;
             bump(&mut counts, env, STATUS, &code, false)?;
         }
-        let code = [status_code(after.0)];
+        let code = [after.0.code()];
         postings.insert((env, STATUS, &code[..], task), 1)?;
         bump(&mut counts, env, STATUS, &code, true)?;
     }
@@ -686,7 +673,7 @@ pub fn status_counts(
     let mut out = Vec::new();
     for s in TaskStatus::ALL {
         let n = counts
-            .get((e, STATUS, &[status_code(*s)][..]))?
+            .get((e, STATUS, &[s.code()][..]))?
             .map(|g| g.value())
             .unwrap_or(0);
         out.push((*s, n));

@@ -19,10 +19,11 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    decode_value, encode_bool, encode_num, encode_str, kind_end, kind_range, status_code, Decoded,
-    BUILD, COUNTS, FIELD_NAME, FIELD_NAMESPACE, FIELD_VERSION, OVERFLOW, POSTINGS, STATUS, TAG_END,
+    decode_value, encode_bool, encode_num, encode_str, kind_end, kind_range, Decoded, BUILD,
+    COUNTS, FIELD_NAME, FIELD_NAMESPACE, FIELD_VERSION, OVERFLOW, POSTINGS, STATUS, TAG_END,
     TAG_LONG, TAG_NUM,
 };
+use crate::domain::events::TaskStatus;
 use crate::domain::search::{
     contains_ci, scalar_matches, text_matches, time_matches, Condition, FilterValue, Op, Path,
     Query, Scalar, Sort, SortField, TextColumn,
@@ -399,7 +400,9 @@ impl Exec {
                 Source::Namespaces(self.distinct(FIELD_NAMESPACE, |s| contains_ci(s, q))?),
             ]),
             Term::Cond(c) => match c {
-                Condition::Status(set) => Source::Status(set.members().map(status_code).collect()),
+                Condition::Status(set) => {
+                    Source::Status(set.members().map(TaskStatus::code).collect())
+                }
                 Condition::Text(col, op, v) => self.text_source(*col, *op, v)?,
                 Condition::CreatedAt(op, nanos) => Source::Ids(created_at_ranges(*op, *nanos)),
                 Condition::Param(path, op, v) => {
