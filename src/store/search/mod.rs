@@ -250,34 +250,27 @@ fn shape_hash(keys: &[String]) -> u128 {
 type PostingTable<'t> = Table<'t, (u128, &'static str, &'static [u8], u128), u32>;
 type CountTable<'t> = Table<'t, (u128, &'static str, &'static [u8]), u64>;
 
-fn add_posting(
+/// Adds (`up`) or takes off one reference to a posting; the posting goes at zero.
+/// Assets of one name but different types can share a posting, hence the count.
+fn adjust_posting(
     postings: &mut PostingTable<'_>,
-    env: u128,
-    field: &str,
-    enc: &[u8],
-    task: u128,
+    key: (u128, &str, &[u8], u128),
+    up: bool,
 ) -> Result<(), StoreError> {
-    // A task's own document never repeats a field, so the insert is usually all; only
-    // same-named assets of different types meet an existing posting.
-    let old = postings
-        .insert((env, field, enc, task), 1)?
-        .map(|g| g.value());
-    if let Some(refs) = old {
-        postings.insert((env, field, enc, task), refs + 1)?;
-    }
-    Ok(())
-}
-
-fn remove_posting(
-    postings: &mut PostingTable<'_>,
-    env: u128,
-    field: &str,
-    enc: &[u8],
-    task: u128,
-) -> Result<(), StoreError> {
-    let refs = postings.remove((env, field, enc, task))?.map(|g| g.value());
-    if let Some(refs) = refs.filter(|r| *r > 1) {
-        postings.insert((env, field, enc, task), refs - 1)?;
+    // A task's own document never repeats a field, so the insert is usually all.
+    let old = if up {
+        postings.insert(key, 1)?.map(|g| g.value())
+    } else {
+        postings.remove(key)?.map(|g| g.value())
+    };
+    match (up, old) {
+        (true, Some(refs)) => {
+            postings.insert(key, refs + 1)?;
+        }
+        (false, Some(refs)) if refs > 1 => {
+            postings.insert(key, refs - 1)?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -314,11 +307,7 @@ fn apply_doc(
     up: bool,
 ) -> Result<(), StoreError> {
     for (field, enc) in &doc.scalars {
-        if up {
-            add_posting(postings, env, field, enc, task)?;
-        } else {
-            remove_posting(postings, env, field, enc, task)?;
-        }
+        adjust_posting(postings, (env, field, enc, task), up)?;
     }
     if doc.overflow {
         let mut overflow = tx.open_table(OVERFLOW)?;
@@ -367,7 +356,11 @@ pub(crate) fn index_task(
     )?;
     let mut postings = tx.open_table(POSTINGS)?;
     if let Some(v) = &row.version {
-        add_posting(&mut postings, env, FIELD_VERSION, &encode_str(v), task)?;
+        adjust_posting(
+            &mut postings,
+            (env, FIELD_VERSION, &encode_str(v), task),
+            true,
+        )?;
     }
     apply_doc(tx, &mut postings, &mut counts, env, task, doc, true)
 }
