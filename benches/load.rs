@@ -516,7 +516,8 @@ fn print(rows: &[Row]) {
     }
 }
 
-async fn seed_for_search(target: &Target, n: usize, clients: usize) -> Vec<String> {
+/// Registers `n` tasks (rounded up to whole rounds of `clients`) in a new build.
+async fn seed_for_search(target: &Target, n: usize, clients: usize) {
     let headers = target.key_headers();
     let mut setup = Conn::open(target.addr, headers.clone()).await;
     let build = new_build(&mut setup, None).await;
@@ -528,7 +529,6 @@ async fn seed_for_search(target: &Target, n: usize, clients: usize) -> Vec<Strin
         let addr = target.addr;
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr, headers).await;
-            let mut ids = Vec::new();
             for i in 0..per {
                 let i = (client * per + i) as u64;
                 let id = format!("seed-{i:08}");
@@ -545,16 +545,12 @@ async fn seed_for_search(target: &Target, n: usize, clients: usize) -> Vec<Strin
                         .call(Method::POST, &format!("{path}/{id}/complete"), None)
                         .await;
                 }
-                ids.push(id);
             }
-            ids
         }));
     }
-    let mut all = Vec::new();
     for t in tasks {
-        all.extend(t.await.expect("seed"));
+        t.await.expect("seed");
     }
-    all
 }
 
 /// Registers `--scale-tasks` more tasks, reports memory and file size, then stops the
