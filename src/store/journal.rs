@@ -265,11 +265,14 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
 /// acknowledged nor lost silently: like a database whose fsync failed, the process stops
 /// and the next start replays what did reach the disk.
 fn fatal(path: &Path, e: std::io::Error) -> ! {
-    tracing::error!(journal = %path.display(), error = %e, "cannot write the journal; stopping");
-    eprintln!(
-        "stardag-server: cannot write the journal {}: {e}; stopping",
-        path.display()
-    );
+    stop(&format!("cannot write the journal {}: {e}", path.display()))
+}
+
+/// Stops the process at once (no clean shutdown, no checkpoint) so that the next start
+/// recovers from what reached the disk.
+pub(super) fn stop(why: &str) -> ! {
+    tracing::error!("{why}; stopping");
+    eprintln!("stardag-server: {why}; stopping");
     std::process::abort();
 }
 

@@ -462,9 +462,7 @@ impl Writer {
             if let Commit::Journaled = commit {
                 // The journal may already hold records of writes the database refused:
                 // like a failed fsync, stop, and let the next start replay what is logged.
-                tracing::error!(error = %e, "a journaled commit failed; stopping");
-                eprintln!("stardag-server: a journaled commit failed: {e}; stopping");
-                std::process::abort();
+                journal::stop(&format!("a journaled commit failed: {e}"));
             }
             return Err(e.into());
         }
