@@ -28,6 +28,7 @@ use stardag_server::domain::events::EventType;
 use stardag_server::domain::search::Query;
 use stardag_server::store::redo::{RegisterTask, TaskEvent};
 use stardag_server::store::search::{self, DocIndex};
+use stardag_server::store::tables::Tables;
 use stardag_server::store::tasks::{self, NewBuild, NewEvent, Registration, TrackError};
 use stardag_server::store::{Store, StoreOptions};
 use uuid::Uuid;
@@ -58,6 +59,7 @@ fn seed(store: &Store, env: Uuid, builds: &[Uuid], from: usize, to: usize) {
         let builds = builds.to_vec();
         store
             .write_blocking(move |tx| -> Result<(), TrackError> {
+                let t = Tables::new(tx);
                 for k in i..end {
                     let data = task_data(k);
                     let reg = Registration {
@@ -72,7 +74,7 @@ fn seed(store: &Store, env: Uuid, builds: &[Uuid], from: usize, to: usize) {
                         salt: k as u64,
                     };
                     let b = builds[k % builds.len()];
-                    tasks::register_task(tx, env, b, reg, now_micros())?;
+                    tasks::register_task(&t, env, b, reg, now_micros())?;
                     let events: &[EventType] = match k % 10 {
                         0..=5 => &[EventType::TaskStarted, EventType::TaskCompleted],
                         6 => &[EventType::TaskStarted, EventType::TaskFailed],
@@ -81,7 +83,7 @@ fn seed(store: &Store, env: Uuid, builds: &[Uuid], from: usize, to: usize) {
                     };
                     for ev in events {
                         tasks::task_event(
-                            tx,
+                            &t,
                             env,
                             b,
                             &hash(k),
@@ -269,7 +271,7 @@ fn write_rates(sdk_shaped: bool, per_writer: usize) -> (f64, f64) {
             salt: 1,
         };
         let build = store
-            .write(move |tx| tasks::create_build(tx, env, new, now_micros()))
+            .write(move |tx| tasks::create_build(&Tables::new(tx), env, new, now_micros()))
             .await
             .expect("build")
             .id;
@@ -387,7 +389,9 @@ fn main() {
                 salt: i,
             };
             store
-                .write_blocking(move |tx| tasks::create_build(tx, env, new, now_micros()))
+                .write_blocking(move |tx| {
+                    tasks::create_build(&Tables::new(tx), env, new, now_micros())
+                })
                 .expect("build")
                 .id
         })

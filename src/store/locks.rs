@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::codec::{decode, encode};
-use super::tasks::{self, env_bounds, TrackError};
+use super::tables::Tables;
+use super::tasks::{self, env_bounds, TrackError, TASK_IDS, TASK_STATES};
 use super::{identity, Reader, StoreError};
 use crate::domain::events::EventType;
 
@@ -124,7 +125,7 @@ pub(crate) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// take the lock if it is free, expired, or already the caller's.
 #[allow(clippy::too_many_arguments)]
 pub fn acquire(
-    tx: &WriteTransaction,
+    t: &Tables,
     ws: Uuid,
     env: Uuid,
     name: &str,
@@ -134,18 +135,19 @@ pub fn acquire(
     now: i64,
 ) -> Result<Acquired, LockError> {
     let e = env.as_u128();
-    if check_completion && is_completed(tx, env, name)? {
+    if check_completion && completed_in(t, e, name)? {
         return Ok(Acquired::AlreadyCompleted);
     }
-    let limit = identity::environment(tx, ws, env)?
+    // Identity tables are not in the batch's set: read them through the transaction.
+    let limit = identity::environment(t.tx(), ws, env)?
         .ok_or(LockError::EnvironmentNotFound)?
         .max_concurrent_locks;
-    let existing = lock_row(tx, e, name)?;
+    let existing = lock_row_in(t, e, name)?;
     let own = existing.as_ref().is_some_and(|r| r.owner == owner);
     // Upstream order: the limit before ownership, so a full environment answers 429
     // even for a lock someone else holds.
     if let (Some(limit), false) = (limit, own) {
-        if live_count(tx, e, now)? >= u64::from(limit) {
+        if live_count(t, e, now)? >= u64::from(limit) {
             return Err(LockError::LimitReached(limit));
         }
     }
@@ -160,14 +162,14 @@ pub fn acquire(
         expires_at: now.saturating_add(ttl_micros),
         version: existing.as_ref().map_or(0, |r| r.version + 1),
     };
-    put(tx, e, name, existing.map(|r| r.expires_at), &row)?;
+    put(t, e, name, existing.map(|r| r.expires_at), &row)?;
     Ok(Acquired::Acquired(row))
 }
 
 /// `POST /locks/{name}/renew`: the owner extends its lock, expired or not, as long as
 /// nobody took it over.
 pub fn renew(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: Uuid,
     name: &str,
     owner: Uuid,
@@ -175,13 +177,13 @@ pub fn renew(
     now: i64,
 ) -> Result<LockRow, LockError> {
     let e = env.as_u128();
-    let old = owned(tx, e, name, owner)?;
+    let old = owned(t, e, name, owner)?;
     let row = LockRow {
         expires_at: now.saturating_add(ttl_micros),
         version: old.version + 1,
         ..old.clone()
     };
-    put(tx, e, name, Some(old.expires_at), &row)?;
+    put(t, e, name, Some(old.expires_at), &row)?;
     Ok(row)
 }
 
@@ -196,7 +198,7 @@ pub struct Completion {
 /// recorded). With `task_completed`, the name is remembered as completed; with a build
 /// too, a registered task of that hash gets a `task_completed` event in that build.
 pub fn release(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: Uuid,
     name: &str,
     owner: Uuid,
@@ -204,10 +206,10 @@ pub fn release(
     now: i64,
 ) -> Result<(), LockError> {
     let e = env.as_u128();
-    let old = owned(tx, e, name, owner)?;
+    let old = owned(t, e, name, owner)?;
     let build = match completion.build {
         Some(b) if completion.task_completed => {
-            if !tasks::build_exists(tx, e, b.as_u128())? {
+            if !tasks::has_build(t, e, b.as_u128())? {
                 return Err(LockError::BuildNotFound);
             }
             Some(b)
@@ -216,9 +218,9 @@ pub fn release(
     };
     // Checks are done: writes only from here on.
     if let Some(b) = build {
-        if tasks::task_id_of(tx, e, name)?.is_some() {
+        if tasks::task_id_in(t, e, name)?.is_some() {
             tasks::task_event(
-                tx,
+                t,
                 env,
                 b,
                 name,
@@ -226,10 +228,10 @@ pub fn release(
             )?;
         }
     }
-    tx.open_table(LOCKS)?.remove((e, name))?;
-    unindex(tx, e, name, old.expires_at)?;
+    t.locks()?.remove((e, name))?;
+    unindex(t, e, name, old.expires_at)?;
     if completion.task_completed {
-        tx.open_table(LOCK_COMPLETIONS)?.insert((e, name), now)?;
+        t.lock_completions()?.insert((e, name), now)?;
     }
     Ok(())
 }
@@ -248,8 +250,8 @@ pub fn purge_environment(tx: &WriteTransaction, env: Uuid) -> Result<(), StoreEr
 }
 
 /// The caller's lock of this name, expired or not; else 409.
-fn owned(tx: &WriteTransaction, env: u128, name: &str, owner: Uuid) -> Result<LockRow, LockError> {
-    match lock_row(tx, env, name)? {
+fn owned(t: &Tables, env: u128, name: &str, owner: Uuid) -> Result<LockRow, LockError> {
+    match lock_row_in(t, env, name)? {
         Some(row) if row.owner == owner => Ok(row),
         _ => Err(LockError::NotOwned),
     }
@@ -257,15 +259,14 @@ fn owned(tx: &WriteTransaction, env: u128, name: &str, owner: Uuid) -> Result<Lo
 
 /// Writes the row and moves its expiry index entry from `old_expiry` to the new one.
 fn put(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: u128,
     name: &str,
     old_expiry: Option<i64>,
     row: &LockRow,
 ) -> Result<(), StoreError> {
-    tx.open_table(LOCKS)?
-        .insert((env, name), encode(row)?.as_slice())?;
-    let mut index = tx.open_table(LOCK_EXPIRY)?;
+    t.locks()?.insert((env, name), encode(row)?.as_slice())?;
+    let mut index = t.lock_expiry()?;
     let removed = match old_expiry {
         Some(at) => index.remove((env, at, name))?.is_some(),
         None => false,
@@ -273,25 +274,22 @@ fn put(
     index.insert((env, row.expires_at, name), ())?;
     drop(index);
     if !removed {
-        add_count(tx, env, 1)?;
+        add_count(t, env, 1)?;
     }
     Ok(())
 }
 
 /// Drops the lock's expiry index entry, unless pruning already did.
-fn unindex(tx: &WriteTransaction, env: u128, name: &str, expiry: i64) -> Result<(), StoreError> {
-    if tx
-        .open_table(LOCK_EXPIRY)?
-        .remove((env, expiry, name))?
-        .is_some()
-    {
-        add_count(tx, env, -1)?;
+fn unindex(t: &Tables, env: u128, name: &str, expiry: i64) -> Result<(), StoreError> {
+    let removed = t.lock_expiry()?.remove((env, expiry, name))?.is_some();
+    if removed {
+        add_count(t, env, -1)?;
     }
     Ok(())
 }
 
-fn add_count(tx: &WriteTransaction, env: u128, delta: i64) -> Result<(), StoreError> {
-    let mut counts = tx.open_table(LOCK_COUNTS)?;
+fn add_count(t: &Tables, env: u128, delta: i64) -> Result<(), StoreError> {
+    let mut counts = t.lock_counts()?;
     let current = counts.get(env)?.map_or(0, |g| g.value());
     let next = current.saturating_add_signed(delta);
     if next == 0 {
@@ -305,10 +303,10 @@ fn add_count(tx: &WriteTransaction, env: u128, delta: i64) -> Result<(), StoreEr
 /// The environment's live locks at `now`. Prunes the expired index entries first: a
 /// state-neutral write (it changes no lock and no answer), so a refusal that follows it
 /// still leaves the shared transaction consistent (writer contract, `Store::write`).
-fn live_count(tx: &WriteTransaction, env: u128, now: i64) -> Result<u64, StoreError> {
+fn live_count(t: &Tables, env: u128, now: i64) -> Result<u64, StoreError> {
     let mut pruned = 0i64;
     {
-        let mut index = tx.open_table(LOCK_EXPIRY)?;
+        let mut index = t.lock_expiry()?;
         let expired = (env, i64::MIN, "")..(env, now.saturating_add(1), "");
         for entry in index.extract_from_if(expired, |_, _| true)? {
             entry?;
@@ -316,23 +314,36 @@ fn live_count(tx: &WriteTransaction, env: u128, now: i64) -> Result<u64, StoreEr
         }
     }
     if pruned > 0 {
-        add_count(tx, env, -pruned)?;
+        add_count(t, env, -pruned)?;
     }
-    Ok(tx
-        .open_table(LOCK_COUNTS)?
-        .get(env)?
-        .map_or(0, |g| g.value()))
+    let live = t.lock_counts()?.get(env)?.map_or(0, |g| g.value());
+    Ok(live)
 }
 
 // ---------------------------------------------------------------------------------------
 // Reads
 // ---------------------------------------------------------------------------------------
 
-fn lock_row(r: &impl Reader, env: u128, name: &str) -> Result<Option<LockRow>, StoreError> {
-    r.open(LOCKS)?
+type LockTable = (u128, &'static str);
+
+/// One row of `locks` (a read's table or a batch's).
+fn row_in(
+    locks: &impl ReadableTable<LockTable, &'static [u8]>,
+    env: u128,
+    name: &str,
+) -> Result<Option<LockRow>, StoreError> {
+    locks
         .get((env, name))?
         .map(|raw| decode("locks", raw.value()))
         .transpose()
+}
+
+fn lock_row(r: &impl Reader, env: u128, name: &str) -> Result<Option<LockRow>, StoreError> {
+    row_in(&r.open(LOCKS)?, env, name)
+}
+
+fn lock_row_in(t: &Tables, env: u128, name: &str) -> Result<Option<LockRow>, StoreError> {
+    row_in(&*t.locks()?, env, name)
 }
 
 /// One lock of the environment, expired or not.
@@ -392,13 +403,15 @@ pub fn list(
 /// closes the SDK's window between its release (`task_completed: true`, sent before
 /// `/complete`) and its `/complete` (docs/locks.md).
 pub fn is_completed(r: &impl Reader, env: Uuid, name: &str) -> Result<bool, StoreError> {
-    if r.open(LOCK_COMPLETIONS)?
-        .get((env.as_u128(), name))?
-        .is_some()
-    {
-        return Ok(true);
-    }
-    tasks::is_completed(r, env, name)
+    let e = env.as_u128();
+    Ok(r.open(LOCK_COMPLETIONS)?.get((e, name))?.is_some()
+        || tasks::completed(&r.open(TASK_IDS)?, &r.open(TASK_STATES)?, e, name)?)
+}
+
+/// [`is_completed`] inside a write batch.
+fn completed_in(t: &Tables, env: u128, name: &str) -> Result<bool, StoreError> {
+    Ok(t.lock_completions()?.get((env, name))?.is_some()
+        || tasks::completed(&*t.task_ids()?, &*t.task_states()?, env, name)?)
 }
 
 #[cfg(test)]
@@ -444,7 +457,9 @@ mod tests {
             .unwrap();
         let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let acq = |owner: Uuid, name: &'static str, at: i64| {
-            store.write_blocking(move |tx| acquire(tx, ws, env, name, owner, 10 * SEC, false, at))
+            store.write_blocking(move |tx| {
+                acquire(&Tables::new(tx), ws, env, name, owner, 10 * SEC, false, at)
+            })
         };
         assert!(acq(a, "x", 0).is_ok());
         assert!(acq(b, "y", 0).is_ok());
@@ -455,7 +470,7 @@ mod tests {
         assert_eq!(count(&store, env), 1);
         // The pruned-but-untaken lock "x" is renewed by its owner and counts again.
         let row = store
-            .write_blocking(move |tx| renew(tx, env, "x", a, 10 * SEC, 11 * SEC))
+            .write_blocking(move |tx| renew(&Tables::new(tx), env, "x", a, 10 * SEC, 11 * SEC))
             .unwrap();
         assert_eq!((row.version, row.expires_at), (1, 21 * SEC));
         assert_eq!(count(&store, env), 2);
@@ -476,7 +491,14 @@ mod tests {
         assert_eq!(names(12 * SEC, true), ["z", "x", "y"]);
         let rel = |owner: Uuid, name: &'static str| {
             store.write_blocking(move |tx| {
-                release(tx, env, name, owner, Completion::default(), 25 * SEC)
+                release(
+                    &Tables::new(tx),
+                    env,
+                    name,
+                    owner,
+                    Completion::default(),
+                    25 * SEC,
+                )
             })
         };
         assert!(matches!(rel(a, "y"), Err(LockError::NotOwned)));

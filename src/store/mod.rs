@@ -12,6 +12,7 @@ pub mod locks;
 pub mod redo;
 mod schema;
 pub mod search;
+pub mod tables;
 pub mod tasks;
 mod writer;
 
@@ -172,7 +173,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.writer.submit(op, None).await
+        self.writer.submit(move |t| op(t.closed()), None).await
     }
 
     /// Applies a journaled write (`redo.rs`): answered once its journal record is synced,
@@ -181,7 +182,7 @@ impl Store {
     pub async fn write_logged<L: redo::Logged>(&self, op: L) -> Result<L::Out, L::Err> {
         let payload = codec::encode(&op)?;
         self.writer
-            .submit(move |tx| op.apply(tx), Some((L::KIND as u8, payload)))
+            .submit(move |t| op.apply(t), Some((L::KIND as u8, payload)))
             .await
     }
 
@@ -217,7 +218,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.writer.submit_blocking(op)
+        self.writer.submit_blocking(move |t| op(t.closed()))
     }
 
     pub fn writer_stats(&self) -> WriterStats {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::codec::decode;
 use super::locks::{self, Acquired, Completion, LockError, LockRow};
+use super::tables::Tables;
 use super::tasks::TrackError;
 use super::tasks::{
     self, AssetInput, BuildRow, NewBuild, NewEvent, Registration, StoredAsset, TaskRow,
@@ -39,8 +40,9 @@ pub trait Logged: Serialize + DeserializeOwned + Send + 'static {
     const KIND: Kind;
     type Out: Send + 'static;
     type Err: From<StoreError> + std::fmt::Display + Send + 'static;
-    /// Must be deterministic in `self` and the database state.
-    fn apply(self, tx: &WriteTransaction) -> Result<Self::Out, Self::Err>;
+    /// Must be deterministic in `self` and the database state. Runs in a batch, whose
+    /// table set it writes through.
+    fn apply(self, t: &Tables<'_>) -> Result<Self::Out, Self::Err>;
 }
 
 /// Applies one journal record again (start-up after a crash). Only writes that
@@ -49,7 +51,7 @@ pub trait Logged: Serialize + DeserializeOwned + Send + 'static {
 pub(super) fn replay(tx: &WriteTransaction, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
     fn again<L: Logged>(tx: &WriteTransaction, payload: &[u8]) -> Result<(), StoreError> {
         let op: L = decode("journal", payload)?;
-        op.apply(tx).map(|_| ()).map_err(|e| {
+        op.apply(&Tables::new(tx)).map(|_| ()).map_err(|e| {
             StoreError::Journal(format!("replaying a {:?} record failed: {e}", L::KIND))
         })
     }
@@ -80,8 +82,8 @@ impl Logged for CreateBuild {
     const KIND: Kind = Kind::CreateBuild;
     type Out = BuildRow;
     type Err = TrackError;
-    fn apply(self, tx: &WriteTransaction) -> Result<BuildRow, TrackError> {
-        tasks::create_build(tx, self.env, self.new, self.now)
+    fn apply(self, t: &Tables<'_>) -> Result<BuildRow, TrackError> {
+        tasks::create_build(t, self.env, self.new, self.now)
     }
 }
 
@@ -100,9 +102,9 @@ impl Logged for TransitionBuild {
     const KIND: Kind = Kind::TransitionBuild;
     type Out = BuildRow;
     type Err = TrackError;
-    fn apply(self, tx: &WriteTransaction) -> Result<BuildRow, TrackError> {
+    fn apply(self, t: &Tables<'_>) -> Result<BuildRow, TrackError> {
         tasks::transition_build(
-            tx,
+            t,
             self.env,
             self.build,
             self.event,
@@ -126,8 +128,8 @@ impl Logged for RegisterTask {
     const KIND: Kind = Kind::RegisterTask;
     type Out = TaskRow;
     type Err = TrackError;
-    fn apply(self, tx: &WriteTransaction) -> Result<TaskRow, TrackError> {
-        tasks::register_task(tx, self.env, self.build, self.reg, self.now)
+    fn apply(self, t: &Tables<'_>) -> Result<TaskRow, TrackError> {
+        tasks::register_task(t, self.env, self.build, self.reg, self.now)
     }
 }
 
@@ -144,8 +146,8 @@ impl Logged for TaskEvent {
     const KIND: Kind = Kind::TaskEvent;
     type Out = TaskStatus;
     type Err = TrackError;
-    fn apply(self, tx: &WriteTransaction) -> Result<TaskStatus, TrackError> {
-        tasks::task_event(tx, self.env, self.build, &self.task, self.event)
+    fn apply(self, t: &Tables<'_>) -> Result<TaskStatus, TrackError> {
+        tasks::task_event(t, self.env, self.build, &self.task, self.event)
     }
 }
 
@@ -164,9 +166,9 @@ impl Logged for UploadAssets {
     const KIND: Kind = Kind::UploadAssets;
     type Out = Vec<StoredAsset>;
     type Err = TrackError;
-    fn apply(self, tx: &WriteTransaction) -> Result<Vec<StoredAsset>, TrackError> {
+    fn apply(self, t: &Tables<'_>) -> Result<Vec<StoredAsset>, TrackError> {
         tasks::upload_assets(
-            tx, self.env, self.build, &self.task, self.items, self.salt, self.now,
+            t, self.env, self.build, &self.task, self.items, self.salt, self.now,
         )
     }
 }
@@ -187,9 +189,9 @@ impl Logged for LockAcquire {
     const KIND: Kind = Kind::LockAcquire;
     type Out = Acquired;
     type Err = LockError;
-    fn apply(self, tx: &WriteTransaction) -> Result<Acquired, LockError> {
+    fn apply(self, t: &Tables<'_>) -> Result<Acquired, LockError> {
         locks::acquire(
-            tx,
+            t,
             self.workspace,
             self.env,
             &self.name,
@@ -215,9 +217,9 @@ impl Logged for LockRenew {
     const KIND: Kind = Kind::LockRenew;
     type Out = LockRow;
     type Err = LockError;
-    fn apply(self, tx: &WriteTransaction) -> Result<LockRow, LockError> {
+    fn apply(self, t: &Tables<'_>) -> Result<LockRow, LockError> {
         locks::renew(
-            tx,
+            t,
             self.env,
             &self.name,
             self.owner,
@@ -241,9 +243,9 @@ impl Logged for LockRelease {
     const KIND: Kind = Kind::LockRelease;
     type Out = ();
     type Err = LockError;
-    fn apply(self, tx: &WriteTransaction) -> Result<(), LockError> {
+    fn apply(self, t: &Tables<'_>) -> Result<(), LockError> {
         locks::release(
-            tx,
+            t,
             self.env,
             &self.name,
             self.owner,

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::codec::{decode, decode_prefix, encode};
-use super::schema::META;
 use super::search::{self, DocIndex};
+use super::tables::Tables;
 use super::{Reader, StoreError};
 use crate::domain::events::{EventType, TaskStatus};
 use crate::domain::status::{BuildState, GlobalTaskState, TaskInBuildState};
@@ -218,8 +218,8 @@ struct Slot {
 /// Hands out `n` event sequence numbers and a timestamp: `now` (taken by the caller,
 /// so a journal replay gets the same one), or just after the last one if the clock went
 /// back.
-fn reserve(tx: &WriteTransaction, n: u64, now: i64) -> Result<Slot, StoreError> {
-    let mut meta = tx.open_table(META)?;
+fn reserve(t: &Tables, n: u64, now: i64) -> Result<Slot, StoreError> {
+    let mut meta = t.meta()?;
     let (next_seq, last_at) = match meta.get(CLOCK_KEY)? {
         Some(raw) => {
             let raw = raw.value();
@@ -276,15 +276,20 @@ pub(crate) fn task_id_of(
     Ok(r.open(TASK_IDS)?.get((env, hash))?.map(|g| g.value()))
 }
 
-fn bump_counts(
-    tx: &WriteTransaction,
-    env: u128,
-    builds: u64,
-    tasks: u64,
-) -> Result<(), StoreError> {
-    let mut t = tx.open_table(ENV_COUNTS)?;
-    let (b, k) = t.get(env)?.map(|g| g.value()).unwrap_or((0, 0));
-    t.insert(env, (b + builds, k + tasks))?;
+/// [`build_exists`] inside a write batch.
+pub(crate) fn has_build(t: &Tables, env: u128, build: u128) -> Result<bool, StoreError> {
+    Ok(t.builds()?.get((env, build))?.is_some())
+}
+
+/// [`task_id_of`] inside a write batch.
+pub(crate) fn task_id_in(t: &Tables, env: u128, hash: &str) -> Result<Option<u128>, StoreError> {
+    Ok(t.task_ids()?.get((env, hash))?.map(|g| g.value()))
+}
+
+fn bump_counts(t: &Tables, env: u128, builds: u64, tasks: u64) -> Result<(), StoreError> {
+    let mut counts = t.env_counts()?;
+    let (b, k) = counts.get(env)?.map(|g| g.value()).unwrap_or((0, 0));
+    counts.insert(env, (b + builds, k + tasks))?;
     Ok(())
 }
 
@@ -312,13 +317,13 @@ pub struct NewBuild {
 
 /// Inserts a build and its `build_started` event (§4.1).
 pub fn create_build(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: Uuid,
     new: NewBuild,
     now: i64,
 ) -> Result<BuildRow, TrackError> {
     let e = env.as_u128();
-    let slot = reserve(tx, 1, now)?;
+    let slot = reserve(t, 1, now)?;
     let mut state = BuildState::new();
     state.apply(EventType::BuildStarted, slot.at, None);
     let row = BuildRow {
@@ -332,8 +337,7 @@ pub fn create_build(
         state,
     };
     let b = row.id.as_u128();
-    tx.open_table(BUILDS)?
-        .insert((e, b), encode(&row)?.as_slice())?;
+    t.builds()?.insert((e, b), encode(&row)?.as_slice())?;
     let event = EventRow {
         task: None,
         event_type: EventType::BuildStarted,
@@ -341,16 +345,16 @@ pub fn create_build(
         error_message: None,
         metadata: None,
     };
-    tx.open_table(BUILD_EVENTS)?
+    t.build_events()?
         .insert((e, b, slot.seq), encode(&event)?.as_slice())?;
-    bump_counts(tx, e, 1, 0)?;
+    bump_counts(t, e, 1, 0)?;
     Ok(row)
 }
 
 /// Appends a build-level terminal event (§4.1, D6 PATCH) and returns the updated build.
 /// Unconditional: a later terminal event replaces an earlier one (§3.2).
 pub fn transition_build(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: Uuid,
     build: Uuid,
     event_type: EventType,
@@ -359,16 +363,17 @@ pub fn transition_build(
     now: i64,
 ) -> Result<BuildRow, TrackError> {
     let (e, b) = (env.as_u128(), build.as_u128());
-    let mut builds = tx.open_table(BUILDS)?;
+    let mut builds = t.builds()?;
     let mut row: BuildRow = match builds.get((e, b))? {
         Some(raw) => decode("builds", raw.value())?,
         None => return Err(TrackError::BuildNotFound),
     };
-    let slot = reserve(tx, 1, now)?;
+    let slot = reserve(t, 1, now)?;
     let triggered_by = triggered_by.filter(|t| !t.is_empty());
     row.state
         .apply(event_type, slot.at, triggered_by.as_deref());
     builds.insert((e, b), encode(&row)?.as_slice())?;
+    drop(builds);
     let event = EventRow {
         task: None,
         event_type,
@@ -378,7 +383,7 @@ pub fn transition_build(
             .as_deref()
             .map(|t| metadata_json(crate::domain::events::META_TRIGGERED_BY_USER_ID, t)),
     };
-    tx.open_table(BUILD_EVENTS)?
+    t.build_events()?
         .insert((e, b, slot.seq), encode(&event)?.as_slice())?;
     Ok(row)
 }
@@ -387,7 +392,7 @@ pub fn transition_build(
 /// the build (§3.3) and its global state (§3.4) in the same transaction. Returns the
 /// per-build state after the event. Reusable by every route that appends task events.
 fn record_task_event(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: u128,
     build: u128,
     task: u128,
@@ -395,7 +400,7 @@ fn record_task_event(
     event: &EventRow,
 ) -> Result<TaskInBuildState, StoreError> {
     let error = event.error_message.as_deref();
-    let mut members = tx.open_table(BUILD_TASKS)?;
+    let mut members = t.build_tasks()?;
     let mut member: TaskInBuildState = match members.get((env, build, task))? {
         Some(raw) => decode("build_tasks", raw.value())?,
         None => TaskInBuildState::new(),
@@ -404,23 +409,19 @@ fn record_task_event(
     members.insert((env, build, task), encode(&member)?.as_slice())?;
     drop(members);
 
-    let mut states = tx.open_table(TASK_STATES)?;
-    let mut state: TaskStateRow = match states.get((env, task))? {
-        Some(raw) => decode("task_states", raw.value())?,
-        None => TaskStateRow::default(),
-    };
+    let mut states = t.task_states()?;
+    let mut state = state_in(&*states, env, task)?;
     let g = &state.global;
     let before = (g.event_count > 0).then_some((g.status, g.latest_event_build_id));
     state.global.apply(event.event_type, slot.at, build, error);
     states.insert((env, task), encode(&state)?.as_slice())?;
     drop(states);
     let g = &state.global;
-    search::on_state_change(tx, env, task, before, (g.status, g.latest_event_build_id))?;
+    search::on_state_change(t, env, task, before, (g.status, g.latest_event_build_id))?;
 
-    tx.open_table(BUILD_EVENTS)?
+    t.build_events()?
         .insert((env, build, slot.seq), encode(event)?.as_slice())?;
-    tx.open_table(TASK_EVENTS)?
-        .insert((env, task, slot.seq), build)?;
+    t.task_events()?.insert((env, task, slot.seq), build)?;
     Ok(member)
 }
 
@@ -445,23 +446,23 @@ pub struct Registration {
 /// now if the upstream is registered, else as soon as it registers. The single writer
 /// makes check-then-insert atomic: concurrent first registrations give one task.
 pub fn register_task(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: Uuid,
     build: Uuid,
     reg: Registration,
     now: i64,
 ) -> Result<TaskRow, TrackError> {
     let (e, b) = (env.as_u128(), build.as_u128());
-    if !build_exists(tx, e, b)? {
+    if !has_build(t, e, b)? {
         return Err(TrackError::BuildNotFound);
     }
-    let existing = task_id_of(tx, e, &reg.task_id)?;
-    let slot = reserve(tx, 1, now)?;
+    let existing = task_id_in(t, e, &reg.task_id)?;
+    let slot = reserve(t, 1, now)?;
 
     let (task, created) = match existing {
         Some(id) => {
-            let row = tx
-                .open_table(TASKS)?
+            let row = t
+                .tasks()?
                 .get((e, id))?
                 .map(|raw| decode::<TaskRow>("tasks", raw.value()))
                 .transpose()?
@@ -471,9 +472,9 @@ pub fn register_task(
                 })?;
             (row, false)
         }
-        None => (insert_task(tx, e, &reg, slot)?, true),
+        None => (insert_task(t, e, &reg, slot)?, true),
     };
-    let t = task.id.as_u128();
+    let id = task.id.as_u128();
 
     let event_type = if created {
         EventType::TaskPending
@@ -487,15 +488,15 @@ pub fn register_task(
         error_message: None,
         metadata: None,
     };
-    record_task_event(tx, e, b, t, slot, &event)?;
-    add_dependencies(tx, e, t, &reg.task_id, &reg.dependency_task_ids)?;
+    record_task_event(t, e, b, id, slot, &event)?;
+    add_dependencies(t, e, id, &reg.task_id, &reg.dependency_task_ids)?;
     Ok(task)
 }
 
 /// Inserts a new task with its indexes, and turns the edges that waited for its hash
 /// into real edges (D17).
 fn insert_task(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: u128,
     reg: &Registration,
     slot: Slot,
@@ -510,31 +511,29 @@ fn insert_task(
         created_at: slot.at,
         task_data: reg.task_data.clone(),
     };
-    let t = row.id.as_u128();
-    tx.open_table(TASKS)?
-        .insert((env, t), encode(&row)?.as_slice())?;
-    tx.open_table(TASK_IDS)?
-        .insert((env, row.task_id.as_str()), t)?;
-    tx.open_table(TASKS_BY_NAME)?
-        .insert((env, row.task_name.as_str(), t), ())?;
-    tx.open_table(TASKS_BY_NAMESPACE)?
-        .insert((env, row.task_namespace.as_str(), t), ())?;
-    bump_counts(tx, env, 0, 1)?;
-    search::index_task(tx, env, &row, &reg.search)?;
+    let id = row.id.as_u128();
+    t.tasks()?.insert((env, id), encode(&row)?.as_slice())?;
+    t.task_ids()?.insert((env, row.task_id.as_str()), id)?;
+    t.tasks_by_name()?
+        .insert((env, row.task_name.as_str(), id), ())?;
+    t.tasks_by_namespace()?
+        .insert((env, row.task_namespace.as_str(), id), ())?;
+    bump_counts(t, env, 0, 1)?;
+    search::index_task(t, env, &row, &reg.search)?;
 
     let hash = row.task_id.as_str();
     let mut waiting = Vec::new();
     {
-        let mut pending = tx.open_table(PENDING_EDGES)?;
+        let mut pending = t.pending_edges()?;
         let range = (env, hash, 0u128)..=(env, hash, u128::MAX);
         for entry in pending.extract_from_if(range, |_, _| true)? {
             let (k, _) = entry?;
             waiting.push(k.value().2);
         }
     }
-    let mut edges = tx.open_table(TASK_EDGES)?;
+    let mut edges = t.task_edges()?;
     for downstream in waiting {
-        edges.insert((env, downstream, t), ())?;
+        edges.insert((env, downstream, id), ())?;
     }
     Ok(row)
 }
@@ -542,7 +541,7 @@ fn insert_task(
 /// Records `deps` as upstreams of `task`: an edge when the upstream is known, else a
 /// pending edge. Idempotent (repeats and re-registrations add nothing twice).
 fn add_dependencies(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: u128,
     task: u128,
     own_hash: &str,
@@ -555,7 +554,7 @@ fn add_dependencies(
     let mut resolved = Vec::new();
     let mut unresolved = Vec::new();
     {
-        let ids = tx.open_table(TASK_IDS)?;
+        let ids = t.task_ids()?;
         for dep in deps {
             if !seen.insert(dep.as_str()) {
                 continue;
@@ -571,7 +570,7 @@ fn add_dependencies(
         }
     }
     if !resolved.is_empty() {
-        let mut edges = tx.open_table(TASK_EDGES)?;
+        let mut edges = t.task_edges()?;
         for up in resolved {
             if edges.get((env, task, up))?.is_none() {
                 edges.insert((env, task, up), ())?;
@@ -579,7 +578,7 @@ fn add_dependencies(
         }
     }
     if !unresolved.is_empty() {
-        let mut pending = tx.open_table(PENDING_EDGES)?;
+        let mut pending = t.pending_edges()?;
         for up in unresolved {
             if pending.get((env, up, task))?.is_none() {
                 pending.insert((env, up, task), ())?;
@@ -613,7 +612,7 @@ impl NewEvent {
 /// Appends one task-level event for a task of the environment (it need not be a member
 /// of the build yet, §3.1) and returns the task's per-build status (§3.3).
 pub fn task_event(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: Uuid,
     build: Uuid,
     hash: &str,
@@ -626,13 +625,13 @@ pub fn task_event(
         now,
     } = new;
     let (e, b) = (env.as_u128(), build.as_u128());
-    if !build_exists(tx, e, b)? {
+    if !has_build(t, e, b)? {
         return Err(TrackError::BuildNotFound);
     }
-    let t = task_id_of(tx, e, hash)?.ok_or(TrackError::TaskNotFound)?;
-    let slot = reserve(tx, 1, now)?;
+    let task = task_id_in(t, e, hash)?.ok_or(TrackError::TaskNotFound)?;
+    let slot = reserve(t, 1, now)?;
     let event = EventRow {
-        task: Some(Uuid::from_u128(t)),
+        task: Some(Uuid::from_u128(task)),
         event_type,
         at: slot.at,
         error_message: error_message.map(cap_message),
@@ -640,7 +639,7 @@ pub fn task_event(
             .filter(|o| !o.is_empty())
             .map(|o| metadata_json(crate::domain::events::META_LOCK_OWNER, &cap_message(o))),
     };
-    Ok(record_task_event(tx, e, b, t, slot, &event)?.status)
+    Ok(record_task_event(t, e, b, task, slot, &event)?.status)
 }
 
 /// One item of an asset upload (§4.2), body as JSON object text.
@@ -657,7 +656,7 @@ pub struct AssetInput {
 /// keeps its id and created_at. A key repeated within the request is written once with
 /// the last body, and every occurrence answers with that final state (as upstream).
 pub fn upload_assets(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: Uuid,
     build: Uuid,
     hash: &str,
@@ -666,15 +665,15 @@ pub fn upload_assets(
     now: i64,
 ) -> Result<Vec<StoredAsset>, TrackError> {
     let (e, b) = (env.as_u128(), build.as_u128());
-    if !build_exists(tx, e, b)? {
+    if !has_build(t, e, b)? {
         return Err(TrackError::BuildNotFound);
     }
-    let t = task_id_of(tx, e, hash)?.ok_or(TrackError::TaskNotFound)?;
+    let task = task_id_in(t, e, hash)?.ok_or(TrackError::TaskNotFound)?;
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let slot = reserve(tx, items.len() as u64, now)?;
-    let mut assets = tx.open_table(ASSETS)?;
+    let slot = reserve(t, items.len() as u64, now)?;
+    let mut assets = t.assets()?;
     // Final state per key, and the key of each request item.
     let mut finals: HashMap<(String, String), AssetRow> = HashMap::new();
     let mut order: Vec<(String, String)> = Vec::with_capacity(items.len());
@@ -687,7 +686,7 @@ pub fn upload_assets(
             Some(row) => Some((row.id, row.created_at)),
             None => {
                 let stored = assets
-                    .get((e, t, key.0.as_str(), key.1.as_str()))?
+                    .get((e, task, key.0.as_str(), key.1.as_str()))?
                     .map(|raw| decode::<AssetRow>("task_assets", raw.value()))
                     .transpose()?;
                 let ids = stored.as_ref().map(|row| (row.id, row.created_at));
@@ -731,22 +730,19 @@ pub fn upload_assets(
     }
     for ((asset_type, name), row) in &finals {
         assets.insert(
-            (e, t, asset_type.as_str(), name.as_str()),
+            (e, task, asset_type.as_str(), name.as_str()),
             encode(row)?.as_slice(),
         )?;
     }
     drop(assets);
     for (old, new) in &moves {
-        search::reindex_asset(tx, e, t, old.as_ref(), new)?;
+        search::reindex_asset(t, e, task, old.as_ref(), new)?;
     }
     if added > 0 {
-        let mut states = tx.open_table(TASK_STATES)?;
-        let mut state: TaskStateRow = match states.get((e, t))? {
-            Some(raw) => decode("task_states", raw.value())?,
-            None => TaskStateRow::default(),
-        };
+        let mut states = t.task_states()?;
+        let mut state = state_in(&*states, e, task)?;
         state.asset_count += added;
-        states.insert((e, t), encode(&state)?.as_slice())?;
+        states.insert((e, task), encode(&state)?.as_slice())?;
     }
     Ok(order
         .into_iter()
@@ -859,7 +855,16 @@ fn task_row(r: &impl Reader, env: u128, task: u128) -> Result<Option<TaskRow>, S
 }
 
 fn task_state(r: &impl Reader, env: u128, task: u128) -> Result<TaskStateRow, StoreError> {
-    Ok(r.open(TASK_STATES)?
+    state_in(&r.open(TASK_STATES)?, env, task)
+}
+
+/// A task's state from the `task_states` table of a read or a batch (default if none).
+fn state_in(
+    states: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    env: u128,
+    task: u128,
+) -> Result<TaskStateRow, StoreError> {
+    Ok(states
         .get((env, task))?
         .map(|raw| decode("task_states", raw.value()))
         .transpose()?
@@ -878,9 +883,23 @@ pub fn task_by_hash(r: &impl Reader, env: Uuid, hash: &str) -> Result<Option<Tas
 /// environment and has a `task_completed` event in some build (completed is sticky in
 /// the materialised global state, so one read answers it).
 pub fn is_completed(r: &impl Reader, env: Uuid, hash: &str) -> Result<bool, StoreError> {
-    let e = env.as_u128();
-    match task_id_of(r, e, hash)? {
-        Some(t) => Ok(task_state(r, e, t)?.global.is_completed()),
+    completed(
+        &r.open(TASK_IDS)?,
+        &r.open(TASK_STATES)?,
+        env.as_u128(),
+        hash,
+    )
+}
+
+/// [`is_completed`] over the `task_ids` and `task_states` tables of a read or a batch.
+pub(crate) fn completed(
+    ids: &impl ReadableTable<(u128, &'static str), u128>,
+    states: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    env: u128,
+    hash: &str,
+) -> Result<bool, StoreError> {
+    match ids.get((env, hash))?.map(|g| g.value()) {
+        Some(task) => Ok(state_in(states, env, task)?.global.is_completed()),
         None => Ok(false),
     }
 }
@@ -1200,7 +1219,12 @@ mod tests {
         for _ in 0..50 {
             let row: BuildRow = store
                 .write_blocking(move |tx| {
-                    create_build(tx, env, new_build(), crate::clock::now_micros())
+                    create_build(
+                        &Tables::new(tx),
+                        env,
+                        new_build(),
+                        crate::clock::now_micros(),
+                    )
                 })
                 .unwrap();
             assert!(row.created_at > last);
@@ -1211,7 +1235,12 @@ mod tests {
         let store = Store::open(&dir.path().join("t.redb"), &crate::store::test_options()).unwrap();
         let row: BuildRow = store
             .write_blocking(move |tx| {
-                create_build(tx, env, new_build(), crate::clock::now_micros())
+                create_build(
+                    &Tables::new(tx),
+                    env,
+                    new_build(),
+                    crate::clock::now_micros(),
+                )
             })
             .unwrap();
         assert!(row.created_at > last);
@@ -1225,30 +1254,31 @@ mod tests {
         for env in [gone, kept] {
             store
                 .write_blocking(move |tx| -> Result<(), TrackError> {
-                    let b = create_build(tx, env, new_build(), crate::clock::now_micros())?.id;
+                    let t = Tables::new(tx);
+                    let b = create_build(&t, env, new_build(), crate::clock::now_micros())?.id;
                     register_task(
-                        tx,
+                        &t,
                         env,
                         b,
                         registration("down", &["up", "missing"]),
                         crate::clock::now_micros(),
                     )?;
                     register_task(
-                        tx,
+                        &t,
                         env,
                         b,
                         registration("up", &[]),
                         crate::clock::now_micros(),
                     )?;
                     task_event(
-                        tx,
+                        &t,
                         env,
                         b,
                         "up",
                         NewEvent::plain(EventType::TaskStarted, crate::clock::now_micros()),
                     )?;
                     upload_assets(
-                        tx,
+                        &t,
                         env,
                         b,
                         "up",

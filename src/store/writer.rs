@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability, WriteTransaction};
+use redb::{Database, Durability};
 use tokio::sync::{mpsc, oneshot};
 
 use super::journal::{self, Answer, Record, ToJournal};
+use super::tables::Tables;
 use super::StoreError;
 
 /// What applying an op leaves: its answer, and for a journaled write that changed
@@ -28,8 +29,8 @@ struct Applied {
     answer: Answer,
     record: Option<(u8, Vec<u8>)>,
 }
-/// An operation: applied inside the shared transaction.
-type Op = Box<dyn FnOnce(&WriteTransaction) -> Applied + Send>;
+/// An operation: applied inside the shared transaction, through the batch's tables.
+type Op = Box<dyn FnOnce(&Tables) -> Applied + Send>;
 /// Where a batch being applied gets more ops: the next queued op and whether it is
 /// journaled, or `None` when there is none.
 type More<'a> = &'a mut dyn FnMut() -> Option<(Op, bool)>;
@@ -127,7 +128,7 @@ impl WriterHandle {
     /// write; it is only called when the op succeeded (a refused op wrote nothing).
     fn wrap<T, E, F>(op: F, journal: Option<(u8, Vec<u8>)>) -> (Op, oneshot::Receiver<Result<T, E>>)
     where
-        F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Tables) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -156,7 +157,7 @@ impl WriterHandle {
         journal: Option<(u8, Vec<u8>)>,
     ) -> Result<T, E>
     where
-        F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Tables) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -174,7 +175,7 @@ impl WriterHandle {
     /// For offline tools only: must not be called from inside the async runtime.
     pub(super) fn submit_blocking<T, E, F>(&self, op: F) -> Result<T, E>
     where
-        F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Tables) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -426,13 +427,17 @@ impl Writer {
     ) -> Result<Commit, StoreError> {
         let mut wtx = self.db.begin_write()?;
         let mut records: Vec<Record> = Vec::new();
-        for op in batch.drain(..) {
-            self.apply_op(&wtx, op, answers, &mut records)?;
-        }
-        while answers.len() < max_batch {
-            let Some((op, journaled)) = more() else { break };
-            durable |= !journaled;
-            self.apply_op(&wtx, op, answers, &mut records)?;
+        {
+            // Every table the batch opened closes here, before the commit.
+            let tables = Tables::new(&wtx);
+            for op in batch.drain(..) {
+                self.apply_op(&tables, op, answers, &mut records)?;
+            }
+            while answers.len() < max_batch {
+                let Some((op, journaled)) = more() else { break };
+                durable |= !journaled;
+                self.apply_op(&tables, op, answers, &mut records)?;
+            }
         }
         if !records.is_empty() || durable {
             journal::set_applied(&wtx, self.next_lsn - 1)?;
@@ -473,12 +478,12 @@ impl Writer {
     /// written half of its rows: the error drops (aborts) the whole transaction.
     fn apply_op(
         &mut self,
-        wtx: &WriteTransaction,
+        tables: &Tables,
         op: Op,
         answers: &mut Vec<Answer>,
         records: &mut Vec<Record>,
     ) -> Result<(), StoreError> {
-        let applied = catch_unwind(AssertUnwindSafe(|| op(wtx)))
+        let applied = catch_unwind(AssertUnwindSafe(|| op(tables)))
             .map_err(|_| StoreError::BatchFailed("a write operation panicked".into()))?;
         answers.push(applied.answer);
         if let Some((kind, payload)) = applied.record {

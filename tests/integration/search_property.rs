@@ -11,6 +11,7 @@ use stardag_server::clock::now_micros;
 use stardag_server::domain::events::EventType;
 use stardag_server::domain::search::Query;
 use stardag_server::store::search::{self, DocIndex, Strategy};
+use stardag_server::store::tables::Tables;
 use stardag_server::store::tasks::{
     self, AssetInput, NewBuild, NewEvent, Registration, TrackError,
 };
@@ -534,7 +535,7 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
             salt: i as u64,
         };
         let row = store
-            .write_blocking(move |tx| tasks::create_build(tx, env, new, now_micros()))
+            .write_blocking(move |tx| tasks::create_build(&Tables::new(tx), env, new, now_micros()))
             .unwrap();
         builds.push((row.id, row.name));
     }
@@ -559,7 +560,9 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
         };
         let build = rng.pick(&builds).0;
         let row = store
-            .write_blocking(move |tx| tasks::register_task(tx, env, build, reg, now_micros()))
+            .write_blocking(move |tx| {
+                tasks::register_task(&Tables::new(tx), env, build, reg, now_micros())
+            })
             .unwrap();
         hashes.push(hash);
         created.push(row.created_at);
@@ -583,7 +586,7 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                 };
                 store
                     .write_blocking(move |tx| {
-                        tasks::register_task(tx, env, build, reg, now_micros())
+                        tasks::register_task(&Tables::new(tx), env, build, reg, now_micros())
                     })
                     .unwrap();
             }
@@ -603,7 +606,15 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                 let salt = rng.next();
                 store
                     .write_blocking(move |tx| {
-                        tasks::upload_assets(tx, env, build, &hash, items, salt, now_micros())
+                        tasks::upload_assets(
+                            &Tables::new(tx),
+                            env,
+                            build,
+                            &hash,
+                            items,
+                            salt,
+                            now_micros(),
+                        )
                     })
                     .unwrap();
             }
@@ -615,7 +626,7 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                             error_message: Some("boom".into()),
                             ..NewEvent::plain(action, now_micros())
                         };
-                        tasks::task_event(tx, env, build, &hash, event)?;
+                        tasks::task_event(&Tables::new(tx), env, build, &hash, event)?;
                         Ok(())
                     })
                     .unwrap();

@@ -4,6 +4,10 @@
 use std::sync::Arc;
 
 use redb::{ReadableTable, TableDefinition};
+use stardag_server::clock::now_micros;
+use stardag_server::store::redo::{CreateBuild, RegisterTask};
+use stardag_server::store::search::DocIndex;
+use stardag_server::store::tasks::{self, NewBuild, Registration, TASK_IDS};
 use stardag_server::store::{Store, StoreError, StoreOptions};
 
 const T: TableDefinition<u64, u64> = TableDefinition::new("writer_test");
@@ -215,4 +219,115 @@ fn a_second_process_cannot_open_the_same_database() {
         Ok(_) => panic!("opened twice"),
     }
     first.shutdown();
+}
+
+fn registration(hash: &str, deps: &[&str]) -> Registration {
+    Registration {
+        task_id: hash.into(),
+        task_namespace: "ns".into(),
+        task_name: "T".into(),
+        task_data: "{}".into(),
+        version: None,
+        output_uri: None,
+        dependency_task_ids: deps.iter().map(|d| d.to_string()).collect(),
+        salt: 1,
+        search: DocIndex::default(),
+    }
+}
+
+/// A batch's journaled writes share its open tables; a plain write between them gets
+/// the transaction with those tables closed, sees what they wrote, and the journaled
+/// writes after it open the tables again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_and_plain_writes_share_one_batch_and_its_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("db.redb"), &options()).unwrap());
+    let env = uuid::Uuid::now_v7();
+    let build = store
+        .write_logged(CreateBuild {
+            env,
+            new: NewBuild {
+                user_id: None,
+                name: "b".into(),
+                description: None,
+                commit_hash: None,
+                root_task_ids: vec![],
+                salt: 1,
+            },
+            now: now_micros(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let before = store.writer_stats();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let slow = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |_| -> Result<(), StoreError> {
+                    let _ = started_tx.send(());
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+        })
+    };
+    started_rx.await.unwrap();
+    let register = |hash: &'static str, deps: &'static [&'static str]| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let reg = registration(hash, deps);
+            let now = now_micros();
+            store
+                .write_logged(RegisterTask {
+                    env,
+                    build,
+                    reg,
+                    now,
+                })
+                .await
+        })
+    };
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(20));
+    let first = register("up", &[]);
+    pause().await;
+    // Opens a table the registration above holds open in the batch's set.
+    let plain = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |tx| -> Result<bool, StoreError> {
+                    let ids = tx.open_table(TASK_IDS)?;
+                    let seen = ids.get((env.as_u128(), "up"))?.is_some();
+                    Ok(seen)
+                })
+                .await
+        })
+    };
+    pause().await;
+    let second = register("down", &["up"]);
+    pause().await;
+    slow.await.unwrap().unwrap();
+    first.await.unwrap().unwrap();
+    assert!(
+        plain.await.unwrap().unwrap(),
+        "the plain write sees the journaled write before it in the batch"
+    );
+    second.await.unwrap().unwrap();
+    let after = store.writer_stats();
+    assert_eq!(after.ops - before.ops, 4);
+    assert_eq!(after.commits - before.commits, 1, "{after:?}");
+    assert_eq!(after.failed_batches, before.failed_batches);
+    let found = store
+        .read(move |tx| -> Result<_, StoreError> {
+            Ok((
+                tasks::task_by_hash(tx, env, "up")?.is_some(),
+                tasks::task_by_hash(tx, env, "down")?.is_some(),
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(found, (true, true));
+    store.shutdown();
 }

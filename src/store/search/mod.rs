@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::codec::decode;
 use super::schema::META;
+use super::tables::Tables;
 use super::tasks::{TaskRow, TaskStateRow, ASSETS, BUILDS, TASKS, TASK_STATES};
 use super::{Reader, StoreError};
 use crate::domain::events::TaskStatus;
@@ -298,7 +299,7 @@ fn bump(
 
 /// Adds (`up`) or removes one document's entries: scalars, overflow mark, shape.
 fn apply_doc(
-    tx: &WriteTransaction,
+    t: &Tables,
     postings: &mut PostingTable<'_>,
     counts: &mut CountTable<'_>,
     env: u128,
@@ -310,7 +311,7 @@ fn apply_doc(
         adjust_posting(postings, (env, field, enc, task), up)?;
     }
     if doc.overflow {
-        let mut overflow = tx.open_table(OVERFLOW)?;
+        let mut overflow = t.overflow()?;
         let key = (env, doc.scope.as_str(), task);
         let refs = overflow.get(key)?.map(|g| g.value()).unwrap_or(0);
         match (up, refs) {
@@ -328,10 +329,9 @@ fn apply_doc(
     if let Some((hash, keys)) = &doc.shape {
         let before = bump(counts, env, SHAPE, &hash.to_be_bytes(), up)?;
         if up && before == 0 {
-            tx.open_table(SHAPES)?
-                .insert((env, *hash), keys.join("\n").as_str())?;
+            t.shapes()?.insert((env, *hash), keys.join("\n").as_str())?;
         } else if !up && before <= 1 {
-            tx.open_table(SHAPES)?.remove((env, *hash))?;
+            t.shapes()?.remove((env, *hash))?;
         }
     }
     Ok(())
@@ -339,13 +339,13 @@ fn apply_doc(
 
 /// A new task: name, namespace, version and `task_data`.
 pub(crate) fn index_task(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: u128,
     row: &TaskRow,
     doc: &DocIndex,
 ) -> Result<(), StoreError> {
     let task = row.id.as_u128();
-    let mut counts = tx.open_table(COUNTS)?;
+    let mut counts = t.counts()?;
     bump(&mut counts, env, FIELD_NAME, row.task_name.as_bytes(), true)?;
     bump(
         &mut counts,
@@ -354,7 +354,7 @@ pub(crate) fn index_task(
         row.task_namespace.as_bytes(),
         true,
     )?;
-    let mut postings = tx.open_table(POSTINGS)?;
+    let mut postings = t.postings()?;
     if let Some(v) = &row.version {
         adjust_posting(
             &mut postings,
@@ -362,7 +362,7 @@ pub(crate) fn index_task(
             true,
         )?;
     }
-    apply_doc(tx, &mut postings, &mut counts, env, task, doc, true)
+    apply_doc(t, &mut postings, &mut counts, env, task, doc, true)
 }
 
 /// What the status and latest-build postings need of a task's global state.
@@ -371,7 +371,7 @@ pub(crate) type Indexed = (TaskStatus, Option<u128>);
 /// Moves a task between status and latest-build postings after an event; `before` is
 /// `None` for the task's first event. At most two postings and two counts per kind.
 pub(crate) fn on_state_change(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: u128,
     task: u128,
     before: Option<Indexed>,
@@ -383,8 +383,8 @@ pub(crate) fn on_state_change(
     if !status_moved && !build_moved {
         return Ok(());
     }
-    let mut postings = tx.open_table(POSTINGS)?;
-    let mut counts = tx.open_table(COUNTS)?;
+    let mut postings = t.postings()?;
+    let mut counts = t.counts()?;
     if status_moved {
         if let Some((old, _)) = before {
             let code = [old.code()];
@@ -412,7 +412,7 @@ pub(crate) fn on_state_change(
 
 /// An asset's body was created (`old` None) or replaced.
 pub(crate) fn reindex_asset(
-    tx: &WriteTransaction,
+    t: &Tables,
     env: u128,
     task: u128,
     old: Option<&DocIndex>,
@@ -421,12 +421,12 @@ pub(crate) fn reindex_asset(
     if old == Some(new) {
         return Ok(());
     }
-    let mut postings = tx.open_table(POSTINGS)?;
-    let mut counts = tx.open_table(COUNTS)?;
+    let mut postings = t.postings()?;
+    let mut counts = t.counts()?;
     if let Some(old) = old {
-        apply_doc(tx, &mut postings, &mut counts, env, task, old, false)?;
+        apply_doc(t, &mut postings, &mut counts, env, task, old, false)?;
     }
-    apply_doc(tx, &mut postings, &mut counts, env, task, new, true)
+    apply_doc(t, &mut postings, &mut counts, env, task, new, true)
 }
 
 /// Half-open bounds over every key of one environment.
@@ -497,13 +497,16 @@ fn rebuild(tx: &WriteTransaction) -> Result<u64, StoreError> {
     tx.delete_table(OVERFLOW)?;
     tx.delete_table(SHAPES)?;
     create_tables(tx)?;
+    // Only the index tables are written through the set, so reading the task tables
+    // directly does not collide with it.
+    let t = Tables::new(tx);
     let mut n = 0;
     let tasks = tx.open_table(TASKS)?;
     for entry in tasks.iter()? {
         let (k, v) = entry?;
         let env = k.value().0;
         let row: TaskRow = decode("tasks", v.value())?;
-        index_task(tx, env, &row, &DocIndex::from_text(None, &row.task_data)?)?;
+        index_task(&t, env, &row, &DocIndex::from_text(None, &row.task_data)?)?;
         n += 1;
     }
     let states = tx.open_table(TASK_STATES)?;
@@ -512,7 +515,7 @@ fn rebuild(tx: &WriteTransaction) -> Result<u64, StoreError> {
         let (env, task) = k.value();
         let state: TaskStateRow = decode("task_states", v.value())?;
         let g = &state.global;
-        on_state_change(tx, env, task, None, (g.status, g.latest_event_build_id))?;
+        on_state_change(&t, env, task, None, (g.status, g.latest_event_build_id))?;
     }
     let assets = tx.open_table(ASSETS)?;
     for entry in assets.iter()? {
@@ -520,7 +523,7 @@ fn rebuild(tx: &WriteTransaction) -> Result<u64, StoreError> {
         let (env, task, _, name) = k.value();
         let row: super::tasks::AssetRow = decode("task_assets", v.value())?;
         reindex_asset(
-            tx,
+            &t,
             env,
             task,
             None,
