@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::codec::{decode, encode};
-use super::tables::Tables;
+use super::tables::{add_to_counter, Tables};
 use super::tasks::{self, env_bounds, TrackError, TASK_IDS, TASK_STATES};
 use super::{identity, Reader, StoreError};
 use crate::domain::events::EventType;
@@ -289,14 +289,7 @@ fn unindex(t: &Tables, env: u128, name: &str, expiry: i64) -> Result<(), StoreEr
 }
 
 fn add_count(t: &Tables, env: u128, delta: i64) -> Result<(), StoreError> {
-    let mut counts = t.lock_counts()?;
-    let current = counts.get(env)?.map_or(0, |g| g.value());
-    let next = current.saturating_add_signed(delta);
-    if next == 0 {
-        counts.remove(env)?;
-    } else {
-        counts.insert(env, next)?;
-    }
+    add_to_counter(&mut *t.lock_counts()?, env, delta)?;
     Ok(())
 }
 

@@ -12,7 +12,11 @@
 
 use std::cell::{RefCell, RefMut};
 
-use redb::{Table, WriteTransaction};
+use redb::{Key, Table, WriteTransaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::codec::{decode, encode};
 
 use super::locks::{LOCKS, LOCK_COMPLETIONS, LOCK_COUNTS, LOCK_EXPIRY};
 use super::schema::META;
@@ -92,5 +96,130 @@ impl<'t> Tables<'t> {
     pub fn closed(&self) -> &'t WriteTransaction {
         self.close_all();
         self.tx
+    }
+}
+
+// Read-modify-write in one descent. `get` then `insert` walks the tree twice; redb's
+// `get_mut` walks it once (copying the path for the write) and replaces the value in
+// place. Counters and per-task state rows change on every write, so this is the common
+// case of the hot paths.
+
+/// Adds `delta` to the counter at `key`, removing it at zero (absent means zero), and
+/// returns the old value.
+pub fn add_to_counter<'k, K: Key + 'static>(
+    table: &mut Table<'_, K, u64>,
+    key: K::SelfType<'k>,
+    delta: i64,
+) -> Result<u64, StoreError> {
+    let kept = match table.get_mut(&key)? {
+        Some(mut guard) => {
+            let old = guard.value();
+            let new = old.saturating_add_signed(delta);
+            if new > 0 {
+                guard.insert(new)?;
+                return Ok(old);
+            }
+            old
+        }
+        None => 0,
+    };
+    // A new key, or the count dropped to zero.
+    if kept > 0 {
+        table.remove(&key)?;
+    } else if delta > 0 {
+        table.insert(&key, delta as u64)?;
+    }
+    Ok(kept)
+}
+
+/// Decodes the row at `key` (or starts from `T::default()`), applies `change`, writes
+/// it back and returns it.
+pub fn update_row<'k, K: Key + 'static, T>(
+    table: &mut Table<'_, K, &'static [u8]>,
+    name: &'static str,
+    key: K::SelfType<'k>,
+    change: impl FnOnce(&mut T),
+) -> Result<T, StoreError>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let updated = match table.get_mut(&key)? {
+        Some(mut guard) => {
+            let mut row: T = decode(name, guard.value())?;
+            change(&mut row);
+            guard.insert(encode(&row)?.as_slice())?;
+            Ok(row)
+        }
+        None => Err(change),
+    };
+    match updated {
+        Ok(row) => Ok(row),
+        Err(change) => {
+            let mut row = T::default();
+            change(&mut row);
+            table.insert(&key, encode(&row)?.as_slice())?;
+            Ok(row)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tasks::TaskStateRow;
+    use crate::store::temp_store;
+    use redb::ReadableTable;
+
+    #[test]
+    fn a_counter_is_created_by_adding_and_removed_at_zero() {
+        let (_dir, store) = temp_store();
+        let steps = store
+            .write_blocking(|tx| -> Result<Vec<(u64, Option<u64>)>, StoreError> {
+                let t = Tables::new(tx);
+                let mut counts = t.lock_counts()?;
+                let mut seen = Vec::new();
+                for delta in [-1, 2, -1, -1, 3] {
+                    let old = add_to_counter(&mut counts, 7, delta)?;
+                    seen.push((old, counts.get(7)?.map(|g| g.value())));
+                }
+                Ok(seen)
+            })
+            .unwrap();
+        // Taking from nothing stays nothing; zero removes the row.
+        assert_eq!(
+            steps,
+            [
+                (0, None),
+                (0, Some(2)),
+                (2, Some(1)),
+                (1, None),
+                (0, Some(3))
+            ]
+        );
+        store.shutdown();
+    }
+
+    #[test]
+    fn update_row_starts_from_the_default_and_keeps_what_it_wrote() {
+        let (_dir, store) = temp_store();
+        let counts = store
+            .write_blocking(|tx| -> Result<Vec<u64>, StoreError> {
+                let t = Tables::new(tx);
+                let mut states = t.task_states()?;
+                let mut seen = Vec::new();
+                for add in [1, 5] {
+                    let row: TaskStateRow = update_row(
+                        &mut states,
+                        "task_states",
+                        (1, 2),
+                        |s: &mut TaskStateRow| s.asset_count += add,
+                    )?;
+                    seen.push(row.asset_count);
+                }
+                Ok(seen)
+            })
+            .unwrap();
+        assert_eq!(counts, [1, 6]);
+        store.shutdown();
     }
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::codec::{decode, decode_prefix, encode};
 use super::search::{self, DocIndex};
-use super::tables::Tables;
+use super::tables::{update_row, Tables};
 use super::{Reader, StoreError};
 use crate::domain::events::{EventType, TaskStatus};
 use crate::domain::status::{BuildState, GlobalTaskState, TaskInBuildState};
@@ -220,23 +220,9 @@ struct Slot {
 /// back.
 fn reserve(t: &Tables, n: u64, now: i64) -> Result<Slot, StoreError> {
     let mut meta = t.meta()?;
-    let (next_seq, last_at) = match meta.get(CLOCK_KEY)? {
-        Some(raw) => {
-            let raw = raw.value();
-            let bad = || StoreError::Corrupt {
-                table: "meta",
-                why: "task_clock is not 16 bytes".into(),
-            };
-            let seq: [u8; 8] = raw
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(bad)?;
-            let at: [u8; 8] = raw
-                .get(8..16)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(bad)?;
-            (u64::from_le_bytes(seq), i64::from_le_bytes(at))
-        }
+    let mut stored = meta.get_mut(CLOCK_KEY)?;
+    let (next_seq, last_at) = match &stored {
+        Some(raw) => clock_of(raw.value())?,
         None => (1, i64::MIN),
     };
     let at = now.max(last_at.saturating_add(1));
@@ -244,8 +230,31 @@ fn reserve(t: &Tables, n: u64, now: i64) -> Result<Slot, StoreError> {
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&(next_seq + n).to_le_bytes());
     raw[8..].copy_from_slice(&(at + n as i64 - 1).to_le_bytes());
-    meta.insert(CLOCK_KEY, raw.as_slice())?;
+    match stored.as_mut() {
+        Some(guard) => guard.insert(raw.as_slice())?,
+        None => {
+            drop(stored);
+            meta.insert(CLOCK_KEY, raw.as_slice())?;
+        }
+    }
     Ok(Slot { seq: next_seq, at })
+}
+
+/// The stored clock: next sequence number, last timestamp.
+fn clock_of(raw: &[u8]) -> Result<(u64, i64), StoreError> {
+    let bad = || StoreError::Corrupt {
+        table: "meta",
+        why: "task_clock is not 16 bytes".into(),
+    };
+    let seq: [u8; 8] = raw
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(bad)?;
+    let at: [u8; 8] = raw
+        .get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(bad)?;
+    Ok((u64::from_le_bytes(seq), i64::from_le_bytes(at)))
 }
 
 /// Half-open bounds covering every key of one environment in a table whose key starts
@@ -288,8 +297,17 @@ pub(crate) fn task_id_in(t: &Tables, env: u128, hash: &str) -> Result<Option<u12
 
 fn bump_counts(t: &Tables, env: u128, builds: u64, tasks: u64) -> Result<(), StoreError> {
     let mut counts = t.env_counts()?;
-    let (b, k) = counts.get(env)?.map(|g| g.value()).unwrap_or((0, 0));
-    counts.insert(env, (b + builds, k + tasks))?;
+    let mut stored = counts.get_mut(env)?;
+    match stored.as_mut() {
+        Some(guard) => {
+            let (b, k) = guard.value();
+            guard.insert((b + builds, k + tasks))?;
+        }
+        None => {
+            drop(stored);
+            counts.insert(env, (builds, tasks))?;
+        }
+    }
     Ok(())
 }
 
@@ -400,22 +418,25 @@ fn record_task_event(
     event: &EventRow,
 ) -> Result<TaskInBuildState, StoreError> {
     let error = event.error_message.as_deref();
-    let mut members = t.build_tasks()?;
-    let mut member: TaskInBuildState = match members.get((env, build, task))? {
-        Some(raw) => decode("build_tasks", raw.value())?,
-        None => TaskInBuildState::new(),
-    };
-    member.apply(event.event_type, slot.at, error);
-    members.insert((env, build, task), encode(&member)?.as_slice())?;
-    drop(members);
-
-    let mut states = t.task_states()?;
-    let mut state = state_in(&*states, env, task)?;
-    let g = &state.global;
-    let before = (g.event_count > 0).then_some((g.status, g.latest_event_build_id));
-    state.global.apply(event.event_type, slot.at, build, error);
-    states.insert((env, task), encode(&state)?.as_slice())?;
-    drop(states);
+    let member = update_row(
+        &mut *t.build_tasks()?,
+        "build_tasks",
+        (env, build, task),
+        |m: &mut TaskInBuildState| {
+            m.apply(event.event_type, slot.at, error);
+        },
+    )?;
+    let mut before = None;
+    let state = update_row(
+        &mut *t.task_states()?,
+        "task_states",
+        (env, task),
+        |s: &mut TaskStateRow| {
+            let g = &s.global;
+            before = (g.event_count > 0).then_some((g.status, g.latest_event_build_id));
+            s.global.apply(event.event_type, slot.at, build, error);
+        },
+    )?;
     let g = &state.global;
     search::on_state_change(t, env, task, before, (g.status, g.latest_event_build_id))?;
 
@@ -739,10 +760,12 @@ pub fn upload_assets(
         search::reindex_asset(t, e, task, old.as_ref(), new)?;
     }
     if added > 0 {
-        let mut states = t.task_states()?;
-        let mut state = state_in(&*states, e, task)?;
-        state.asset_count += added;
-        states.insert((e, task), encode(&state)?.as_slice())?;
+        update_row(
+            &mut *t.task_states()?,
+            "task_states",
+            (e, task),
+            |s: &mut TaskStateRow| s.asset_count += added,
+        )?;
     }
     Ok(order
         .into_iter()

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::codec::decode;
 use super::schema::META;
-use super::tables::Tables;
+use super::tables::{add_to_counter, Tables};
 use super::tasks::{TaskRow, TaskStateRow, ASSETS, BUILDS, TASKS, TASK_STATES};
 use super::{Reader, StoreError};
 use crate::domain::events::TaskStatus;
@@ -284,17 +284,7 @@ fn bump(
     key: &[u8],
     up: bool,
 ) -> Result<u64, StoreError> {
-    let now = counts
-        .get((env, kind, key))?
-        .map(|g| g.value())
-        .unwrap_or(0);
-    let next = if up { now + 1 } else { now.saturating_sub(1) };
-    if next == 0 {
-        counts.remove((env, kind, key))?;
-    } else {
-        counts.insert((env, kind, key), next)?;
-    }
-    Ok(now)
+    add_to_counter(counts, (env, kind, key), if up { 1 } else { -1 })
 }
 
 /// Adds (`up`) or removes one document's entries: scalars, overflow mark, shape.
