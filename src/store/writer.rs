@@ -349,7 +349,14 @@ impl Writer {
         }
         let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
         let first_lsn = self.next_lsn;
+        let checkpoint = self.dirty();
+        let started = Instant::now();
         let outcome = self.apply(batch, durable, max_batch, more, &mut answers);
+        if let (Ok(Commit::Durable), true) = (&outcome, checkpoint) {
+            // Every write waits for a checkpoint: its length is the writes' worst case.
+            let us = started.elapsed().as_micros() as u64;
+            tracing::debug!(us, ops = answers.len(), "checkpoint");
+        }
         // Ops never applied (the transaction could not start): dropping them drops their
         // reply senders, and their waiters get an error.
         batch.clear();
