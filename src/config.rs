@@ -207,7 +207,9 @@ impl Default for MetricsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// redb page cache. redb's own default is 1 GiB, far too much for small VMs.
+    /// redb page cache. redb's own default is 1 GiB, far too much for small VMs. Reads
+    /// beyond it come from the kernel's page cache; redb also writes changed pages out
+    /// once they fill half of it, which keeps checkpoints short (docs/performance.md).
     pub cache_bytes: usize,
     /// Bound of the writer queue; a full queue answers 503 (backpressure).
     pub write_queue: usize,
@@ -221,7 +223,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            cache_bytes: 64 * 1024 * 1024,
+            cache_bytes: 8 * 1024 * 1024,
             write_queue: 4096,
             max_batch: 512,
             checkpoint_ms: 1000,

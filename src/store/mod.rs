@@ -14,6 +14,7 @@ mod schema;
 pub mod search;
 pub mod tables;
 pub mod tasks;
+mod writeback;
 mod writer;
 
 use std::path::Path;
@@ -134,6 +135,7 @@ impl Store {
         let journal_dir = journal::dir_for(path);
         let last_lsn = journal::recover(&db, &journal_dir, redo::replay)?;
         let db = Arc::new(db);
+        writeback::start(path, Arc::downgrade(&db));
         let writer = writer::WriterHandle::start(
             db.clone(),
             writer::WriterConfig {
