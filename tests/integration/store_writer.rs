@@ -111,27 +111,36 @@ async fn sixty_four_concurrent_writers_share_commits_and_lose_nothing() {
     reopened.shutdown();
 }
 
+/// Submits a write that keeps the writer inside its transaction for `ms` (writing one
+/// row), and returns once the writer has started it: what is queued meanwhile joins
+/// that batch.
+async fn hold_writer(
+    store: &Arc<Store>,
+    ms: u64,
+) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let store = store.clone();
+    let slow = tokio::spawn(async move {
+        store
+            .write(move |tx| -> Result<(), StoreError> {
+                let _ = started_tx.send(());
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                tx.open_table(T)?.insert(0, 0)?;
+                Ok(())
+            })
+            .await
+    });
+    started_rx.await.unwrap();
+    slow
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_queued_while_a_batch_is_applied_join_its_commit() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("db.redb"), &options()).unwrap());
     let before = store.writer_stats();
     // A slow first op holds the writer inside its transaction while five more queue.
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let slow = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .write(move |tx| -> Result<(), StoreError> {
-                    let _ = started_tx.send(());
-                    std::thread::sleep(std::time::Duration::from_millis(200));
-                    tx.open_table(T)?.insert(0, 0)?;
-                    Ok(())
-                })
-                .await
-        })
-    };
-    started_rx.await.unwrap();
+    let slow = hold_writer(&store, 200).await;
     let mut queued = Vec::new();
     for k in 1..=5u64 {
         let store = store.clone();
@@ -260,20 +269,7 @@ async fn journaled_and_plain_writes_share_one_batch_and_its_tables() {
         .unwrap()
         .id;
     let before = store.writer_stats();
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let slow = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .write(move |_| -> Result<(), StoreError> {
-                    let _ = started_tx.send(());
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                    Ok(())
-                })
-                .await
-        })
-    };
-    started_rx.await.unwrap();
+    let slow = hold_writer(&store, 300).await;
     let register = |hash: &'static str, deps: &'static [&'static str]| {
         let store = store.clone();
         tokio::spawn(async move {
