@@ -8,7 +8,8 @@
 //! Options: `--clients N` (16), `--seconds S` per operation (5), `--search-tasks N`
 //! tasks seeded for the search rows (10000), `--smoke` (1 s per operation, small seed:
 //! checks the benchmark works), `--binary PATH`, `--url URL --api-key KEY`, `--only TEXT`
-//! (only the rows whose name contains TEXT, e.g. to profile one operation).
+//! (only the rows whose name contains TEXT, e.g. to profile one operation), `--threads N`
+//! (load generator threads, 1).
 
 #[path = "support/args.rs"]
 mod args;
@@ -633,6 +634,9 @@ async fn scale(mut target: Target, opts: &Options) {
 fn main() {
     let opts = options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        // One thread drives all connections: a second one took CPU from the server on
+        // the 2-core machine and cost 8-10 % of the write rows (docs/performance.md).
+        .worker_threads(arg("--threads", 1))
         .enable_all()
         .build()
         .expect("runtime");
