@@ -98,7 +98,7 @@ fn serve(sources: &Sources) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    stardag_server::logging::init(&config.log);
+    let _log_writer = stardag_server::logging::init(&config.log);
     return_large_blocks_to_the_os();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -62,23 +62,6 @@ fn segments(dir: &Path) -> Vec<(PathBuf, u64)> {
     found
 }
 
-/// Waits (up to 5 s) for the server to have logged a line containing `text`.
-async fn assert_logged(server: &BinaryServer, text: &str) {
-    for _ in 0..250 {
-        if server
-            .stderr_lines
-            .lock()
-            .await
-            .iter()
-            .any(|l| l.contains(text))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the server never logged {text:?}");
-}
-
 /// The writes the server acknowledged (answered 2xx).
 #[derive(Default)]
 struct Acked {
@@ -268,7 +251,7 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
     );
 
     let (server, sdk) = start(dir.path(), RARE).await;
-    assert_logged(&server, "journal replayed").await;
+    server.assert_logged("journal replayed").await;
     assert_eq!(segments(dir.path()), [], "replayed segments are removed");
     assert_all_present(&sdk, &build, &acked).await;
     assert_writes_work(&sdk, &build).await;
@@ -296,7 +279,7 @@ async fn a_torn_journal_tail_is_ignored() {
     std::fs::write(&last, bytes).unwrap();
 
     let (server, sdk) = start(dir.path(), RARE).await;
-    assert_logged(&server, "ignored_bytes=37").await;
+    server.assert_logged("ignored_bytes=37").await;
     assert_eq!(segments(dir.path()), []);
     assert_all_present(&sdk, &build, &acked).await;
     assert_writes_work(&sdk, &build).await;

@@ -5,6 +5,24 @@ use serde_json::json;
 
 use crate::harness::{BinaryServer, TestServer};
 
+/// Every request logs an access line to stderr. A reader that stops reading (a stalled
+/// journald, a full pipe) must not stall the requests: lines queue, then are dropped.
+#[tokio::test]
+async fn a_stalled_log_reader_does_not_stall_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start_with_stalled_stderr(dir.path()).await;
+    let client = server.client();
+    // ~200 bytes of access line each: many times a pipe's 64 KiB.
+    let all = async {
+        for _ in 0..3000 {
+            client.get("/health").await.expect(200);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), all)
+        .await
+        .expect("requests stalled behind an unread stderr");
+}
+
 #[tokio::test]
 async fn health_answers_healthy_with_security_headers() {
     let server = TestServer::start().await;
@@ -101,8 +119,7 @@ async fn binary_stops_cleanly_on_sigterm() {
     server.signal(15);
     let status = server.wait().await;
     assert!(status.success(), "exit status {status:?}");
-    let lines = server.stderr_lines.lock().await;
-    assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:?}");
+    server.assert_logged("stopped").await;
 }
 
 #[tokio::test]

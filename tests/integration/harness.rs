@@ -152,6 +152,21 @@ impl BinaryServer {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> BinaryServer {
+        Self::launch(data_dir, extra_args, env, true).await
+    }
+
+    /// Like [`BinaryServer::start`], but stderr is not read after the "listening on"
+    /// line: the pipe fills up, as a stalled log reader's would.
+    pub async fn start_with_stalled_stderr(data_dir: &Path) -> BinaryServer {
+        Self::launch(data_dir, &[], &[], false).await
+    }
+
+    async fn launch(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        keep_reading: bool,
+    ) -> BinaryServer {
         let mut child = tokio::process::Command::new(binary())
             .arg("serve")
             .arg("--listen")
@@ -184,6 +199,10 @@ impl BinaryServer {
                     if let Some(tx) = addr_tx.take() {
                         let _ = tx.send(addr);
                     }
+                    if !keep_reading {
+                        // Keeps the pipe open, unread, for the life of the test.
+                        std::future::pending::<()>().await;
+                    }
                 }
                 sink.lock().await.push(line);
             }
@@ -201,6 +220,21 @@ impl BinaryServer {
 
     pub fn client(&self) -> Client {
         Client::new(self.addr)
+    }
+
+    /// Waits (up to 5 s) for the server to have logged a line containing `text`: lines
+    /// reach the pipe from the server's log thread, and this side reads them on a task.
+    pub async fn assert_logged(&self, text: &str) {
+        for _ in 0..250 {
+            let lines = self.stderr_lines.lock().await;
+            if lines.iter().any(|l| l.contains(text)) {
+                return;
+            }
+            drop(lines);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let lines = self.stderr_lines.lock().await;
+        panic!("the server never logged {text:?}: {lines:?}");
     }
 
     pub fn signal(&self, sig: i32) {

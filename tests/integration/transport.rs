@@ -192,13 +192,7 @@ async fn sighup_swaps_the_certificate_without_dropping_connections() {
     assert_eq!(peer_cert(&after), current);
     let mut sender = http1_over(after).await;
     assert_eq!(https_get(&mut sender, "/health").await.0, 200);
-    let lines = server.stderr_lines.lock().await;
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("keeping the old certificate")),
-        "{lines:?}"
-    );
+    server.assert_logged("keeping the old certificate").await;
 }
 
 #[tokio::test]
