@@ -317,11 +317,12 @@ fn live_count(t: &Tables, env: u128, now: i64) -> Result<u64, StoreError> {
 // Reads
 // ---------------------------------------------------------------------------------------
 
-type LockTable = (u128, &'static str);
+/// The key of `locks`: (environment, lock name).
+type LockKey = (u128, &'static str);
 
 /// One row of `locks` (a read's table or a batch's).
 fn row_in(
-    locks: &impl ReadableTable<LockTable, &'static [u8]>,
+    locks: &impl ReadableTable<LockKey, &'static [u8]>,
     env: u128,
     name: &str,
 ) -> Result<Option<LockRow>, StoreError> {
