@@ -86,7 +86,8 @@ tables! {
 
 impl<'t> Tables<'t> {
     /// The transaction itself, for a table this set does not hold (identity rows).
-    /// Opening one of the set's tables through it fails with `TableAlreadyOpen`.
+    /// Opening one of the set's tables through it fails with `TableAlreadyOpen` while
+    /// the set has that table open: use [`Tables::closed`] for such code.
     pub fn tx(&self) -> &'t WriteTransaction {
         self.tx
     }
