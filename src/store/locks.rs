@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::codec::{decode, encode};
 use super::tables::{add_to_counter, Tables};
-use super::tasks::{self, env_bounds, TrackError, TASK_IDS, TASK_STATES};
+use super::tasks::{self, env_bounds, TrackError};
 use super::{identity, Reader, StoreError};
 use crate::domain::events::EventType;
 
@@ -398,14 +398,12 @@ pub fn list(
 /// `/complete`) and its `/complete` (docs/locks.md).
 pub fn is_completed(r: &impl Reader, env: Uuid, name: &str) -> Result<bool, StoreError> {
     let e = env.as_u128();
-    Ok(r.open(LOCK_COMPLETIONS)?.get((e, name))?.is_some()
-        || tasks::completed(&r.open(TASK_IDS)?, &r.open(TASK_STATES)?, e, name)?)
+    Ok(r.open(LOCK_COMPLETIONS)?.get((e, name))?.is_some() || tasks::is_completed(r, env, name)?)
 }
 
 /// [`is_completed`] inside a write batch.
 fn completed_in(t: &Tables, env: u128, name: &str) -> Result<bool, StoreError> {
-    Ok(t.lock_completions()?.get((env, name))?.is_some()
-        || tasks::completed(&*t.task_ids()?, &*t.task_states()?, env, name)?)
+    Ok(t.lock_completions()?.get((env, name))?.is_some() || tasks::is_completed_in(t, env, name)?)
 }
 
 #[cfg(test)]

@@ -906,23 +906,19 @@ pub fn task_by_hash(r: &impl Reader, env: Uuid, hash: &str) -> Result<Option<Tas
 /// environment and has a `task_completed` event in some build (completed is sticky in
 /// the materialised global state, so one read answers it).
 pub fn is_completed(r: &impl Reader, env: Uuid, hash: &str) -> Result<bool, StoreError> {
-    completed(
-        &r.open(TASK_IDS)?,
-        &r.open(TASK_STATES)?,
-        env.as_u128(),
-        hash,
-    )
+    let e = env.as_u128();
+    match task_id_of(r, e, hash)? {
+        Some(t) => Ok(task_state(r, e, t)?.global.is_completed()),
+        None => Ok(false),
+    }
 }
 
-/// [`is_completed`] over the `task_ids` and `task_states` tables of a read or a batch.
-pub(crate) fn completed(
-    ids: &impl ReadableTable<(u128, &'static str), u128>,
-    states: &impl ReadableTable<(u128, u128), &'static [u8]>,
-    env: u128,
-    hash: &str,
-) -> Result<bool, StoreError> {
-    match ids.get((env, hash))?.map(|g| g.value()) {
-        Some(task) => Ok(state_in(states, env, task)?.global.is_completed()),
+/// [`is_completed`] inside a write batch.
+pub(crate) fn is_completed_in(t: &Tables, env: u128, hash: &str) -> Result<bool, StoreError> {
+    match task_id_in(t, env, hash)? {
+        Some(task) => Ok(state_in(&*t.task_states()?, env, task)?
+            .global
+            .is_completed()),
         None => Ok(false),
     }
 }
