@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::codec::{decode, encode};
-use super::tables::{add_to_counter, Tables};
+use super::tables::Tables;
 use super::tasks::{self, env_bounds, TrackError};
 use super::{identity, Reader, StoreError};
 use crate::domain::events::EventType;
@@ -289,7 +289,7 @@ fn unindex(t: &Tables, env: u128, name: &str, expiry: i64) -> Result<(), StoreEr
 }
 
 fn add_count(t: &Tables, env: u128, delta: i64) -> Result<(), StoreError> {
-    add_to_counter(&mut *t.lock_counts()?, env, delta)?;
+    t.add_lock_count(env, delta)?;
     Ok(())
 }
 
@@ -309,8 +309,7 @@ fn live_count(t: &Tables, env: u128, now: i64) -> Result<u64, StoreError> {
     if pruned > 0 {
         add_count(t, env, -pruned)?;
     }
-    let live = t.lock_counts()?.get(env)?.map_or(0, |g| g.value());
-    Ok(live)
+    t.lock_count(env)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -450,7 +449,9 @@ mod tests {
         let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let acq = |owner: Uuid, name: &'static str, at: i64| {
             store.write_blocking(move |tx| {
-                acquire(&Tables::new(tx), ws, env, name, owner, 10 * SEC, false, at)
+                Tables::with(tx, |t| {
+                    acquire(t, ws, env, name, owner, 10 * SEC, false, at)
+                })
             })
         };
         assert!(acq(a, "x", 0).is_ok());
@@ -462,7 +463,9 @@ mod tests {
         assert_eq!(count(&store, env), 1);
         // The pruned-but-untaken lock "x" is renewed by its owner and counts again.
         let row = store
-            .write_blocking(move |tx| renew(&Tables::new(tx), env, "x", a, 10 * SEC, 11 * SEC))
+            .write_blocking(move |tx| {
+                Tables::with(tx, |t| renew(t, env, "x", a, 10 * SEC, 11 * SEC))
+            })
             .unwrap();
         assert_eq!((row.version, row.expires_at), (1, 21 * SEC));
         assert_eq!(count(&store, env), 2);
@@ -483,14 +486,9 @@ mod tests {
         assert_eq!(names(12 * SEC, true), ["z", "x", "y"]);
         let rel = |owner: Uuid, name: &'static str| {
             store.write_blocking(move |tx| {
-                release(
-                    &Tables::new(tx),
-                    env,
-                    name,
-                    owner,
-                    Completion::default(),
-                    25 * SEC,
-                )
+                Tables::with(tx, |t| {
+                    release(t, env, name, owner, Completion::default(), 25 * SEC)
+                })
             })
         };
         assert!(matches!(rel(a, "y"), Err(LockError::NotOwned)));

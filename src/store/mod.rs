@@ -175,7 +175,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.writer.submit(move |t| op(t.closed()), None).await
+        self.writer.submit(move |t| op(t.closed()?), None).await
     }
 
     /// Applies a journaled write (`redo.rs`): answered once its journal record is synced,
@@ -220,7 +220,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.writer.submit_blocking(move |t| op(t.closed()))
+        self.writer.submit_blocking(move |t| op(t.closed()?))
     }
 
     pub fn writer_stats(&self) -> WriterStats {

@@ -51,7 +51,7 @@ pub trait Logged: Serialize + DeserializeOwned + Send + 'static {
 pub(super) fn replay(tx: &WriteTransaction, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
     fn again<L: Logged>(tx: &WriteTransaction, payload: &[u8]) -> Result<(), StoreError> {
         let op: L = decode("journal", payload)?;
-        op.apply(&Tables::new(tx)).map(|_| ()).map_err(|e| {
+        Tables::with(tx, |t| op.apply(t)).map(|_| ()).map_err(|e| {
             StoreError::Journal(format!("replaying a {:?} record failed: {e}", L::KIND))
         })
     }

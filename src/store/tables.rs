@@ -9,10 +9,21 @@
 //! Each accessor lends the table out through a `RefCell`, so a write function may hold
 //! several tables at once, but never the same one twice: finish with a table (drop the
 //! guard) before calling a function that may open it again.
+//!
+//! The set also keeps the batch's hot counters in memory (search counts, lock counts,
+//! environment counts, meta values such as the event clock): every registration and
+//! event changes the same few rows, and a B-tree update costs thousands of
+//! instructions where a hash map costs tens. Each is read from its table at first use
+//! and written back once by [`Tables::finish`], which every user of a set must call
+//! before the transaction commits (or before using the transaction directly:
+//! [`Tables::closed`] does it).
 
 use std::cell::{RefCell, RefMut};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
-use redb::{Key, Table, WriteTransaction};
+use redb::{Key, ReadableTable, Table, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -32,12 +43,14 @@ macro_rules! tables {
     ($($name:ident: $def:ident => $k:ty, $v:ty;)*) => {
         pub struct Tables<'t> {
             tx: &'t WriteTransaction,
+            cache: RefCell<Cache>,
             $($name: RefCell<Option<Table<'t, $k, $v>>>,)*
         }
 
         impl<'t> Tables<'t> {
+            /// A set over `tx`. Call [`Tables::finish`] before the transaction commits.
             pub fn new(tx: &'t WriteTransaction) -> Tables<'t> {
-                Tables { tx, $($name: RefCell::new(None),)* }
+                Tables { tx, cache: RefCell::default(), $($name: RefCell::new(None),)* }
             }
 
             /// Closes every open table, so that the transaction can open them again.
@@ -92,76 +105,287 @@ impl<'t> Tables<'t> {
         self.tx
     }
 
-    /// The transaction with every table of the set closed, for code written against a
-    /// plain transaction (the unjournaled writes, which are rare).
-    pub fn closed(&self) -> &'t WriteTransaction {
-        self.close_all();
-        self.tx
+    /// The transaction with the cached counters written back and every table of the set
+    /// closed, for code written against a plain transaction (the unjournaled writes,
+    /// which are rare).
+    pub fn closed(&self) -> Result<&'t WriteTransaction, StoreError> {
+        self.finish()?;
+        Ok(self.tx)
     }
+
+    /// Runs `f` over a new set and finishes it when `f` succeeds: for code that applies
+    /// writes outside the writer's batches (journal replay, index rebuilds, tests).
+    pub fn with<R, E: From<StoreError>>(
+        tx: &'t WriteTransaction,
+        f: impl FnOnce(&Tables<'t>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let t = Tables::new(tx);
+        let out = f(&t)?;
+        t.finish()?;
+        Ok(out)
+    }
+
+    /// Writes the cached counters back and closes every table. The set stays usable:
+    /// later uses read the rows again.
+    pub fn finish(&self) -> Result<(), StoreError> {
+        let cache = self.cache.take();
+        if !cache.counts.is_empty() {
+            let mut table = self.counts()?;
+            for ((env, kind, key), tally) in &cache.counts {
+                tally.write_back(&mut table, (*env, kind.as_str(), key.as_slice()))?;
+            }
+        }
+        if !cache.lock_counts.is_empty() {
+            let mut table = self.lock_counts()?;
+            for (env, tally) in &cache.lock_counts {
+                tally.write_back(&mut table, *env)?;
+            }
+        }
+        if !cache.env_counts.is_empty() {
+            let mut table = self.env_counts()?;
+            for (env, (stored, now)) in &cache.env_counts {
+                if Some(*now) != *stored {
+                    table.insert(*env, *now)?;
+                }
+            }
+        }
+        if !cache.meta.is_empty() {
+            let mut table = self.meta()?;
+            for (key, (stored, now)) in &cache.meta {
+                if stored != now {
+                    match now {
+                        Some(v) => table.insert(*key, v.as_slice())?,
+                        None => table.remove(*key)?,
+                    };
+                }
+            }
+        }
+        self.close_all();
+        Ok(())
+    }
+
+    /// Adds `delta` to the search count at (`env`, `kind`, `key`) and returns the old
+    /// value. Absent means zero; a count that reaches zero is removed at
+    /// [`Tables::finish`].
+    pub fn add_count(
+        &self,
+        env: u128,
+        kind: &str,
+        key: &[u8],
+        delta: i64,
+    ) -> Result<u64, StoreError> {
+        let mut cache = self.cache.borrow_mut();
+        let id = (env, kind.to_owned(), key.to_vec());
+        let tally = cached(&mut cache.counts, id, || {
+            let stored = self
+                .counts()?
+                .get((env, kind, key))?
+                .map_or(0, |g| g.value());
+            Ok(Tally::from(stored))
+        })?;
+        Ok(tally.add(delta))
+    }
+
+    /// Adds `delta` to the environment's live-lock count and returns the old value.
+    pub fn add_lock_count(&self, env: u128, delta: i64) -> Result<u64, StoreError> {
+        let mut cache = self.cache.borrow_mut();
+        let tally = cached(&mut cache.lock_counts, env, || {
+            let stored = self.lock_counts()?.get(env)?.map_or(0, |g| g.value());
+            Ok(Tally::from(stored))
+        })?;
+        Ok(tally.add(delta))
+    }
+
+    /// The environment's live-lock count.
+    pub fn lock_count(&self, env: u128) -> Result<u64, StoreError> {
+        self.add_lock_count(env, 0)
+    }
+
+    /// Adds to the environment's (builds, tasks) counts.
+    pub fn add_env_counts(&self, env: u128, builds: u64, tasks: u64) -> Result<(), StoreError> {
+        let mut cache = self.cache.borrow_mut();
+        let (_, now) = cached(&mut cache.env_counts, env, || {
+            let stored = self.env_counts()?.get(env)?.map(|g| g.value());
+            Ok((stored, stored.unwrap_or((0, 0))))
+        })?;
+        now.0 += builds;
+        now.1 += tasks;
+        Ok(())
+    }
+
+    /// The `meta` value at `key`, as this batch left it.
+    pub fn meta_value(&self, key: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut cache = self.cache.borrow_mut();
+        Ok(self.meta_entry(&mut cache, key)?.1.clone())
+    }
+
+    /// Sets the `meta` value at `key`, written back at [`Tables::finish`].
+    pub fn set_meta_value(&self, key: &'static str, value: &[u8]) -> Result<(), StoreError> {
+        let mut cache = self.cache.borrow_mut();
+        self.meta_entry(&mut cache, key)?.1 = Some(value.to_vec());
+        Ok(())
+    }
+
+    fn meta_entry<'c>(
+        &self,
+        cache: &'c mut Cache,
+        key: &'static str,
+    ) -> Result<&'c mut MetaSlot, StoreError> {
+        cached(&mut cache.meta, key, || {
+            let stored = self.meta()?.get(key)?.map(|g| g.value().to_vec());
+            Ok((stored.clone(), stored))
+        })
+    }
+
+    /// Whether build `build` exists; a build seen once is not looked up again in the
+    /// batch (builds are only removed with their environment, by a plain write, which
+    /// finishes the set first).
+    pub fn has_build(&self, env: u128, build: u128) -> Result<bool, StoreError> {
+        if self.cache.borrow().builds.contains(&(env, build)) {
+            return Ok(true);
+        }
+        let found = self.builds()?.get((env, build))?.is_some();
+        if found {
+            self.cache.borrow_mut().builds.insert((env, build));
+        }
+        Ok(found)
+    }
+
+    /// Whether the environment may have pending dependency edges (D17). Looked up once
+    /// per batch; most registrations then skip a range scan for edges waiting on them.
+    pub fn may_have_pending_edges(&self, env: u128) -> Result<bool, StoreError> {
+        if let Some(any) = self.cache.borrow().pending.get(&env) {
+            return Ok(*any);
+        }
+        let any = self
+            .pending_edges()?
+            .range((env, "", 0u128)..)?
+            .next()
+            .transpose()?
+            .is_some_and(|(k, _)| k.value().0 == env);
+        self.cache.borrow_mut().pending.insert(env, any);
+        Ok(any)
+    }
+
+    /// Records that the environment now has a pending edge.
+    pub fn note_pending_edge(&self, env: u128) {
+        self.cache.borrow_mut().pending.insert(env, true);
+    }
+}
+
+/// The cached entry at `key`, loaded by `load` at first use.
+fn cached<K: Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    load: impl FnOnce() -> Result<V, StoreError>,
+) -> Result<&mut V, StoreError> {
+    Ok(match map.entry(key) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert(load()?),
+    })
+}
+
+/// An environment's (builds, tasks) counts: as stored (`None`: no row), and now.
+type EnvSlot = (Option<(u64, u64)>, (u64, u64));
+
+/// A `meta` value: as stored, and as the batch left it.
+type MetaSlot = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// What a set keeps in memory until [`Tables::finish`].
+#[derive(Default)]
+struct Cache {
+    counts: HashMap<(u128, String, Vec<u8>), Tally>,
+    lock_counts: HashMap<u128, Tally>,
+    /// Per environment: the stored (builds, tasks) row, and the batch's.
+    env_counts: HashMap<u128, EnvSlot>,
+    meta: HashMap<&'static str, MetaSlot>,
+    /// Builds known to exist.
+    builds: HashSet<(u128, u128)>,
+    /// Per environment: whether it may have pending edges.
+    pending: HashMap<u128, bool>,
+}
+
+/// A counter: its stored value (absent = 0) and its value now.
+#[derive(Clone, Copy)]
+struct Tally {
+    stored: u64,
+    now: u64,
+}
+
+impl From<u64> for Tally {
+    fn from(stored: u64) -> Tally {
+        Tally {
+            stored,
+            now: stored,
+        }
+    }
+}
+
+impl Tally {
+    /// Adds `delta` (never below zero) and returns the old value.
+    fn add(&mut self, delta: i64) -> u64 {
+        let old = self.now;
+        self.now = old.saturating_add_signed(delta);
+        old
+    }
+
+    /// Writes the counter back if it changed: removed at zero, else set.
+    fn write_back<'k, K: Key + 'static>(
+        &self,
+        table: &mut Table<'_, K, u64>,
+        key: K::SelfType<'k>,
+    ) -> Result<(), StoreError> {
+        if self.now == self.stored {
+            return Ok(());
+        }
+        if self.now == 0 {
+            table.remove(&key)?;
+        } else {
+            table.insert(&key, self.now)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether [`update_row`] should look for a stored row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    /// Created by this op: there is nothing to look up.
+    New,
+    /// May exist.
+    Existing,
 }
 
 // Read-modify-write in one descent. `get` then `insert` walks the tree twice; redb's
 // `get_mut` walks it once (copying the path for the write) and replaces the value in
-// place. Counters and per-task state rows change on every write, so this is the common
-// case of the hot paths.
-
-/// Adds `delta` to the counter at `key`, removing it at zero (absent means zero), and
-/// returns the old value.
-pub fn add_to_counter<'k, K: Key + 'static>(
-    table: &mut Table<'_, K, u64>,
-    key: K::SelfType<'k>,
-    delta: i64,
-) -> Result<u64, StoreError> {
-    let kept = match table.get_mut(&key)? {
-        Some(mut guard) => {
-            let old = guard.value();
-            let new = old.saturating_add_signed(delta);
-            if new > 0 {
-                guard.insert(new)?;
-                return Ok(old);
-            }
-            old
-        }
-        None => 0,
-    };
-    // A new key, or the count dropped to zero.
-    if kept > 0 {
-        table.remove(&key)?;
-    } else if delta > 0 {
-        table.insert(&key, delta as u64)?;
-    }
-    Ok(kept)
-}
+// place. Per-task state rows change on every event, so this is the common case of the
+// hot paths.
 
 /// Decodes the row at `key` (or starts from `T::default()`), applies `change`, writes
-/// it back and returns it.
+/// it back and returns it. `Row::New` says the caller knows there is no row yet (a task
+/// registered in this op), which saves the lookup.
 pub fn update_row<'k, K: Key + 'static, T>(
     table: &mut Table<'_, K, &'static [u8]>,
     name: &'static str,
     key: K::SelfType<'k>,
+    row: Row,
     change: impl FnOnce(&mut T),
 ) -> Result<T, StoreError>
 where
     T: Serialize + DeserializeOwned + Default,
 {
-    let updated = match table.get_mut(&key)? {
-        Some(mut guard) => {
+    if row == Row::Existing {
+        if let Some(mut guard) = table.get_mut(&key)? {
             let mut row: T = decode(name, guard.value())?;
             change(&mut row);
             guard.insert(encode(&row)?.as_slice())?;
-            Ok(row)
-        }
-        None => Err(change),
-    };
-    match updated {
-        Ok(row) => Ok(row),
-        Err(change) => {
-            let mut row = T::default();
-            change(&mut row);
-            table.insert(&key, encode(&row)?.as_slice())?;
-            Ok(row)
+            return Ok(row);
         }
     }
+    let mut row = T::default();
+    change(&mut row);
+    table.insert(&key, encode(&row)?.as_slice())?;
+    Ok(row)
 }
 
 #[cfg(test)]
@@ -171,31 +395,94 @@ mod tests {
     use crate::store::temp_store;
     use redb::ReadableTable;
 
+    /// The stored lock count of environment 7 (absent: `None`).
+    fn stored(t: &Tables) -> Result<Option<u64>, StoreError> {
+        Ok(t.lock_counts()?.get(7)?.map(|g| g.value()))
+    }
+
+    /// Per op of a batch: the old value, and the stored row.
+    type Batch = Vec<(u64, Option<u64>)>;
+
     #[test]
-    fn a_counter_is_created_by_adding_and_removed_at_zero() {
+    fn counters_are_kept_in_memory_and_written_back_at_finish() {
         let (_dir, store) = temp_store();
         let steps = store
-            .write_blocking(|tx| -> Result<Vec<(u64, Option<u64>)>, StoreError> {
+            .write_blocking(|tx| -> Result<Vec<Batch>, StoreError> {
                 let t = Tables::new(tx);
-                let mut counts = t.lock_counts()?;
-                let mut seen = Vec::new();
-                for delta in [-1, 2, -1, -1, 3] {
-                    let old = add_to_counter(&mut counts, 7, delta)?;
-                    seen.push((old, counts.get(7)?.map(|g| g.value())));
+                let mut batches = Vec::new();
+                // Each inner list is one batch: (old value, stored row after `finish`).
+                for deltas in [&[-1, 2, -1][..], &[-1], &[3, 0], &[0]] {
+                    let mut olds = Vec::new();
+                    for delta in deltas {
+                        olds.push(t.add_lock_count(7, *delta)?);
+                    }
+                    // Nothing reaches the table before `finish`.
+                    let before = stored(&t)?;
+                    t.finish()?;
+                    let after = stored(&t)?;
+                    batches.push(olds.into_iter().map(|o| (o, before)).collect());
+                    batches.push(vec![(t.lock_count(7)?, after)]);
                 }
-                Ok(seen)
+                t.finish()?;
+                Ok(batches)
             })
             .unwrap();
-        // Taking from nothing stays nothing; zero removes the row.
+        // Taking from nothing stays nothing; a count that ends at zero is removed.
         assert_eq!(
             steps,
             [
-                (0, None),
-                (0, Some(2)),
-                (2, Some(1)),
-                (1, None),
-                (0, Some(3))
+                vec![(0, None), (0, None), (2, None)],
+                vec![(1, Some(1))],
+                vec![(1, Some(1))],
+                vec![(0, None)],
+                vec![(0, None), (3, None)],
+                vec![(3, Some(3))],
+                vec![(3, Some(3))],
+                vec![(3, Some(3))],
             ]
+        );
+        store.shutdown();
+    }
+
+    #[test]
+    fn search_counts_env_counts_and_meta_values_are_written_back() {
+        let (_dir, store) = temp_store();
+        let rows = store
+            .write_blocking(|tx| -> Result<_, StoreError> {
+                let t = Tables::new(tx);
+                t.add_count(1, "k", b"v", 2)?;
+                t.add_count(1, "k", b"gone", 1)?;
+                t.add_count(1, "k", b"gone", -1)?;
+                t.add_env_counts(1, 1, 2)?;
+                t.add_env_counts(1, 0, 3)?;
+                t.set_meta_value("test_key", b"abc")?;
+                let seen = t.meta_value("test_key")?;
+                t.finish()?;
+                let counts = t.counts()?;
+                let count = |key: &[u8]| -> Result<Option<u64>, StoreError> {
+                    Ok(counts.get((1, "k", key))?.map(|g| g.value()))
+                };
+                let rows = (
+                    count(b"v")?,
+                    count(b"gone")?,
+                    t.env_counts()?.get(1)?.map(|g| g.value()),
+                    t.meta()?.get("test_key")?.map(|g| g.value().to_vec()),
+                    seen,
+                );
+                drop(counts);
+                t.finish()?;
+                Ok(rows)
+            })
+            .unwrap();
+        assert_eq!(
+            rows,
+            (
+                Some(2),
+                None,
+                Some((1, 5)),
+                Some(b"abc".to_vec()),
+                Some(b"abc".to_vec())
+            )
         );
         store.shutdown();
     }
@@ -213,6 +500,7 @@ mod tests {
                         &mut states,
                         "task_states",
                         (1, 2),
+                        Row::Existing,
                         |s: &mut TaskStateRow| s.asset_count += add,
                     )?;
                     seen.push(row.asset_count);

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::codec::{decode, decode_prefix, encode};
 use super::search::{self, DocIndex};
-use super::tables::{update_row, Tables};
+use super::tables::{update_row, Row, Tables};
 use super::{Reader, StoreError};
 use crate::domain::events::{EventType, TaskStatus};
 use crate::domain::status::{BuildState, GlobalTaskState, TaskInBuildState};
@@ -219,10 +219,8 @@ struct Slot {
 /// so a journal replay gets the same one), or just after the last one if the clock went
 /// back.
 fn reserve(t: &Tables, n: u64, now: i64) -> Result<Slot, StoreError> {
-    let mut meta = t.meta()?;
-    let mut stored = meta.get_mut(CLOCK_KEY)?;
-    let (next_seq, last_at) = match &stored {
-        Some(raw) => clock_of(raw.value())?,
+    let (next_seq, last_at) = match t.meta_value(CLOCK_KEY)? {
+        Some(raw) => clock_of(&raw)?,
         None => (1, i64::MIN),
     };
     let at = now.max(last_at.saturating_add(1));
@@ -230,13 +228,7 @@ fn reserve(t: &Tables, n: u64, now: i64) -> Result<Slot, StoreError> {
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&(next_seq + n).to_le_bytes());
     raw[8..].copy_from_slice(&(at + n as i64 - 1).to_le_bytes());
-    match stored.as_mut() {
-        Some(guard) => guard.insert(raw.as_slice())?,
-        None => {
-            drop(stored);
-            meta.insert(CLOCK_KEY, raw.as_slice())?;
-        }
-    }
+    t.set_meta_value(CLOCK_KEY, &raw)?;
     Ok(Slot { seq: next_seq, at })
 }
 
@@ -287,28 +279,12 @@ pub(crate) fn task_id_of(
 
 /// [`build_exists`] inside a write batch.
 pub(crate) fn has_build(t: &Tables, env: u128, build: u128) -> Result<bool, StoreError> {
-    Ok(t.builds()?.get((env, build))?.is_some())
+    t.has_build(env, build)
 }
 
 /// [`task_id_of`] inside a write batch.
 pub(crate) fn task_id_in(t: &Tables, env: u128, hash: &str) -> Result<Option<u128>, StoreError> {
     Ok(t.task_ids()?.get((env, hash))?.map(|g| g.value()))
-}
-
-fn bump_counts(t: &Tables, env: u128, builds: u64, tasks: u64) -> Result<(), StoreError> {
-    let mut counts = t.env_counts()?;
-    let mut stored = counts.get_mut(env)?;
-    match stored.as_mut() {
-        Some(guard) => {
-            let (b, k) = guard.value();
-            guard.insert((b + builds, k + tasks))?;
-        }
-        None => {
-            drop(stored);
-            counts.insert(env, (builds, tasks))?;
-        }
-    }
-    Ok(())
 }
 
 pub(crate) fn counts(r: &impl Reader, env: u128) -> Result<(u64, u64), StoreError> {
@@ -365,7 +341,7 @@ pub fn create_build(
     };
     t.build_events()?
         .insert((e, b, slot.seq), encode(&event)?.as_slice())?;
-    bump_counts(t, e, 1, 0)?;
+    t.add_env_counts(e, 1, 0)?;
     Ok(row)
 }
 
@@ -409,11 +385,12 @@ pub fn transition_build(
 /// Records one task-level event: appends it, and folds it into the task's membership of
 /// the build (§3.3) and its global state (§3.4) in the same transaction. Returns the
 /// per-build state after the event. Reusable by every route that appends task events.
+/// `row` is [`Row::New`] for the first event of a task registered by this op.
 fn record_task_event(
     t: &Tables,
     env: u128,
-    build: u128,
-    task: u128,
+    (build, task): (u128, u128),
+    row: Row,
     slot: Slot,
     event: &EventRow,
 ) -> Result<TaskInBuildState, StoreError> {
@@ -422,6 +399,7 @@ fn record_task_event(
         &mut *t.build_tasks()?,
         "build_tasks",
         (env, build, task),
+        row,
         |m: &mut TaskInBuildState| {
             m.apply(event.event_type, slot.at, error);
         },
@@ -431,6 +409,7 @@ fn record_task_event(
         &mut *t.task_states()?,
         "task_states",
         (env, task),
+        row,
         |s: &mut TaskStateRow| {
             let g = &s.global;
             before = (g.event_count > 0).then_some((g.status, g.latest_event_build_id));
@@ -509,7 +488,8 @@ pub fn register_task(
         error_message: None,
         metadata: None,
     };
-    record_task_event(t, e, b, id, slot, &event)?;
+    let row = if created { Row::New } else { Row::Existing };
+    record_task_event(t, e, (b, id), row, slot, &event)?;
     add_dependencies(t, e, id, &reg.task_id, &reg.dependency_task_ids)?;
     Ok(task)
 }
@@ -539,10 +519,13 @@ fn insert_task(
         .insert((env, row.task_name.as_str(), id), ())?;
     t.tasks_by_namespace()?
         .insert((env, row.task_namespace.as_str(), id), ())?;
-    bump_counts(t, env, 0, 1)?;
+    t.add_env_counts(env, 0, 1)?;
     search::index_task(t, env, &row, &reg.search)?;
 
     let hash = row.task_id.as_str();
+    if !t.may_have_pending_edges(env)? {
+        return Ok(row);
+    }
     let mut waiting = Vec::new();
     {
         let mut pending = t.pending_edges()?;
@@ -605,6 +588,7 @@ fn add_dependencies(
                 pending.insert((env, up, task), ())?;
             }
         }
+        t.note_pending_edge(env);
     }
     Ok(())
 }
@@ -660,7 +644,7 @@ pub fn task_event(
             .filter(|o| !o.is_empty())
             .map(|o| metadata_json(crate::domain::events::META_LOCK_OWNER, &cap_message(o))),
     };
-    Ok(record_task_event(t, e, b, task, slot, &event)?.status)
+    Ok(record_task_event(t, e, (b, task), Row::Existing, slot, &event)?.status)
 }
 
 /// One item of an asset upload (§4.2), body as JSON object text.
@@ -764,6 +748,7 @@ pub fn upload_assets(
             &mut *t.task_states()?,
             "task_states",
             (e, task),
+            Row::Existing,
             |s: &mut TaskStateRow| s.asset_count += added,
         )?;
     }
@@ -1238,12 +1223,9 @@ mod tests {
         for _ in 0..50 {
             let row: BuildRow = store
                 .write_blocking(move |tx| {
-                    create_build(
-                        &Tables::new(tx),
-                        env,
-                        new_build(),
-                        crate::clock::now_micros(),
-                    )
+                    Tables::with(tx, |t| {
+                        create_build(t, env, new_build(), crate::clock::now_micros())
+                    })
                 })
                 .unwrap();
             assert!(row.created_at > last);
@@ -1254,12 +1236,9 @@ mod tests {
         let store = Store::open(&dir.path().join("t.redb"), &crate::store::test_options()).unwrap();
         let row: BuildRow = store
             .write_blocking(move |tx| {
-                create_build(
-                    &Tables::new(tx),
-                    env,
-                    new_build(),
-                    crate::clock::now_micros(),
-                )
+                Tables::with(tx, |t| {
+                    create_build(t, env, new_build(), crate::clock::now_micros())
+                })
             })
             .unwrap();
         assert!(row.created_at > last);
@@ -1310,6 +1289,7 @@ mod tests {
                         3,
                         crate::clock::now_micros(),
                     )?;
+                    t.finish()?;
                     Ok(())
                 })
                 .unwrap();

@@ -445,6 +445,8 @@ impl Writer {
                 durable |= !journaled;
                 self.apply_op(&tables, op, answers, &mut records)?;
             }
+            // The counters the batch kept in memory go to their tables.
+            tables.finish()?;
         }
         if !records.is_empty() || durable {
             journal::set_applied(&wtx, self.next_lsn - 1)?;

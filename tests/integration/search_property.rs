@@ -535,7 +535,9 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
             salt: i as u64,
         };
         let row = store
-            .write_blocking(move |tx| tasks::create_build(&Tables::new(tx), env, new, now_micros()))
+            .write_blocking(move |tx| {
+                Tables::with(tx, |t| tasks::create_build(t, env, new, now_micros()))
+            })
             .unwrap();
         builds.push((row.id, row.name));
     }
@@ -561,7 +563,9 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
         let build = rng.pick(&builds).0;
         let row = store
             .write_blocking(move |tx| {
-                tasks::register_task(&Tables::new(tx), env, build, reg, now_micros())
+                Tables::with(tx, |t| {
+                    tasks::register_task(t, env, build, reg, now_micros())
+                })
             })
             .unwrap();
         hashes.push(hash);
@@ -586,7 +590,9 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                 };
                 store
                     .write_blocking(move |tx| {
-                        tasks::register_task(&Tables::new(tx), env, build, reg, now_micros())
+                        Tables::with(tx, |t| {
+                            tasks::register_task(t, env, build, reg, now_micros())
+                        })
                     })
                     .unwrap();
             }
@@ -606,15 +612,9 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                 let salt = rng.next();
                 store
                     .write_blocking(move |tx| {
-                        tasks::upload_assets(
-                            &Tables::new(tx),
-                            env,
-                            build,
-                            &hash,
-                            items,
-                            salt,
-                            now_micros(),
-                        )
+                        Tables::with(tx, |t| {
+                            tasks::upload_assets(t, env, build, &hash, items, salt, now_micros())
+                        })
                     })
                     .unwrap();
             }
@@ -626,7 +626,7 @@ fn populate(store: &Store, env: Uuid, rng: &mut Rng, n_tasks: usize) -> Pools {
                             error_message: Some("boom".into()),
                             ..NewEvent::plain(action, now_micros())
                         };
-                        tasks::task_event(&Tables::new(tx), env, build, &hash, event)?;
+                        Tables::with(tx, |t| tasks::task_event(t, env, build, &hash, event))?;
                         Ok(())
                     })
                     .unwrap();

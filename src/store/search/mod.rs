@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::codec::decode;
 use super::schema::META;
-use super::tables::{add_to_counter, Tables};
+use super::tables::Tables;
 use super::tasks::{TaskRow, TaskStateRow, ASSETS, BUILDS, TASKS, TASK_STATES};
 use super::{Reader, StoreError};
 use crate::domain::events::TaskStatus;
@@ -249,7 +249,6 @@ fn shape_hash(keys: &[String]) -> u128 {
 // ---------------------------------------------------------------------------------------
 
 type PostingTable<'t> = Table<'t, (u128, &'static str, &'static [u8], u128), u32>;
-type CountTable<'t> = Table<'t, (u128, &'static str, &'static [u8]), u64>;
 
 /// Adds (`up`) or takes off one reference to a posting; the posting goes at zero.
 /// Assets of one name but different types can share a posting, hence the count.
@@ -276,22 +275,16 @@ fn adjust_posting(
     Ok(())
 }
 
-/// Adds 1 to a count, or takes 1 off (removing the row at zero); returns the old value.
-fn bump(
-    counts: &mut CountTable<'_>,
-    env: u128,
-    kind: &str,
-    key: &[u8],
-    up: bool,
-) -> Result<u64, StoreError> {
-    add_to_counter(counts, (env, kind, key), if up { 1 } else { -1 })
+/// Adds 1 to a count, or takes 1 off (the row goes at zero); returns the old value.
+/// Counts live in the batch's cache until it finishes ([`Tables::add_count`]).
+fn bump(t: &Tables, env: u128, kind: &str, key: &[u8], up: bool) -> Result<u64, StoreError> {
+    t.add_count(env, kind, key, if up { 1 } else { -1 })
 }
 
 /// Adds (`up`) or removes one document's entries: scalars, overflow mark, shape.
 fn apply_doc(
     t: &Tables,
     postings: &mut PostingTable<'_>,
-    counts: &mut CountTable<'_>,
     env: u128,
     task: u128,
     doc: &DocIndex,
@@ -317,7 +310,7 @@ fn apply_doc(
         }
     }
     if let Some((hash, keys)) = &doc.shape {
-        let before = bump(counts, env, SHAPE, &hash.to_be_bytes(), up)?;
+        let before = bump(t, env, SHAPE, &hash.to_be_bytes(), up)?;
         if up && before == 0 {
             t.shapes()?.insert((env, *hash), keys.join("\n").as_str())?;
         } else if !up && before <= 1 {
@@ -335,15 +328,8 @@ pub(crate) fn index_task(
     doc: &DocIndex,
 ) -> Result<(), StoreError> {
     let task = row.id.as_u128();
-    let mut counts = t.counts()?;
-    bump(&mut counts, env, FIELD_NAME, row.task_name.as_bytes(), true)?;
-    bump(
-        &mut counts,
-        env,
-        FIELD_NAMESPACE,
-        row.task_namespace.as_bytes(),
-        true,
-    )?;
+    bump(t, env, FIELD_NAME, row.task_name.as_bytes(), true)?;
+    bump(t, env, FIELD_NAMESPACE, row.task_namespace.as_bytes(), true)?;
     let mut postings = t.postings()?;
     if let Some(v) = &row.version {
         adjust_posting(
@@ -352,7 +338,7 @@ pub(crate) fn index_task(
             true,
         )?;
     }
-    apply_doc(t, &mut postings, &mut counts, env, task, doc, true)
+    apply_doc(t, &mut postings, env, task, doc, true)
 }
 
 /// What the status and latest-build postings need of a task's global state.
@@ -374,27 +360,26 @@ pub(crate) fn on_state_change(
         return Ok(());
     }
     let mut postings = t.postings()?;
-    let mut counts = t.counts()?;
     if status_moved {
         if let Some((old, _)) = before {
             let code = [old.code()];
             postings.remove((env, STATUS, &code[..], task))?;
-            bump(&mut counts, env, STATUS, &code, false)?;
+            bump(t, env, STATUS, &code, false)?;
         }
         let code = [after.0.code()];
         postings.insert((env, STATUS, &code[..], task), 1)?;
-        bump(&mut counts, env, STATUS, &code, true)?;
+        bump(t, env, STATUS, &code, true)?;
     }
     if build_moved {
         if let Some(old) = old_build {
             let id = old.to_be_bytes();
             postings.remove((env, BUILD, &id[..], task))?;
-            bump(&mut counts, env, BUILD, &id, false)?;
+            bump(t, env, BUILD, &id, false)?;
         }
         if let Some(new) = after.1 {
             let id = new.to_be_bytes();
             postings.insert((env, BUILD, &id[..], task), 1)?;
-            bump(&mut counts, env, BUILD, &id, true)?;
+            bump(t, env, BUILD, &id, true)?;
         }
     }
     Ok(())
@@ -412,11 +397,10 @@ pub(crate) fn reindex_asset(
         return Ok(());
     }
     let mut postings = t.postings()?;
-    let mut counts = t.counts()?;
     if let Some(old) = old {
-        apply_doc(t, &mut postings, &mut counts, env, task, old, false)?;
+        apply_doc(t, &mut postings, env, task, old, false)?;
     }
-    apply_doc(t, &mut postings, &mut counts, env, task, new, true)
+    apply_doc(t, &mut postings, env, task, new, true)
 }
 
 /// Half-open bounds over every key of one environment.
@@ -520,6 +504,7 @@ fn rebuild(tx: &WriteTransaction) -> Result<u64, StoreError> {
             &DocIndex::from_text(Some(name), &row.body)?,
         )?;
     }
+    t.finish()?;
     Ok(n)
 }
 
