@@ -228,6 +228,14 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
                         frame(&mut buf, r);
                     }
                 }
+                // Records framed before these answers' batch were synced already
+                // unless some are still waiting in `buf`: answer at once, rather than
+                // after the sync of a later batch's records.
+                ToJournal::Answers(waiting) if buf.is_empty() => {
+                    for answer in waiting {
+                        answer(Ok(()));
+                    }
+                }
                 ToJournal::Answers(waiting) => answers.extend(waiting),
                 ToJournal::Checkpointed => {
                     // Everything framed so far is in the database now: no need to write
