@@ -12,5 +12,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod logging;
+pub mod memory;
 pub mod server;
 pub mod store;

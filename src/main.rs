@@ -81,25 +81,12 @@ fn check_config(sources: &Sources) -> ExitCode {
     }
 }
 
-/// glibc raises its mmap threshold to the size of the largest block freed, so after
-/// the first login every argon2id hash (19 MiB of working memory) is carved from a
-/// heap arena that keeps it: a few logins on different threads left the idle server at
-/// 50 MiB instead of 10. A fixed threshold keeps such blocks in mmap, returned on free.
-fn return_large_blocks_to_the_os() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before other threads.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-    }
-}
-
 fn serve(sources: &Sources) -> ExitCode {
     let config = match load(sources) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let _log_writer = stardag_server::logging::init(&config.log);
-    return_large_blocks_to_the_os();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -71,10 +71,12 @@ fn hash_with_params(password: &str, params: Params) -> Result<String, PasswordEr
         .fill(&mut salt)
         .map_err(|_| PasswordError::Hash("random number generator failed".into()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    let hashed = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+        .map_err(|e| PasswordError::Hash(e.to_string()));
+    crate::memory::release_free_memory();
+    hashed
 }
 
 /// True if `password` matches the PHC string `phc`. False for a wrong
@@ -93,9 +95,11 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     }
     // `Argon2::default()` only supplies the hasher; algorithm, version,
     // parameters and salt are all taken from `parsed`.
-    Argon2::default()
+    let matches = Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+        .is_ok();
+    crate::memory::release_free_memory();
+    matches
 }
 
 /// Burns the same time as [`verify_password`] against a real hash. Call it
