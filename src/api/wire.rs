@@ -1,7 +1,6 @@
 //! Response shapes of the task-tracking routes (v1-tasks §4.0), built from store rows,
 //! and the request helpers those routes share.
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -14,13 +13,12 @@ use crate::store::identity;
 use crate::store::tasks::{BuildRow, StoredAsset, StoredEvent, TaskRow, TaskStateRow};
 use crate::store::{Reader, StoreError};
 
-/// Random bits for ids drawn off the writer thread.
+/// Random bits for ids drawn off the writer thread. From the thread's seeded CSPRNG
+/// (`rand`), not the OS: a `getrandom` call per id was two system calls per request.
+/// Secrets (API keys, passwords' salts, signing keys) still come from ring's
+/// `SystemRandom`.
 pub fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    // SystemRandom only fails when the OS has no entropy source at all; the ids stay
-    // unique anyway because their timestamps are.
-    let _ = SystemRandom::new().fill(&mut b);
-    u64::from_le_bytes(b)
+    rand::random()
 }
 
 fn ts_opt(micros: Option<i64>) -> Option<String> {

@@ -228,8 +228,14 @@ fn incoming_request_id(req: &Request<Incoming>) -> Option<String> {
     ok.then(|| v.to_owned())
 }
 
+/// A UUIDv7 as 32 hex digits; its random bits come from `rand` like
+/// [`crate::api::wire::random_u64`], not from a system call.
 fn new_request_id() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
+    let millis = crate::clock::now_micros().div_euclid(1000) as u64;
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random())
+        .into_uuid()
+        .simple()
+        .to_string()
 }
 
 fn add_common_headers(resp: &mut HttpResponse, request_id: &str, tls: bool) {
