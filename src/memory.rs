@@ -4,9 +4,9 @@
 //! locks: every request's data is allocated on a worker and freed on the writer (and
 //! its answer the other way round), and a `free` that misses the thread cache takes the
 //! owning arena's lock (two thirds of the server's `futex` calls, docs/performance.md).
-//! mimalloc frees across threads without a lock: 9 % more registrations per second,
-//! 13 % less CPU per request. Built without transparent huge pages (`no_thp`), which
-//! otherwise doubled the idle RSS.
+//! mimalloc frees across threads without a lock: 4–5 % more registrations per second
+//! at 16 clients, about 8 % less server CPU per request. Built without transparent huge
+//! pages (`no_thp`), which doubled the idle RSS for no measurable speed.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
