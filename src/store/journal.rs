@@ -28,6 +28,7 @@ use std::sync::mpsc::Receiver;
 use redb::{Database, ReadableDatabase, WriteTransaction};
 
 use super::schema::META;
+use super::tables::Tables;
 use super::StoreError;
 
 const MAGIC: &[u8; 8] = b"SDJRNL02";
@@ -162,7 +163,7 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 pub(super) fn recover(
     db: &Database,
     dir: &Path,
-    replay: impl Fn(&WriteTransaction, u8, &[u8]) -> Result<(), StoreError>,
+    replay: impl Fn(&Tables, u8, &[u8]) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
     fs::create_dir_all(dir).map_err(|e| StoreError::Journal(format!("{}: {e}", dir.display())))?;
     let mut last = applied(db)?;
@@ -177,6 +178,9 @@ pub(super) fn recover(
     pending.retain(|r| r.lsn > last);
     if !pending.is_empty() {
         let tx = db.begin_write()?;
+        // One table set for the whole replay, like one batch of the writer: opening the
+        // tables per record made a replay after a crash under load take seconds.
+        let t = Tables::new(&tx);
         for r in &pending {
             if r.lsn != last + 1 {
                 return Err(StoreError::Journal(format!(
@@ -186,9 +190,11 @@ pub(super) fn recover(
                     r.lsn
                 )));
             }
-            replay(&tx, r.kind, &r.payload)?;
+            replay(&t, r.kind, &r.payload)?;
             last = r.lsn;
         }
+        t.finish()?;
+        drop(t);
         set_applied(&tx, last)?;
         tx.commit()?;
         // Bytes after the last record: leftovers of an earlier cycle, or the write that
@@ -378,8 +384,8 @@ mod tests {
 
     const SEEN: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("seen");
 
-    fn replay_into_seen(tx: &WriteTransaction, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
-        let mut t = tx.open_table(SEEN)?;
+    fn replay_into_seen(t: &Tables, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
+        let mut t = t.tx().open_table(SEEN)?;
         let next = t.len()? + 1;
         assert_eq!(kind, 7);
         t.insert(next, payload)?;

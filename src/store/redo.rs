@@ -19,7 +19,6 @@ use super::tasks::{
 };
 use super::StoreError;
 use crate::domain::events::{EventType, TaskStatus};
-use redb::WriteTransaction;
 
 /// The record kind byte. Values are stored in journals: never reuse or renumber one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,22 +47,22 @@ pub trait Logged: Serialize + DeserializeOwned + Send + 'static {
 /// Applies one journal record again (start-up after a crash). Only writes that
 /// succeeded were journaled, so a refusal now means the state differs from the one the
 /// record was written against: the start fails rather than diverging silently.
-pub(super) fn replay(tx: &WriteTransaction, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
-    fn again<L: Logged>(tx: &WriteTransaction, payload: &[u8]) -> Result<(), StoreError> {
+pub(super) fn replay(t: &Tables, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
+    fn again<L: Logged>(t: &Tables, payload: &[u8]) -> Result<(), StoreError> {
         let op: L = decode("journal", payload)?;
-        Tables::with(tx, |t| op.apply(t)).map(|_| ()).map_err(|e| {
+        op.apply(t).map(|_| ()).map_err(|e| {
             StoreError::Journal(format!("replaying a {:?} record failed: {e}", L::KIND))
         })
     }
     match kind {
-        k if k == Kind::CreateBuild as u8 => again::<CreateBuild>(tx, payload),
-        k if k == Kind::TransitionBuild as u8 => again::<TransitionBuild>(tx, payload),
-        k if k == Kind::RegisterTask as u8 => again::<RegisterTask>(tx, payload),
-        k if k == Kind::TaskEvent as u8 => again::<TaskEvent>(tx, payload),
-        k if k == Kind::UploadAssets as u8 => again::<UploadAssets>(tx, payload),
-        k if k == Kind::LockAcquire as u8 => again::<LockAcquire>(tx, payload),
-        k if k == Kind::LockRenew as u8 => again::<LockRenew>(tx, payload),
-        k if k == Kind::LockRelease as u8 => again::<LockRelease>(tx, payload),
+        k if k == Kind::CreateBuild as u8 => again::<CreateBuild>(t, payload),
+        k if k == Kind::TransitionBuild as u8 => again::<TransitionBuild>(t, payload),
+        k if k == Kind::RegisterTask as u8 => again::<RegisterTask>(t, payload),
+        k if k == Kind::TaskEvent as u8 => again::<TaskEvent>(t, payload),
+        k if k == Kind::UploadAssets as u8 => again::<UploadAssets>(t, payload),
+        k if k == Kind::LockAcquire as u8 => again::<LockAcquire>(t, payload),
+        k if k == Kind::LockRenew as u8 => again::<LockRenew>(t, payload),
+        k if k == Kind::LockRelease as u8 => again::<LockRelease>(t, payload),
         other => Err(StoreError::Journal(format!(
             "unknown record kind {other} (written by a newer stardag-server?)"
         ))),
