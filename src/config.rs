@@ -216,7 +216,10 @@ pub struct StoreConfig {
     /// Most write operations applied in one transaction.
     pub max_batch: usize,
     /// Longest time journaled writes wait for a durable database commit (a checkpoint);
-    /// bounds how much journal a start after a crash replays.
+    /// bounds how much journal a start after a crash replays. Every checkpoint stalls
+    /// the writes for its length, and it costs about the same whatever the interval, so
+    /// fewer are better for the tail; 2 s keeps the replay after a crash under a second
+    /// (docs/performance.md, "Tail latency").
     pub checkpoint_ms: u64,
 }
 
@@ -226,7 +229,7 @@ impl Default for StoreConfig {
             cache_bytes: 8 * 1024 * 1024,
             write_queue: 4096,
             max_batch: 512,
-            checkpoint_ms: 1000,
+            checkpoint_ms: 2000,
         }
     }
 }
