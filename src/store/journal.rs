@@ -25,7 +25,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
-use redb::{Database, ReadableDatabase, WriteTransaction};
+use redb::{Database, ReadableDatabase};
 
 use super::schema::META;
 use super::tables::Tables;
@@ -65,11 +65,10 @@ pub(super) fn dir_for(db_path: &Path) -> PathBuf {
     db_path.with_extension("journal")
 }
 
-/// Stores `lsn` as applied, inside the batch's own transaction.
-pub(super) fn set_applied(tx: &WriteTransaction, lsn: u64) -> Result<(), StoreError> {
-    tx.open_table(META)?
-        .insert(LSN_KEY, lsn.to_le_bytes().as_slice())?;
-    Ok(())
+/// Stores `lsn` as applied, inside the batch's own transaction (written with the
+/// batch's other `meta` values when its table set finishes).
+pub(super) fn set_applied(t: &Tables, lsn: u64) -> Result<(), StoreError> {
+    t.set_meta_value(LSN_KEY, &lsn.to_le_bytes())
 }
 
 fn applied(db: &Database) -> Result<u64, StoreError> {
@@ -193,9 +192,9 @@ pub(super) fn recover(
             replay(&t, r.kind, &r.payload)?;
             last = r.lsn;
         }
+        set_applied(&t, last)?;
         t.finish()?;
         drop(t);
-        set_applied(&tx, last)?;
         tx.commit()?;
         // Bytes after the last record: leftovers of an earlier cycle, or the write that
         // the crash cut off (never acknowledged: its sync had not returned).
@@ -397,7 +396,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let db = db(tmp.path());
         let tx = db.begin_write().unwrap();
-        set_applied(&tx, 2).unwrap();
+        Tables::with(&tx, |t| set_applied(t, 2)).unwrap();
         tx.commit().unwrap();
         let dir = tmp.path().join("j");
         fs::create_dir_all(&dir).unwrap();

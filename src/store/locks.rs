@@ -209,7 +209,7 @@ pub fn release(
     let old = owned(t, e, name, owner)?;
     let build = match completion.build {
         Some(b) if completion.task_completed => {
-            if !tasks::has_build(t, e, b.as_u128())? {
+            if !t.has_build(e, b.as_u128())? {
                 return Err(LockError::BuildNotFound);
             }
             Some(b)

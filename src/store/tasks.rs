@@ -277,11 +277,6 @@ pub(crate) fn task_id_of(
     Ok(r.open(TASK_IDS)?.get((env, hash))?.map(|g| g.value()))
 }
 
-/// [`build_exists`] inside a write batch.
-pub(crate) fn has_build(t: &Tables, env: u128, build: u128) -> Result<bool, StoreError> {
-    t.has_build(env, build)
-}
-
 /// [`task_id_of`] inside a write batch.
 pub(crate) fn task_id_in(t: &Tables, env: u128, hash: &str) -> Result<Option<u128>, StoreError> {
     Ok(t.task_ids()?.get((env, hash))?.map(|g| g.value()))
@@ -453,7 +448,7 @@ pub fn register_task(
     now: i64,
 ) -> Result<TaskRow, TrackError> {
     let (e, b) = (env.as_u128(), build.as_u128());
-    if !has_build(t, e, b)? {
+    if !t.has_build(e, b)? {
         return Err(TrackError::BuildNotFound);
     }
     let existing = task_id_in(t, e, &reg.task_id)?;
@@ -630,7 +625,7 @@ pub fn task_event(
         now,
     } = new;
     let (e, b) = (env.as_u128(), build.as_u128());
-    if !has_build(t, e, b)? {
+    if !t.has_build(e, b)? {
         return Err(TrackError::BuildNotFound);
     }
     let task = task_id_in(t, e, hash)?.ok_or(TrackError::TaskNotFound)?;
@@ -670,7 +665,7 @@ pub fn upload_assets(
     now: i64,
 ) -> Result<Vec<StoredAsset>, TrackError> {
     let (e, b) = (env.as_u128(), build.as_u128());
-    if !has_build(t, e, b)? {
+    if !t.has_build(e, b)? {
         return Err(TrackError::BuildNotFound);
     }
     let task = task_id_in(t, e, hash)?.ok_or(TrackError::TaskNotFound)?;

@@ -445,11 +445,11 @@ impl Writer {
                 durable |= !journaled;
                 self.apply_op(&tables, op, answers, &mut records)?;
             }
+            if !records.is_empty() || durable {
+                journal::set_applied(&tables, self.next_lsn - 1)?;
+            }
             // The counters the batch kept in memory go to their tables.
             tables.finish()?;
-        }
-        if !records.is_empty() || durable {
-            journal::set_applied(&wtx, self.next_lsn - 1)?;
         }
         let commit = if durable {
             wtx.set_durability(Durability::Immediate)?;
