@@ -104,6 +104,15 @@ async fn unknown_keys_are_refused_with_the_key_named() {
 /// checkpoint and is refused.
 #[tokio::test]
 async fn the_checkpoint_interval_is_configurable_and_must_be_positive() {
+    // The default is the one README and docs/performance.md give.
+    let out = check_config(&[], &[]).await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line(&text, "store.checkpoint_ms").contains("= 2000"),
+        "{text}"
+    );
+
     let out = check_config(&[], &[("STARDAG_SERVER_STORE__CHECKPOINT_MS", "250")]).await;
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);

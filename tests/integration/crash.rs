@@ -296,3 +296,47 @@ async fn clean_shutdown_leaves_no_journal() {
     let (_server, sdk) = start(dir.path(), RARE).await;
     assert_all_present(&sdk, &build, &acked).await;
 }
+
+/// `stardag_store_durable_commits_total` from `/metrics`.
+async fn durable_commits(c: &Client) -> u64 {
+    let resp = c.get("/metrics").await;
+    let text = String::from_utf8_lossy(&resp.body);
+    text.lines()
+        .find_map(|l| l.strip_prefix("stardag_store_durable_commits_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no durable commit counter in:\n{text}"))
+}
+
+/// Polls the durable-commit counter until it passes `than` (10 s at most).
+async fn durable_commits_above(c: &Client, than: u64) -> u64 {
+    for _ in 0..100 {
+        let now = durable_commits(c).await;
+        if now > than {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no checkpoint within 10 s ({than} durable commits)");
+}
+
+/// With the default interval and no write after it, a journaled write still reaches
+/// the database file: the ticker wakes the idle writer for the checkpoint.
+#[tokio::test]
+async fn an_idle_server_checkpoints_a_journaled_write_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(dir.path(), &[]).await;
+    let client = server.client();
+    client.get("/health").await.expect(200);
+    let sdk = client.with_api_key(&credentials(dir.path())["STARDAG_API_KEY"]);
+
+    // A slow start-up can make the first write's own batch the due checkpoint, so the
+    // test starts right after one.
+    let start = durable_commits(&client).await;
+    new_build_id(&sdk).await;
+    let checkpointed = durable_commits_above(&client, start).await;
+
+    // This write's batch is journaled (the last checkpoint is fresh); only the ticker
+    // can checkpoint it, since nothing else is written.
+    new_build_id(&sdk).await;
+    durable_commits_above(&client, checkpointed).await;
+}
