@@ -13,7 +13,7 @@
 
 #[path = "support/args.rs"]
 mod args;
-use args::{arg, flag, value};
+use args::Args;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -56,21 +56,55 @@ impl Options {
     }
 }
 
-fn options() -> Options {
-    let smoke = flag("--smoke");
-    Options {
+const USAGE: &str = "\
+usage: cargo bench --bench load [-- OPTIONS]
+
+  --clients N         concurrent keep-alive clients (16)
+  --seconds S         seconds per operation (5; 1 with --smoke)
+  --search-tasks N    tasks seeded for the search rows (10000; 500 with --smoke)
+  --scale-tasks N     register N more tasks, then time a restart (0: skip)
+  --smoke             a short run that checks the benchmark works
+  --only TEXT         only the rows whose name contains TEXT
+  --threads N         load generator threads (1)
+  --binary PATH       server binary (target/release/stardag-server)
+  --url URL --api-key KEY
+                      drive a running server instead of starting one";
+
+/// The options, and the load generator's thread count.
+fn options() -> (Options, usize) {
+    let args = Args::parse(
+        USAGE,
+        &[
+            "--clients",
+            "--seconds",
+            "--search-tasks",
+            "--scale-tasks",
+            "--only",
+            "--threads",
+            "--binary",
+            "--url",
+            "--api-key",
+        ],
+        &["--smoke"],
+    );
+    let smoke = args.flag("--smoke");
+    let opts = Options {
         smoke,
-        scale_tasks: arg("--scale-tasks", 0),
-        clients: arg("--clients", 16),
-        seconds: arg("--seconds", if smoke { 1.0 } else { 5.0 }),
-        search_tasks: arg("--search-tasks", if smoke { 500 } else { 10_000 }),
-        binary: value("--binary").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/stardag-server")
-        }),
-        url: value("--url"),
-        api_key: value("--api-key"),
-        only: value("--only"),
-    }
+        scale_tasks: args.arg("--scale-tasks", 0),
+        clients: args.arg("--clients", 16),
+        seconds: args.arg("--seconds", if smoke { 1.0 } else { 5.0 }),
+        search_tasks: args.arg("--search-tasks", if smoke { 500 } else { 10_000 }),
+        binary: args
+            .value("--binary")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/stardag-server")
+            }),
+        url: args.value("--url"),
+        api_key: args.value("--api-key"),
+        only: args.value("--only"),
+    };
+    (opts, args.arg("--threads", 1))
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -632,11 +666,11 @@ async fn scale(mut target: Target, opts: &Options) {
 }
 
 fn main() {
-    let opts = options();
+    let (opts, threads) = options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         // One thread drives all connections: a second one took CPU from the server on
         // the 2-core machine and cost 8-10 % of the write rows (docs/performance.md).
-        .worker_threads(arg("--threads", 1))
+        .worker_threads(threads)
         .enable_all()
         .build()
         .expect("runtime");

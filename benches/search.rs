@@ -18,7 +18,7 @@
 
 #[path = "support/args.rs"]
 mod args;
-use args::arg;
+use args::Args;
 
 use std::time::Instant;
 
@@ -363,9 +363,17 @@ fn write_rates(sdk_shaped: bool, per_writer: usize) -> (f64, f64) {
     })
 }
 
+const USAGE: &str = "\
+usage: cargo bench --bench search [-- OPTIONS]
+
+  --tasks N     tasks in the searched environment (100000)
+  --runs R      runs of each query (300)
+  --writes N    writes for the write-path table (38400)";
+
 fn main() {
-    let n = arg("--tasks", 100_000);
-    let runs = arg("--runs", 300);
+    let args = Args::parse(USAGE, &["--tasks", "--runs", "--writes"], &[]);
+    let n = args.arg("--tasks", 100_000);
+    let runs = args.arg("--runs", 300);
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(
         &dir.path().join("bench.redb"),
@@ -443,7 +451,7 @@ fn main() {
     println!("\n(milliseconds; matches = the answer's `total`)");
     store.shutdown();
 
-    let per_writer = arg("--writes", 38_400) / 128;
+    let per_writer = args.arg("--writes", 38_400) / 128;
     println!("\nwrite path with the indexes, 128 concurrent submitters, durable group commit\n");
     println!(
         "{:<40} {:>14} {:>12}",

@@ -7,7 +7,7 @@
 
 #[path = "support/args.rs"]
 mod args;
-use args::arg;
+use args::Args;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,8 +62,14 @@ async fn run(writers: usize, total_ops: usize) -> (f64, u64, f64) {
     (ops / secs, stats.commits, stats.mean_batch())
 }
 
+const USAGE: &str = "\
+usage: cargo bench --bench store_write [-- --ops N]
+
+  --ops N    rows written per run (20000)";
+
 fn main() {
-    let total = arg("--ops", 20_000);
+    let args = Args::parse(USAGE, &["--ops"], &[]);
+    let total = args.arg("--ops", 20_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,7 +12,7 @@
 
 #[path = "support/args.rs"]
 mod args;
-use args::arg;
+use args::Args;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -186,10 +186,17 @@ fn fit(points: &[(f64, f64)]) -> (f64, f64) {
     (my - b * mx, b)
 }
 
+const USAGE: &str = "\
+usage: cargo bench --bench write_cost [-- OPTIONS]
+
+  --waves N    waves of concurrent operations per row (300)
+  --batch B    only batches of B (default: 1, 4, 12 and 32)";
+
 fn main() {
-    let waves: usize = arg("--waves", 300);
+    let args = Args::parse(USAGE, &["--waves", "--batch"], &[]);
+    let waves: usize = args.arg("--waves", 300);
     // One batch size only (e.g. under callgrind); the fit needs all four.
-    let sizes: Vec<usize> = match arg("--batch", 0) {
+    let sizes: Vec<usize> = match args.arg("--batch", 0) {
         0 => vec![1, 4, 12, 32],
         b => vec![b],
     };
