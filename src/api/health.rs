@@ -1,5 +1,7 @@
 //! `GET /health` and `GET /metrics` (Prometheus text).
 
+use std::fmt::Write;
+
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Response;
@@ -8,6 +10,7 @@ use serde_json::json;
 
 use crate::http::response::{ok, ApiError, ApiResult, HttpResponse};
 use crate::http::AppState;
+use crate::store::{WriterStats, BATCH_BOUNDS};
 
 pub fn health() -> HttpResponse {
     ok(&json!({ "status": "healthy" }))
@@ -21,7 +24,7 @@ pub fn metrics(state: &AppState) -> ApiResult {
     let db_bytes = std::fs::metadata(state.config.db_path())
         .map(|m| m.len())
         .unwrap_or(0);
-    let text = format!(
+    let mut text = format!(
         "# HELP stardag_store_commits_total Write transactions committed (one per batch).\n\
          # TYPE stardag_store_commits_total counter\n\
          stardag_store_commits_total {}\n\
@@ -51,10 +54,37 @@ pub fn metrics(state: &AppState) -> ApiResult {
         s.failed_batches,
         db_bytes
     );
+    batch_histogram(&s, &mut text);
+    state.requests.render(&mut text);
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     Ok(resp)
+}
+
+/// Operations per commit: the sum is every operation, the count every commit.
+fn batch_histogram(s: &WriterStats, out: &mut String) {
+    out.push_str(
+        "# HELP stardag_store_batch_size Write operations per commit (group commit).\n\
+         # TYPE stardag_store_batch_size histogram\n",
+    );
+    let mut cumulative = 0;
+    for (i, n) in s.batch_buckets.iter().enumerate() {
+        cumulative += n;
+        let le = BATCH_BOUNDS
+            .get(i)
+            .map_or_else(|| "+Inf".to_owned(), u64::to_string);
+        let _ = writeln!(
+            out,
+            "stardag_store_batch_size_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    // The count is the `+Inf` bucket, read once, so the two always agree.
+    let _ = writeln!(
+        out,
+        "stardag_store_batch_size_sum {}\nstardag_store_batch_size_count {cumulative}",
+        s.ops
+    );
 }

@@ -3,6 +3,7 @@
 
 pub mod client_ip;
 pub mod cors;
+pub mod metrics;
 pub mod ratelimit;
 pub mod request;
 pub mod response;
@@ -51,6 +52,8 @@ pub struct AppState {
     trusted_proxies: Vec<Cidr>,
     /// When each API key's `last_used_at` was last written (D14: at most once a minute).
     key_stamps: Mutex<HashMap<Uuid, Instant>>,
+    /// Requests by route and status, and their latency (`GET /metrics`).
+    pub requests: metrics::RequestMetrics,
 }
 
 /// `last_used_at` is written at most this often per key.
@@ -92,6 +95,7 @@ impl AppState {
             cors,
             trusted_proxies,
             key_stamps: Mutex::new(HashMap::new()),
+            requests: Default::default(),
         }
     }
 
@@ -196,13 +200,15 @@ pub async fn handle(
     if let (Some(cors), Some(headers)) = (&state.cors, &request_headers) {
         cors.decorate(headers, &mut resp);
     }
+    let (status, elapsed) = (resp.status().as_u16(), started.elapsed());
+    state.requests.record(name, status, elapsed);
     tracing::info!(
         target: "access",
         method = %method,
         path = %path,
         endpoint = name,
-        status = resp.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        status,
+        latency_us = elapsed.as_micros() as u64,
         request_id = %request_id,
         "request"
     );

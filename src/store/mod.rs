@@ -23,7 +23,7 @@ use std::sync::Arc;
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 pub use schema::{force_schema_version_for_tests, SCHEMA_VERSION};
-pub use writer::WriterStats;
+pub use writer::{WriterStats, BATCH_BOUNDS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -66,7 +66,13 @@ pub struct WriterStats {
     pub max_batch: u64,
     /// Batches that failed as a whole (I/O error or a panicking op).
     pub failed_batches: u64,
+    /// Commits by operations in them: `batch_buckets[i]` counts those with at most
+    /// [`BATCH_BOUNDS`]`[i]` (and more than the bound before), the last one the rest.
+    pub batch_buckets: [u64; BATCH_BOUNDS.len() + 1],
 }
+
+/// Upper bounds of the batch-size buckets (operations per commit).
+pub const BATCH_BOUNDS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
 impl WriterStats {
     pub fn mean_batch(&self) -> f64 {
@@ -86,6 +92,7 @@ struct Counters {
     ops: AtomicU64,
     max_batch: AtomicU64,
     failed_batches: AtomicU64,
+    batch_buckets: [AtomicU64; BATCH_BOUNDS.len() + 1],
 }
 
 /// Where and how often the writer journals and checkpoints.
@@ -201,6 +208,7 @@ impl WriterHandle {
             ops: c.ops.load(Ordering::Relaxed),
             max_batch: c.max_batch.load(Ordering::Relaxed),
             failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            batch_buckets: std::array::from_fn(|i| c.batch_buckets[i].load(Ordering::Relaxed)),
         }
     }
 
@@ -367,6 +375,11 @@ impl Writer {
                 c.commits.fetch_add(1, Ordering::Relaxed);
                 c.ops.fetch_add(n, Ordering::Relaxed);
                 c.max_batch.fetch_max(n, Ordering::Relaxed);
+                let bucket = BATCH_BOUNDS
+                    .iter()
+                    .position(|&le| n <= le)
+                    .unwrap_or(BATCH_BOUNDS.len());
+                c.batch_buckets[bucket].fetch_add(1, Ordering::Relaxed);
                 self.answer(commit, answers);
             }
             Err(e) => {

@@ -111,6 +111,66 @@ async fn metrics_report_store_counters() {
     assert_eq!(off.client().get("/metrics").await.status.as_u16(), 404);
 }
 
+/// The value of the sample `series` (name and labels, exactly) in a `/metrics` text;
+/// 0 when the series is not there yet.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+/// D28: requests by route and status, latency histograms by route, batch sizes.
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_and_batch_sizes() {
+    let fx = crate::tasks::Fixture::start().await;
+    let c = fx.anonymous();
+    let metrics = || async { String::from_utf8_lossy(&c.get("/metrics").await.body).into_owned() };
+    let before = metrics().await;
+    c.get("/health").await.expect(200);
+    c.get("/health").await.expect(200);
+    assert_eq!(c.get("/no/such/path").await.status.as_u16(), 404);
+    crate::tasks::new_build_id(&fx.sdk()).await;
+    let after = metrics().await;
+    let grew = |series: &str| sample(&after, series) - sample(&before, series);
+
+    let requests = |route: &str, status: u16| {
+        grew(&format!(
+            "stardag_http_requests_total{{route=\"{route}\",status=\"{status}\"}}"
+        ))
+    };
+    assert_eq!(requests("health", 200), 2.0, "{after}");
+    assert_eq!(requests("unmatched", 404), 1.0, "{after}");
+    assert_eq!(requests("create_build", 201), 1.0, "{after}");
+    assert_eq!(requests("metrics", 200), 1.0, "the first /metrics: {after}");
+    let health = |suffix: &str| grew(&format!("stardag_http_request_duration_seconds{suffix}"));
+    assert_eq!(health("_count{route=\"health\"}"), 2.0);
+    assert_eq!(health("_bucket{route=\"health\",le=\"+Inf\"}"), 2.0);
+    assert!(health("_sum{route=\"health\"}") > 0.0);
+
+    assert!(
+        grew("stardag_store_commits_total") >= 1.0,
+        "the build: {after}"
+    );
+
+    // Every commit is in the batch histogram, every operation in its sum. The counters
+    // are read one by one, so a background write (the API key's last-use stamp) may
+    // land between two of them: compare once the writer is quiet.
+    let mut text = after;
+    for _ in 0..50 {
+        let commits = sample(&text, "stardag_store_commits_total");
+        let ops = sample(&text, "stardag_store_write_ops_total");
+        if sample(&text, "stardag_store_batch_size_count") == commits
+            && sample(&text, "stardag_store_batch_size_bucket{le=\"+Inf\"}") == commits
+            && sample(&text, "stardag_store_batch_size_sum") == ops
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        text = metrics().await;
+    }
+    panic!("the batch histogram does not add up to the commit counters:\n{text}");
+}
+
 #[tokio::test]
 async fn binary_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
