@@ -196,11 +196,17 @@ impl Default for LogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     pub enabled: bool,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <token>` (D28); the
+    /// token Prometheus sends (`authorization.credentials` in its scrape config).
+    pub token: Option<String>,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { enabled: true }
+        MetricsConfig {
+            enabled: true,
+            token: None,
+        }
     }
 }
 
@@ -359,6 +365,16 @@ impl Config {
                     "oidc.jwks_url must be an http:// or https:// URL: {url}"
                 )));
             }
+        }
+        if self
+            .metrics
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "metrics.token must not be empty (leave it out for no token)".into(),
+            ));
         }
         if self.store.write_queue == 0 || self.store.max_batch == 0 || self.store.checkpoint_ms == 0
         {

@@ -3,11 +3,14 @@
 use std::fmt::Write;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::HeaderMap;
 use http::Response;
 use http_body_util::Full;
 use serde_json::json;
 
+use crate::auth::api_key::{digests_equal, hash};
+use crate::auth::caller::not_authenticated;
 use crate::http::response::{ok, ApiError, ApiResult, HttpResponse};
 use crate::http::AppState;
 use crate::store::{WriterStats, BATCH_BOUNDS};
@@ -16,9 +19,12 @@ pub fn health() -> HttpResponse {
     ok(&json!({ "status": "healthy" }))
 }
 
-pub fn metrics(state: &AppState) -> ApiResult {
+pub fn metrics(state: &AppState, headers: &HeaderMap) -> ApiResult {
     if !state.config.metrics.enabled {
         return Err(ApiError::not_found("Not Found"));
+    }
+    if let Some(token) = &state.config.metrics.token {
+        check_token(token, headers)?;
     }
     let s = state.store.writer_stats();
     let db_bytes = std::fs::metadata(state.config.db_path())
@@ -87,4 +93,19 @@ fn batch_histogram(s: &WriterStats, out: &mut String) {
         "stardag_store_batch_size_sum {}\nstardag_store_batch_size_count {cumulative}",
         s.ops
     );
+}
+
+/// `metrics.token` is set: the scraper must present it as a bearer token. Digests are
+/// compared in constant time, like API keys.
+fn check_token(token: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = presented.is_some_and(|p| digests_equal(&hash(p), &hash(token)));
+    if ok {
+        Ok(())
+    } else {
+        Err(not_authenticated())
+    }
 }

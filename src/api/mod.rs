@@ -86,7 +86,7 @@ pub async fn dispatch(
     use Endpoint::*;
     match endpoint {
         Health => Ok(health::health()),
-        Metrics => health::metrics(state),
+        Metrics => health::metrics(state, &rq.headers),
         Jwks => auth::jwks(state),
         AuthConfig => auth::config(state),
         Exchange => auth::exchange(state, rq).await,

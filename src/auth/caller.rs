@@ -76,7 +76,8 @@ fn unauthorized(detail: impl Into<String>, challenge: Option<&'static str>) -> A
     }
 }
 
-fn not_authenticated() -> ApiError {
+/// 401 `Not authenticated` with a bearer challenge: no usable credential.
+pub(crate) fn not_authenticated() -> ApiError {
     unauthorized("Not authenticated", Some(BEARER))
 }
 

@@ -127,6 +127,25 @@ async fn the_checkpoint_interval_is_configurable_and_must_be_positive() {
     assert!(err.contains("store.checkpoint_ms must be > 0"), "{err}");
 }
 
+/// The metrics scrape token is a secret like the passwords, and an empty one is refused
+/// rather than read as "no token".
+#[tokio::test]
+async fn the_metrics_token_is_masked_and_must_not_be_empty() {
+    let out = check_config(&[], &[("STARDAG_SERVER_METRICS__TOKEN", "scrape-me-42")]).await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let token = line(&text, "metrics.token");
+    assert!(
+        !token.contains("scrape-me-42") && token.contains("****"),
+        "secret not masked: {token}"
+    );
+
+    let out = check_config(&[], &[("STARDAG_SERVER_METRICS__TOKEN", " ")]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metrics.token must not be empty"), "{err}");
+}
+
 #[tokio::test]
 async fn a_missing_named_config_file_is_an_error() {
     let out = check_config(&["--config", "/nonexistent/stardag.toml"], &[]).await;

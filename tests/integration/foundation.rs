@@ -171,6 +171,29 @@ async fn metrics_count_requests_by_route_and_status_and_batch_sizes() {
     panic!("the batch histogram does not add up to the commit counters:\n{text}");
 }
 
+/// `metrics.token` (D28): without the bearer token `/metrics` is 401, like any
+/// unauthenticated call; with it, the usual text.
+#[tokio::test]
+async fn metrics_can_require_a_bearer_token() {
+    let server =
+        TestServer::start_with(|c| c.metrics.token = Some("scrape-token-7f3a".into())).await;
+    let c = server.client();
+    for client in [
+        c.clone(),
+        c.with_bearer("scrape-token-7f3"),
+        c.with_bearer("x"),
+    ] {
+        let resp = client.get("/metrics").await;
+        assert_eq!(resp.expect(401), json!({"detail": "Not authenticated"}));
+        assert_eq!(resp.header("www-authenticate"), Some("Bearer"));
+    }
+    let resp = c.with_bearer("scrape-token-7f3a").get("/metrics").await;
+    assert_eq!(resp.status.as_u16(), 200);
+    assert!(String::from_utf8_lossy(&resp.body).contains("stardag_store_commits_total"));
+    // Health stays open for load balancers.
+    c.get("/health").await.expect(200);
+}
+
 #[tokio::test]
 async fn binary_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
