@@ -1,7 +1,5 @@
 //! `GET /health` and `GET /metrics` (Prometheus text).
 
-use std::fmt::Write;
-
 use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::HeaderMap;
@@ -11,6 +9,7 @@ use serde_json::json;
 
 use crate::auth::api_key::{digests_equal, hash};
 use crate::auth::caller::not_authenticated;
+use crate::http::metrics::write_histogram;
 use crate::http::response::{ok, ApiError, ApiResult, HttpResponse};
 use crate::http::AppState;
 use crate::store::{WriterStats, BATCH_BOUNDS};
@@ -76,22 +75,13 @@ fn batch_histogram(s: &WriterStats, out: &mut String) {
         "# HELP stardag_store_batch_size Write operations per commit (group commit).\n\
          # TYPE stardag_store_batch_size histogram\n",
     );
-    let mut cumulative = 0;
-    for (i, n) in s.batch_buckets.iter().enumerate() {
-        cumulative += n;
-        let le = BATCH_BOUNDS
-            .get(i)
-            .map_or_else(|| "+Inf".to_owned(), u64::to_string);
-        let _ = writeln!(
-            out,
-            "stardag_store_batch_size_bucket{{le=\"{le}\"}} {cumulative}"
-        );
-    }
-    // The count is the `+Inf` bucket, read once, so the two always agree.
-    let _ = writeln!(
+    write_histogram(
         out,
-        "stardag_store_batch_size_sum {}\nstardag_store_batch_size_count {cumulative}",
-        s.ops
+        "stardag_store_batch_size",
+        "",
+        |i| BATCH_BOUNDS[i].to_string(),
+        &s.batch_buckets,
+        s.ops,
     );
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in microseconds (the last bucket is `+Inf`).
@@ -18,10 +18,10 @@ const LATENCY_BOUNDS_US: [u64; 14] = [
 
 #[derive(Default)]
 struct Latency {
-    /// Requests per bucket (not cumulative; rendering sums them), `+Inf` last.
+    /// Requests per bucket (not cumulative; rendering sums them), `+Inf` last. Their
+    /// total is the count.
     buckets: [u64; LATENCY_BOUNDS_US.len() + 1],
     sum_us: u64,
-    count: u64,
 }
 
 #[derive(Default)]
@@ -45,23 +45,21 @@ impl RequestMetrics {
             .iter()
             .position(|&le| us <= le)
             .unwrap_or(LATENCY_BOUNDS_US.len());
-        let mut t = match self.tallies.lock() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut t = self.lock();
         *t.requests.entry((route, status)).or_default() += 1;
         let l = t.latency.entry(route).or_default();
         l.buckets[bucket] += 1;
         l.sum_us = l.sum_us.saturating_add(us);
-        l.count += 1;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tallies> {
+        // Plain counters: a panic while holding the lock leaves them usable.
+        self.tallies.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The Prometheus text of both families, routes in name order.
     pub fn render(&self, out: &mut String) {
-        let t = match self.tallies.lock() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let t = self.lock();
         let mut requests: Vec<_> = t.requests.iter().collect();
         requests.sort();
         out.push_str(
@@ -81,26 +79,47 @@ impl RequestMetrics {
              # TYPE stardag_http_request_duration_seconds histogram\n",
         );
         for (route, l) in latency {
-            let mut cumulative = 0;
-            for (i, n) in l.buckets.iter().enumerate() {
-                cumulative += n;
-                let le = LATENCY_BOUNDS_US
-                    .get(i)
-                    .map_or_else(|| "+Inf".to_owned(), |&us| (us as f64 / 1e6).to_string());
-                let _ = writeln!(
-                    out,
-                    "stardag_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
+            write_histogram(
                 out,
-                "stardag_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
-                 stardag_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                "stardag_http_request_duration_seconds",
+                &format!("route=\"{route}\","),
+                |i| (LATENCY_BOUNDS_US[i] as f64 / 1e6).to_string(),
+                &l.buckets,
                 l.sum_us as f64 / 1e6,
-                l.count
             );
         }
     }
+}
+
+/// The `_bucket`, `_sum` and `_count` lines of one Prometheus histogram. `buckets` are
+/// per-bucket counts with `+Inf` last; `le(i)` names the bound of bucket `i`; `labels`
+/// is empty or ends with a comma. The count is the `+Inf` bucket, so the two agree.
+pub fn write_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    le: impl Fn(usize) -> String,
+    buckets: &[u64],
+    sum: impl std::fmt::Display,
+) {
+    let mut cumulative = 0;
+    for (i, n) in buckets.iter().enumerate() {
+        cumulative += n;
+        let le = if i + 1 == buckets.len() {
+            "+Inf".to_owned()
+        } else {
+            le(i)
+        };
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {cumulative}");
+    }
+    let labels = match labels.trim_end_matches(',') {
+        "" => String::new(),
+        l => format!("{{{l}}}"),
+    };
+    let _ = writeln!(
+        out,
+        "{name}_sum{labels} {sum}\n{name}_count{labels} {cumulative}"
+    );
 }
 
 #[cfg(test)]
