@@ -274,7 +274,7 @@ fn put(
     index.insert((env, row.expires_at, name), ())?;
     drop(index);
     if !removed {
-        add_count(t, env, 1)?;
+        t.add_lock_count(env, 1)?;
     }
     Ok(())
 }
@@ -283,13 +283,8 @@ fn put(
 fn unindex(t: &Tables, env: u128, name: &str, expiry: i64) -> Result<(), StoreError> {
     let removed = t.lock_expiry()?.remove((env, expiry, name))?.is_some();
     if removed {
-        add_count(t, env, -1)?;
+        t.add_lock_count(env, -1)?;
     }
-    Ok(())
-}
-
-fn add_count(t: &Tables, env: u128, delta: i64) -> Result<(), StoreError> {
-    t.add_lock_count(env, delta)?;
     Ok(())
 }
 
@@ -307,7 +302,7 @@ fn live_count(t: &Tables, env: u128, now: i64) -> Result<u64, StoreError> {
         }
     }
     if pruned > 0 {
-        add_count(t, env, -pruned)?;
+        t.add_lock_count(env, -pruned)?;
     }
     t.lock_count(env)
 }
