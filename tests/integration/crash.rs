@@ -17,7 +17,9 @@ use http::Method;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
-use crate::harness::{credentials, BinaryServer, Client, TestResponse};
+use crate::harness::{
+    credentials, metric_sample, metrics_text, BinaryServer, Client, TestResponse,
+};
 use crate::tasks::{build_tasks, hash, new_build_id, reg, run_task};
 
 const SIGKILL: i32 = 9;
@@ -299,12 +301,9 @@ async fn clean_shutdown_leaves_no_journal() {
 
 /// `stardag_store_durable_commits_total` from `/metrics`.
 async fn durable_commits(c: &Client) -> u64 {
-    let resp = c.get("/metrics").await;
-    let text = String::from_utf8_lossy(&resp.body);
-    text.lines()
-        .find_map(|l| l.strip_prefix("stardag_store_durable_commits_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no durable commit counter in:\n{text}"))
+    let text = metrics_text(c).await;
+    metric_sample(&text, "stardag_store_durable_commits_total")
+        .unwrap_or_else(|| panic!("no durable commit counter in:\n{text}")) as u64
 }
 
 /// Polls the durable-commit counter until it passes `than` (10 s at most).

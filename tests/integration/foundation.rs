@@ -3,7 +3,7 @@
 use http::Method;
 use serde_json::json;
 
-use crate::harness::{BinaryServer, TestServer};
+use crate::harness::{metric_sample, metrics_text, BinaryServer, TestServer};
 
 /// Every request logs an access line to stderr. A reader that stops reading (a stalled
 /// journald, a full pipe) must not stall the requests: lines queue, then are dropped.
@@ -111,12 +111,9 @@ async fn metrics_report_store_counters() {
     assert_eq!(off.client().get("/metrics").await.status.as_u16(), 404);
 }
 
-/// The value of the sample `series` (name and labels, exactly) in a `/metrics` text;
-/// 0 when the series is not there yet.
+/// A sample of a `/metrics` text; 0 when the series is not there yet.
 fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.parse().unwrap())
+    metric_sample(text, series).unwrap_or(0.0)
 }
 
 /// D28: requests by route and status, latency histograms by route, batch sizes.
@@ -124,7 +121,7 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn metrics_count_requests_by_route_and_status_and_batch_sizes() {
     let fx = crate::tasks::Fixture::start().await;
     let c = fx.anonymous();
-    let metrics = || async { String::from_utf8_lossy(&c.get("/metrics").await.body).into_owned() };
+    let metrics = || metrics_text(&c);
     let before = metrics().await;
     c.get("/health").await.expect(200);
     c.get("/health").await.expect(200);

@@ -445,3 +445,16 @@ pub async fn exchange(c: &Client, identity_token: &str, ws: &str) -> String {
         .expect("access_token")
         .to_owned()
 }
+
+/// The text of `GET /metrics`.
+pub async fn metrics_text(c: &Client) -> String {
+    String::from_utf8_lossy(&c.get("/metrics").await.body).into_owned()
+}
+
+/// The value of the sample `series` (metric name and labels, exactly as rendered) in a
+/// `/metrics` text, if it is there.
+pub fn metric_sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
+}
