@@ -122,8 +122,10 @@ pub struct RateLimitConfig {
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            per_credential_rps: 200,
-            per_credential_burst: 1000,
+            // README "Rate limits": above what real SDK fleets on one key send (D24
+            // revised), low enough that one runaway key leaves the writer to others.
+            per_credential_rps: 5000,
+            per_credential_burst: 25000,
             per_ip_rps: 20,
             per_ip_burst: 100,
         }

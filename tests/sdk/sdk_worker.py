@@ -1,7 +1,7 @@
-"""Run one stardag build in its own process (used by the global-lock tests).
+"""Run one stardag build in its own process (the global-lock and rate-limit tests).
 
     python sdk_worker.py --run-id X [--sequential] [--lock] [--sleeps A=2,B=3,C=3,D=3]
-                         [--start-at UNIX_TS] [--lock-wait-timeout S]
+                         [--start-at UNIX_TS] [--lock-wait-timeout S] [--wide N]
 
 Prints one JSON line with the BuildSummary on stdout. Imports the tasks from
 ``sdk_tasks`` so the task classes (and ids) are the same as in the test process.
@@ -32,12 +32,19 @@ def main() -> int:
     ap.add_argument("--sleeps", default="", help="e.g. A=2,B=3,C=3,D=3")
     ap.add_argument("--start-at", type=float, default=0.0)
     ap.add_argument("--lock-wait-timeout", type=float, default=90.0)
+    ap.add_argument(
+        "--wide", type=int, default=0,
+        help="build sdk_tasks.wide_dag(run_id, N) (N + 1 tasks) instead of the diamond",
+    )
     args = ap.parse_args()
 
     sleeps = {
         k: float(v) for k, v in (p.split("=") for p in args.sleeps.split(",") if p)
     }
-    dag = sdk_tasks.diamond(args.run_id, sleeps=sleeps)
+    if args.wide:
+        root = sdk_tasks.wide_dag(args.run_id, width=args.wide)
+    else:
+        root = sdk_tasks.diamond(args.run_id, sleeps=sleeps)["D"]
     kwargs = {}
     if args.lock:
         kwargs["global_lock_manager"] = RegistryGlobalConcurrencyLockManager()
@@ -51,7 +58,7 @@ def main() -> int:
         time.sleep(delay)
 
     build = sd.build_sequential if args.sequential else sd.build
-    summary = build(dag["D"], **kwargs)
+    summary = build(root, **kwargs)
     print(
         json.dumps(
             {
