@@ -8,7 +8,7 @@ use super::registration::{admit_closure, PlanGraph, Scope};
 use super::schema::*;
 use super::{
     append_event, build, current_deployment, deployment, end_build, plan, put, save_build,
-    save_plan, task, Answer, NewEvent, V2Result,
+    save_plan, task, Answer, Ending, NewEvent, V2Result,
 };
 use crate::domain::v2::rules::{self, Lease, Lifecycle, Wake};
 use crate::domain::v2::{
@@ -295,7 +295,12 @@ pub fn end(t: &Tables, env: u128, id: u128, end: End, now: i64) -> V2Result<Answ
         End::Fail { error_message } => (error_message, None),
         End::Cancel | End::ExitEarly => (None, None),
     };
-    end_build(t, env, id, &mut b, target, message, metadata, now)?;
+    let ending = Ending {
+        status: target,
+        error_message: message,
+        metadata,
+    };
+    end_build(t, env, id, &mut b, ending, now)?;
     save_build(t, env, id, Some(before), &b)?;
     Ok(Ok(b))
 }

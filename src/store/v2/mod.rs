@@ -11,12 +11,12 @@
 
 pub mod ops;
 pub mod reads;
-mod registration;
+pub mod registration;
 pub mod schema;
 
-mod claims;
-mod lifecycle;
-mod plans;
+pub mod claims;
+pub mod lifecycle;
+pub mod plans;
 
 use std::borrow::Borrow;
 
@@ -563,19 +563,35 @@ fn release_build_claims(
     Ok(released)
 }
 
-/// Ends a build in `status` (terminal, or exit-early): the terminal ones release the
-/// build's claims; the build event is appended. The caller checked the transition
+/// How a build ends: its new status, and the message and metadata of its event.
+pub(crate) struct Ending {
+    pub status: BuildStatus,
+    pub error_message: Option<String>,
+    pub metadata: Option<String>,
+}
+
+impl Ending {
+    pub fn new(status: BuildStatus) -> Ending {
+        Ending {
+            status,
+            error_message: None,
+            metadata: None,
+        }
+    }
+}
+
+/// Ends a build (terminal, or exit-early): the terminal statuses release the build's
+/// claims; the build event is appended. The caller checked the transition
 /// ([`crate::domain::v2::rules::lifecycle`]) and saves the build.
 pub(crate) fn end_build(
     t: &Tables,
     env: u128,
     build_id: u128,
     b: &mut BuildRow,
-    status: BuildStatus,
-    error_message: Option<String>,
-    metadata: Option<String>,
+    ending: Ending,
     now: i64,
 ) -> Result<(), StoreError> {
+    let status = ending.status;
     let released = if status.is_terminal() {
         release_build_claims(t, env, build_id, now)?
     } else {
@@ -586,15 +602,15 @@ pub(crate) fn end_build(
     b.last_active_at = now;
     b.is_resumed = false;
     if status == BuildStatus::Failed {
-        b.error_message = error_message.clone();
+        b.error_message = ending.error_message.clone();
     }
-    let metadata = match (metadata, released) {
+    let metadata = match (ending.metadata, released) {
         (Some(m), _) => Some(m),
         (None, 0) => None,
         (None, n) => Some(serde_json::json!({ "released_claims": n }).to_string()),
     };
     let mut e = NewEvent::build(status.event(), now, build_id);
-    e.error_message = error_message;
+    e.error_message = ending.error_message;
     e.metadata = metadata;
     append_event(t, env, e)
 }

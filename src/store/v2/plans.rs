@@ -14,7 +14,7 @@ use super::registration::{
 use super::schema::*;
 use super::{
     append_event, build, current_deployment, deployment, end_build, member, move_task, plan,
-    save_build, save_member, save_plan, task, Answer, NewEvent, V2Result,
+    save_build, save_member, save_plan, task, Answer, Ending, NewEvent, V2Result,
 };
 use crate::domain::v2::rules::{self, MemberNode};
 use crate::domain::v2::{
@@ -326,16 +326,12 @@ pub(crate) fn fail_for_conflicts(
         })
         .to_string();
         let before = b.key();
-        end_build(
-            t,
-            env,
-            build_id,
-            b,
-            BuildStatus::Failed,
-            Some(message),
-            Some(metadata),
-            now,
-        )?;
+        let ending = Ending {
+            status: BuildStatus::Failed,
+            error_message: Some(message),
+            metadata: Some(metadata),
+        };
+        end_build(t, env, build_id, b, ending, now)?;
         save_build(t, env, build_id, Some(before), b)?;
     }
     let first = &conflicts[0];
@@ -428,16 +424,11 @@ pub fn exclude(
                 "a root was excluded: {}",
                 message.as_deref().unwrap_or("excluded")
             );
-            end_build(
-                t,
-                env,
-                p.build,
-                &mut b,
-                BuildStatus::Failed,
-                Some(text),
-                None,
-                now,
-            )?;
+            let ending = Ending {
+                error_message: Some(text),
+                ..Ending::new(BuildStatus::Failed)
+            };
+            end_build(t, env, p.build, &mut b, ending, now)?;
             save_build(t, env, p.build, Some(before), &b)?;
             build_failed = true;
         }

@@ -568,10 +568,10 @@ impl PlanGraph {
         let mut stack: Vec<u128> = member_instances.iter().copied().collect();
         let mut reached: BTreeMap<String, Vec<(String, u128)>> = BTreeMap::new();
         while let Some(inst) = stack.pop() {
-            if !self.heads.contains_key(&inst) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.heads.entry(inst) {
                 match instance_head(r, env, inst)? {
                     Some(h) => {
-                        self.heads.insert(inst, h);
+                        slot.insert(h);
                     }
                     None => continue,
                 }
