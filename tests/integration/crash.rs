@@ -137,22 +137,56 @@ async fn signal_under_load(
 ) -> (String, Acked, ExitStatus) {
     let (mut server, sdk) = start(dir, checkpoint_ms).await;
     let build = new_build_id(&sdk).await;
+    let b = build.clone();
+    let (done, status) = load_then_signal(
+        &mut server,
+        &sdk,
+        workers,
+        run_for,
+        signal,
+        move |w, c, stop| {
+            let build = b.clone();
+            async move {
+                let mut acked = Acked::default();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let tag = format!("crash-{w}-{i}");
+                    if round(&c, &build, &tag, &mut acked).await.is_none() {
+                        break;
+                    }
+                    i += 1;
+                }
+                acked
+            }
+        },
+    )
+    .await;
+    let mut acked = Acked::default();
+    for a in done {
+        acked.merge(a);
+    }
+    (build, acked, status)
+}
+
+/// Runs `workers` copies of `worker` for `run_for`, then sends `signal` while their
+/// requests are in flight and waits for the exit. Returns what each worker acknowledged.
+async fn load_then_signal<A, F, Fut>(
+    server: &mut BinaryServer,
+    sdk: &Client,
+    workers: usize,
+    run_for: Duration,
+    signal: i32,
+    worker: F,
+) -> (Vec<A>, ExitStatus)
+where
+    A: Send + 'static,
+    F: Fn(usize, Client, Arc<AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = A> + Send + 'static,
+{
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = JoinSet::new();
     for w in 0..workers {
-        let (c, build, stop) = (sdk.clone(), build.clone(), stop.clone());
-        load.spawn(async move {
-            let mut acked = Acked::default();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let tag = format!("crash-{w}-{i}");
-                if round(&c, &build, &tag, &mut acked).await.is_none() {
-                    break;
-                }
-                i += 1;
-            }
-            acked
-        });
+        load.spawn(worker(w, sdk.clone(), stop.clone()));
     }
     tokio::time::sleep(run_for).await;
     server.signal(signal);
@@ -160,11 +194,11 @@ async fn signal_under_load(
     // Workers stop at their first request the server did not answer; the flag only
     // matters if one was between requests.
     stop.store(true, Ordering::Relaxed);
-    let mut acked = Acked::default();
-    while let Some(done) = load.join_next().await {
-        acked.merge(done.expect("load worker"));
+    let mut done = Vec::new();
+    while let Some(a) = load.join_next().await {
+        done.push(a.expect("load worker"));
     }
-    (build, acked, status)
+    (done, status)
 }
 
 /// Every acknowledged write is visible: registrations by `GET /tasks/{id}`, task events
@@ -338,4 +372,162 @@ async fn an_idle_server_checkpoints_a_journaled_write_on_its_own() {
     // can checkpoint it, since nothing else is written.
     new_build_id(&sdk).await;
     durable_commits_above(&client, checkpointed).await;
+}
+
+// ---------------------------------------------------------------------------------
+// The v2 registry's writes go through the same journal (D33).
+
+/// How far one v2 round got: every step before `steps` was acknowledged.
+struct V2Round {
+    build: String,
+    task: String,
+    execution: String,
+    steps: usize,
+}
+
+/// One item of a v2 registration chunk.
+fn v2_item(task: &str, declared: Option<Vec<String>>) -> Value {
+    json!({
+        "task_id": task, "task_namespace": "crash", "task_name": "t", "version": null,
+        "output_uri": null, "instance_hash": task, "body": {"task": task},
+        "declared_upstreams": declared, "observed_complete": false,
+        "observed_at": "2026-01-01T00:00:00Z",
+    })
+}
+
+/// A whole v2 build of one task (create, plan, expand, seal, claim, complete, build
+/// complete); stops at the first write that is not acknowledged.
+async fn v2_round(c: &Client, deployment: &str, tag: &str) -> V2Round {
+    let mut r = V2Round {
+        build: uuid::Uuid::now_v7().to_string(),
+        task: hash(tag),
+        execution: uuid::Uuid::now_v7().to_string(),
+        steps: 0,
+    };
+    let plan = uuid::Uuid::now_v7().to_string();
+    let (b, t, x) = (&r.build, &r.task, &r.execution);
+    let member = format!("/api/v2/plans/{plan}/members/{t}");
+    let steps: Vec<(String, Value)> = vec![
+        (
+            "/api/v2/builds".into(),
+            json!({"id": b, "root_task_ids": [t]}),
+        ),
+        (
+            format!("/api/v2/builds/{b}/plans"),
+            json!({"plan_id": plan, "deployment_id": deployment, "settings": {}, "roots": [v2_item(t, None)]}),
+        ),
+        (
+            format!("/api/v2/plans/{plan}/members"),
+            json!({"items": [v2_item(t, Some(vec![]))]}),
+        ),
+        (format!("/api/v2/plans/{plan}/seal"), Value::Null),
+        (
+            format!("{member}/start"),
+            json!({"execution_id": x, "claim": true}),
+        ),
+        (format!("{member}/complete"), json!({"execution_id": x})),
+        (
+            format!("/api/v2/builds/{b}/complete"),
+            json!({"force": false}),
+        ),
+    ];
+    for (path, body) in steps {
+        let body = (!body.is_null()).then_some(body);
+        if post(c, &path, body).await.is_none() {
+            break;
+        }
+        r.steps += 1;
+    }
+    r
+}
+
+#[tokio::test]
+async fn kill_9_under_a_v2_workload_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, sdk) = start(dir.path(), RARE).await;
+    let deployment = uuid::Uuid::now_v7().to_string();
+    let body = json!({"id": deployment, "kind": "local", "code_id": "crash"});
+    let created = post(&sdk, "/api/v2/deployments", Some(body)).await;
+    let deployment = created.expect("deployment").json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = deployment.clone();
+    let (done, status) = load_then_signal(
+        &mut server,
+        &sdk,
+        8,
+        Duration::from_millis(1500),
+        SIGKILL,
+        move |w, c, stop| {
+            let deployment = d.clone();
+            async move {
+                let mut rounds = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = v2_round(&c, &deployment, &format!("v2-crash-{w}-{i}")).await;
+                    let whole = r.steps == 7;
+                    rounds.push(r);
+                    if !whole {
+                        break;
+                    }
+                    i += 1;
+                }
+                rounds
+            }
+        },
+    )
+    .await;
+    assert_eq!(status.signal(), Some(SIGKILL), "{status:?}");
+    let rounds: Vec<V2Round> = done.into_iter().flatten().collect();
+    assert!(
+        rounds.iter().filter(|r| r.steps == 7).count() >= 10,
+        "too little load"
+    );
+
+    let (server, sdk) = start(dir.path(), RARE).await;
+    server.assert_logged("journal replayed").await;
+    let mut lost = Vec::new();
+    for r in rounds.iter().filter(|r| r.steps > 0) {
+        let build = sdk.get(&format!("/api/v2/builds/{}", r.build)).await;
+        let want_build = if r.steps == 7 { "completed" } else { "running" };
+        if build.status != 200 || (r.steps == 7 && build.json()["status"] != want_build) {
+            lost.push(format!(
+                "build {} after {} steps: {}",
+                r.build, r.steps, build.status
+            ));
+            continue;
+        }
+        if r.steps >= 5 {
+            let task = sdk.get(&format!("/api/v2/tasks/{}", r.task)).await.json();
+            let want = if r.steps >= 6 { "completed" } else { "running" };
+            if r.steps >= 6 && task["status"] != want {
+                lost.push(format!(
+                    "task {} is {} after {} steps",
+                    r.task, task["status"], r.steps
+                ));
+            }
+            let execs = sdk
+                .get(&format!("/api/v2/tasks/{}/executions", r.task))
+                .await
+                .json();
+            if execs["executions"][0]["id"] != json!(r.execution) {
+                lost.push(format!(
+                    "execution {} of task {} is gone",
+                    r.execution, r.task
+                ));
+            }
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged v2 writes lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    // The restarted server takes new v2 builds.
+    assert_eq!(
+        v2_round(&sdk, &deployment, "v2-after-restart").await.steps,
+        7
+    );
 }
