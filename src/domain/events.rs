@@ -73,6 +73,7 @@ macro_rules! wire_enum {
         }
     };
 }
+pub(crate) use wire_enum;
 
 /// The 15 event types (v1-tasks §3.1). Stored in `events.event_type` and returned as
 /// `event_type` in EventResponse.

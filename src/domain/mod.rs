@@ -10,6 +10,7 @@ pub mod roles;
 pub mod search;
 pub mod slug;
 pub mod status;
+pub mod v2;
 
 pub use events::{BuildStatus, EventType, ParseEnumError, TaskStatus};
 pub use roles::{AccessError, InviteStatus, Role, WorkspaceAction};
