@@ -17,6 +17,7 @@ from conftest import (
     ids,
     ledger,
     only_plan,
+    refusal,
     run_cli,
 )
 
@@ -154,10 +155,15 @@ def test_deployments_list(plan):
     assert shown["id"] == plan["deployment_id"] and shown["kind"] == "local", shown
 
 
-def test_unknown_ids_fail_the_command():
-    for args in (("builds", "show", str(uuid.uuid4())),
-                 ("tasks", "show", str(uuid.uuid4())),
-                 ("plans", "show", str(uuid.uuid4()))):
-        proc = run_cli(*args, check=False)
+def test_unknown_ids_fail_the_command(api):
+    for args, path, code in (
+        (("builds", "show"), "/builds/{}", "unknown_build"),
+        (("tasks", "show"), "/tasks/{}", "unknown_task"),
+        (("plans", "show"), "/plans/{}", "unknown_plan"),
+    ):
+        missing = str(uuid.uuid4())
+        # the route exists and refuses the id (not a 404 of an unknown route)
+        refusal(api.v2("GET", path.format(missing)), 404, code)
+        proc = run_cli(*args, missing, check=False)
         assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
         assert "Error" in proc.stderr, (args, proc.stderr)
