@@ -16,6 +16,7 @@ pub mod provisioning;
 pub mod search;
 mod target_roots;
 mod tasks;
+mod v2;
 mod wire;
 mod workspaces;
 
@@ -170,5 +171,6 @@ pub async fn dispatch(
         SearchKeys => search::keys(state, rq).await,
         SearchValues => search::values(state, rq).await,
         SearchColumns => search::columns(state, rq).await,
+        V2(route) => v2::dispatch(state, rq, route).await,
     }
 }

@@ -136,6 +136,26 @@ impl From<LockError> for ApiError {
     }
 }
 
+/// v2 refusals (`v2-registry.md` §1.4, §8): `{"detail": {"code", "message", ...}}`.
+impl From<crate::domain::v2::Refusal> for ApiError {
+    fn from(r: crate::domain::v2::Refusal) -> Self {
+        ApiError::Structured {
+            status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::CONFLICT),
+            detail: r.detail(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<crate::store::v2::V2Error> for ApiError {
+    fn from(e: crate::store::v2::V2Error) -> Self {
+        match e {
+            crate::store::v2::V2Error::Refused(r) => r.into(),
+            crate::store::v2::V2Error::Store(e) => e.into(),
+        }
+    }
+}
+
 /// D20: one 422 item per refused filter part, naming it.
 impl From<FilterErrors> for ApiError {
     fn from(e: FilterErrors) -> Self {

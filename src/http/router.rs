@@ -114,6 +114,268 @@ pub enum Endpoint {
     SearchKeys,
     SearchValues,
     SearchColumns,
+    // The v2 registry (`/api/v2`, v2-registry.md §5): the current SDK.
+    V2(V2),
+}
+
+/// The `/api/v2` routes (v2-registry.md §5). Every one takes SDK credentials (mode S).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V2 {
+    // Deployments, settings, concurrency limits (§5.1)
+    CreateDeployment,
+    ListDeployments,
+    GetDeployment {
+        deployment: Id,
+    },
+    ActivateDeployment {
+        deployment: Id,
+    },
+    GetSettings {
+        hash: Id,
+    },
+    ListLimits,
+    PutLimit {
+        key: Id,
+    },
+    DeleteLimit {
+        key: Id,
+    },
+    // Builds (§5.2)
+    CreateBuild,
+    ListBuilds,
+    GetBuild {
+        build: Id,
+    },
+    ResumeBuild {
+        build: Id,
+    },
+    CompleteBuild {
+        build: Id,
+    },
+    FailBuild {
+        build: Id,
+    },
+    CancelBuild {
+        build: Id,
+    },
+    ExitEarlyBuild {
+        build: Id,
+    },
+    SkipBlocked {
+        build: Id,
+    },
+    Frontier {
+        build: Id,
+    },
+    BuildExecutions {
+        build: Id,
+    },
+    BuildPlans {
+        build: Id,
+    },
+    BuildEvents {
+        build: Id,
+    },
+    CreatePlan {
+        build: Id,
+    },
+    // Reactive scheduling (§5.2, §6.7)
+    ReactiveMeta {
+        build: Id,
+    },
+    Notify {
+        build: Id,
+    },
+    GetNotify {
+        build: Id,
+    },
+    ClearNotify {
+        build: Id,
+    },
+    WakeCandidates,
+    AcquireLease {
+        build: Id,
+    },
+    RenewLease {
+        build: Id,
+    },
+    ReleaseLease {
+        build: Id,
+    },
+    AddTickSummary {
+        build: Id,
+    },
+    ListTickSummaries {
+        build: Id,
+    },
+    StalledBuilds,
+    // Plans (§5.3) and member actions (§5.4)
+    RegisterMembers {
+        plan: Id,
+    },
+    SealPlan {
+        plan: Id,
+    },
+    GetPlan {
+        plan: Id,
+    },
+    PlanRoots {
+        plan: Id,
+    },
+    Member {
+        plan: Id,
+        task: Id,
+        action: MemberAction,
+    },
+    // Tasks, claims, executions (§5.5)
+    ListTasks,
+    GetTask {
+        task: Id,
+    },
+    TaskExecutions {
+        task: Id,
+    },
+    TaskEvents {
+        task: Id,
+    },
+    TaskArtifacts {
+        task: Id,
+    },
+    RenewClaim {
+        task: Id,
+    },
+    ExecutionStopped {
+        execution: Id,
+    },
+}
+
+/// `POST /api/v2/plans/{plan}/members/{task}/<action>` (§5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberAction {
+    Start,
+    Complete,
+    Fail,
+    Interrupt,
+    Preempt,
+    Yield,
+    Retry,
+    Cancel,
+    Skip,
+    Exclude,
+    DiscoveryFailed,
+    Artifacts,
+}
+
+impl MemberAction {
+    fn parse(s: &str) -> Option<MemberAction> {
+        use MemberAction::*;
+        Some(match s {
+            "start" => Start,
+            "complete" => Complete,
+            "fail" => Fail,
+            "interrupt" => Interrupt,
+            "preempt" => Preempt,
+            "yield" => Yield,
+            "retry" => Retry,
+            "cancel" => Cancel,
+            "skip" => Skip,
+            "exclude" => Exclude,
+            "discovery-failed" => DiscoveryFailed,
+            "artifacts" => Artifacts,
+            _ => return None,
+        })
+    }
+}
+
+impl V2 {
+    /// Stable name for logs and metrics labels.
+    pub fn name(&self) -> &'static str {
+        use MemberAction as A;
+        use V2::*;
+        match self {
+            CreateDeployment => "v2_create_deployment",
+            ListDeployments => "v2_list_deployments",
+            GetDeployment { .. } => "v2_get_deployment",
+            ActivateDeployment { .. } => "v2_activate_deployment",
+            GetSettings { .. } => "v2_get_settings",
+            ListLimits => "v2_list_limits",
+            PutLimit { .. } => "v2_put_limit",
+            DeleteLimit { .. } => "v2_delete_limit",
+            CreateBuild => "v2_create_build",
+            ListBuilds => "v2_list_builds",
+            GetBuild { .. } => "v2_get_build",
+            ResumeBuild { .. } => "v2_resume_build",
+            CompleteBuild { .. } => "v2_complete_build",
+            FailBuild { .. } => "v2_fail_build",
+            CancelBuild { .. } => "v2_cancel_build",
+            ExitEarlyBuild { .. } => "v2_exit_early_build",
+            SkipBlocked { .. } => "v2_skip_blocked",
+            Frontier { .. } => "v2_frontier",
+            BuildExecutions { .. } => "v2_build_executions",
+            BuildPlans { .. } => "v2_build_plans",
+            BuildEvents { .. } => "v2_build_events",
+            CreatePlan { .. } => "v2_create_plan",
+            ReactiveMeta { .. } => "v2_reactive_meta",
+            Notify { .. } => "v2_notify",
+            GetNotify { .. } => "v2_get_notify",
+            ClearNotify { .. } => "v2_clear_notify",
+            WakeCandidates => "v2_wake_candidates",
+            AcquireLease { .. } => "v2_acquire_lease",
+            RenewLease { .. } => "v2_renew_lease",
+            ReleaseLease { .. } => "v2_release_lease",
+            AddTickSummary { .. } => "v2_add_tick_summary",
+            ListTickSummaries { .. } => "v2_list_tick_summaries",
+            StalledBuilds => "v2_stalled_builds",
+            RegisterMembers { .. } => "v2_register_members",
+            SealPlan { .. } => "v2_seal_plan",
+            GetPlan { .. } => "v2_get_plan",
+            PlanRoots { .. } => "v2_plan_roots",
+            Member { action, .. } => match action {
+                A::Start => "v2_member_start",
+                A::Complete => "v2_member_complete",
+                A::Fail => "v2_member_fail",
+                A::Interrupt => "v2_member_interrupt",
+                A::Preempt => "v2_member_preempt",
+                A::Yield => "v2_member_yield",
+                A::Retry => "v2_member_retry",
+                A::Cancel => "v2_member_cancel",
+                A::Skip => "v2_member_skip",
+                A::Exclude => "v2_member_exclude",
+                A::DiscoveryFailed => "v2_member_discovery_failed",
+                A::Artifacts => "v2_member_artifacts",
+            },
+            ListTasks => "v2_list_tasks",
+            GetTask { .. } => "v2_get_task",
+            TaskExecutions { .. } => "v2_task_executions",
+            TaskEvents { .. } => "v2_task_events",
+            TaskArtifacts { .. } => "v2_task_artifacts",
+            RenewClaim { .. } => "v2_renew_claim",
+            ExecutionStopped { .. } => "v2_execution_stopped",
+        }
+    }
+
+    /// Routes whose body the SDK may send (read before authentication, like v1's);
+    /// the others are sent without one, and a body there is ignored.
+    fn json_body(&self) -> bool {
+        use V2::*;
+        matches!(
+            self,
+            CreateDeployment
+                | ActivateDeployment { .. }
+                | PutLimit { .. }
+                | CreateBuild
+                | ResumeBuild { .. }
+                | CompleteBuild { .. }
+                | FailBuild { .. }
+                | CreatePlan { .. }
+                | ReactiveMeta { .. }
+                | AddTickSummary { .. }
+                | RegisterMembers { .. }
+                | Member { .. }
+                | RenewClaim { .. }
+                | ExecutionStopped { .. }
+        )
+    }
 }
 
 impl Endpoint {
@@ -194,6 +456,7 @@ impl Endpoint {
             SearchKeys => "search_keys",
             SearchValues => "search_values",
             SearchColumns => "search_columns",
+            V2(route) => route.name(),
         }
     }
 
@@ -201,6 +464,9 @@ impl Endpoint {
     /// authentication (upstream answers 422 for broken JSON before 401).
     pub fn json_body(&self) -> bool {
         use Endpoint::*;
+        if let V2(route) = self {
+            return route.json_body();
+        }
         matches!(
             self,
             Exchange
@@ -312,7 +578,8 @@ impl Endpoint {
             | SearchTasks
             | SearchKeys
             | SearchValues
-            | SearchColumns => AuthKind::Sdk,
+            | SearchColumns
+            | V2(_) => AuthKind::Sdk,
         }
     }
 }
@@ -400,6 +667,7 @@ fn match_route(method: &Method, segs: &[&str]) -> Option<Endpoint> {
         ["api", "v1", "builds", tail @ ..] => return match_build_route(m, tail),
         ["api", "v1", "tasks", tail @ ..] => return match_task_route(m, tail),
         ["api", "v1", "locks", tail @ ..] => return match_lock_route(m, tail),
+        ["api", "v2", tail @ ..] => return match_v2_route(m, tail).map(V2),
         _ => {}
     }
     let endpoint = match (m, segs) {
@@ -587,6 +855,66 @@ fn match_lock_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
         _ => return None,
     };
     Some(endpoint)
+}
+
+/// `/api/v2…` (v2-registry.md §5), the current SDK's registry. Fixed segments come
+/// before ids (`/builds/wake-candidates` is not a build).
+fn match_v2_route(m: &str, segs: &[&str]) -> Option<V2> {
+    use V2::*;
+    let id = |s: &str| s.to_string();
+    let route = match (m, segs) {
+        ("POST", ["deployments"]) => CreateDeployment,
+        ("GET", ["deployments"]) => ListDeployments,
+        ("GET", ["deployments", d]) => GetDeployment { deployment: id(d) },
+        ("POST", ["deployments", d, "activate"]) => ActivateDeployment { deployment: id(d) },
+        ("GET", ["settings", h]) => GetSettings { hash: id(h) },
+        ("GET", ["concurrency-limits"]) => ListLimits,
+        ("PUT", ["concurrency-limits", k]) => PutLimit { key: id(k) },
+        ("DELETE", ["concurrency-limits", k]) => DeleteLimit { key: id(k) },
+        ("GET", ["stalled-builds"]) => StalledBuilds,
+        ("POST", ["builds"]) => CreateBuild,
+        ("GET", ["builds"]) => ListBuilds,
+        ("POST", ["builds", "wake-candidates"]) => WakeCandidates,
+        ("GET", ["builds", b]) => GetBuild { build: id(b) },
+        ("POST", ["builds", b, "resume"]) => ResumeBuild { build: id(b) },
+        ("POST", ["builds", b, "complete"]) => CompleteBuild { build: id(b) },
+        ("POST", ["builds", b, "fail"]) => FailBuild { build: id(b) },
+        ("POST", ["builds", b, "cancel"]) => CancelBuild { build: id(b) },
+        ("POST", ["builds", b, "exit-early"]) => ExitEarlyBuild { build: id(b) },
+        ("POST", ["builds", b, "skip-blocked"]) => SkipBlocked { build: id(b) },
+        ("GET", ["builds", b, "frontier"]) => Frontier { build: id(b) },
+        ("GET", ["builds", b, "executions"]) => BuildExecutions { build: id(b) },
+        ("GET", ["builds", b, "plans"]) => BuildPlans { build: id(b) },
+        ("POST", ["builds", b, "plans"]) => CreatePlan { build: id(b) },
+        ("GET", ["builds", b, "events"]) => BuildEvents { build: id(b) },
+        ("PUT", ["builds", b, "reactive-meta"]) => ReactiveMeta { build: id(b) },
+        ("POST", ["builds", b, "notify"]) => Notify { build: id(b) },
+        ("GET", ["builds", b, "notify"]) => GetNotify { build: id(b) },
+        ("DELETE", ["builds", b, "notify"]) => ClearNotify { build: id(b) },
+        ("POST", ["builds", b, "scheduler-lease"]) => AcquireLease { build: id(b) },
+        ("PUT", ["builds", b, "scheduler-lease"]) => RenewLease { build: id(b) },
+        ("DELETE", ["builds", b, "scheduler-lease"]) => ReleaseLease { build: id(b) },
+        ("POST", ["builds", b, "tick-summaries"]) => AddTickSummary { build: id(b) },
+        ("GET", ["builds", b, "tick-summaries"]) => ListTickSummaries { build: id(b) },
+        ("POST", ["plans", p, "members"]) => RegisterMembers { plan: id(p) },
+        ("POST", ["plans", p, "seal"]) => SealPlan { plan: id(p) },
+        ("GET", ["plans", p]) => GetPlan { plan: id(p) },
+        ("GET", ["plans", p, "roots"]) => PlanRoots { plan: id(p) },
+        ("POST", ["plans", p, "members", t, action]) => Member {
+            plan: id(p),
+            task: id(t),
+            action: MemberAction::parse(action)?,
+        },
+        ("GET", ["tasks"]) => ListTasks,
+        ("GET", ["tasks", t]) => GetTask { task: id(t) },
+        ("GET", ["tasks", t, "executions"]) => TaskExecutions { task: id(t) },
+        ("GET", ["tasks", t, "events"]) => TaskEvents { task: id(t) },
+        ("GET", ["tasks", t, "artifacts"]) => TaskArtifacts { task: id(t) },
+        ("POST", ["tasks", t, "claim", "renew"]) => RenewClaim { task: id(t) },
+        ("POST", ["executions", e, "stopped"]) => ExecutionStopped { execution: id(e) },
+        _ => return None,
+    };
+    Some(route)
 }
 
 #[cfg(test)]

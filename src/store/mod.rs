@@ -14,6 +14,7 @@ mod schema;
 pub mod search;
 pub mod tables;
 pub mod tasks;
+pub mod v2;
 mod writeback;
 mod writer;
 
@@ -165,6 +166,16 @@ impl Store {
         .map_err(|e| StoreError::Join(e.to_string()))?
     }
 
+    /// Runs `f` on a fresh v2 snapshot (`v2::schema::Snapshot`) off the async runtime.
+    pub async fn read_v2<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&v2::schema::Snapshot) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.read(move |tx| f(&v2::schema::Snapshot::new(tx))).await
+    }
+
     /// Sends `op` to the writer; answers once the batch holding it is durably committed.
     ///
     /// Contract: `op` does all its checks before its first write, so an `Err` from it
@@ -268,5 +279,6 @@ pub fn purge_environment_data(tx: &WriteTransaction, env: uuid::Uuid) -> Result<
     tasks::purge_environment(tx, env)?;
     locks::purge_environment(tx, env)?;
     search::purge_environment(tx, env.as_u128())?;
+    v2::purge_environment(tx, env.as_u128())?;
     Ok(())
 }

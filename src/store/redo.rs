@@ -32,6 +32,33 @@ pub enum Kind {
     LockAcquire = 6,
     LockRenew = 7,
     LockRelease = 8,
+    // The v2 registry (`store/v2/ops.rs`).
+    V2CreateDeployment = 9,
+    V2ActivateDeployment = 10,
+    V2PutLimit = 11,
+    V2DeleteLimit = 12,
+    V2CreateBuild = 13,
+    V2EndBuild = 14,
+    V2ResumeBuild = 15,
+    V2SetReactiveMeta = 16,
+    V2Notify = 17,
+    V2WakeCandidates = 18,
+    V2SchedulerLease = 19,
+    V2AddTickSummary = 20,
+    V2CreatePlan = 21,
+    V2RegisterMembers = 22,
+    V2SealPlan = 23,
+    V2ClosePlan = 24,
+    V2SkipBlocked = 25,
+    V2Exclude = 26,
+    V2StartMember = 27,
+    V2ReportMember = 28,
+    V2Preempt = 29,
+    V2ActOnMember = 30,
+    V2Yield = 31,
+    V2UploadArtifacts = 32,
+    V2RenewClaim = 33,
+    V2ExecutionStopped = 34,
 }
 
 /// A write whose journal record is its durability.
@@ -48,12 +75,6 @@ pub trait Logged: Serialize + DeserializeOwned + Send + 'static {
 /// succeeded were journaled, so a refusal now means the state differs from the one the
 /// record was written against: the start fails rather than diverging silently.
 pub(super) fn replay(t: &Tables, kind: u8, payload: &[u8]) -> Result<(), StoreError> {
-    fn again<L: Logged>(t: &Tables, payload: &[u8]) -> Result<(), StoreError> {
-        let op: L = decode("journal", payload)?;
-        op.apply(t).map(|_| ()).map_err(|e| {
-            StoreError::Journal(format!("replaying a {:?} record failed: {e}", L::KIND))
-        })
-    }
     match kind {
         k if k == Kind::CreateBuild as u8 => again::<CreateBuild>(t, payload),
         k if k == Kind::TransitionBuild as u8 => again::<TransitionBuild>(t, payload),
@@ -63,10 +84,20 @@ pub(super) fn replay(t: &Tables, kind: u8, payload: &[u8]) -> Result<(), StoreEr
         k if k == Kind::LockAcquire as u8 => again::<LockAcquire>(t, payload),
         k if k == Kind::LockRenew as u8 => again::<LockRenew>(t, payload),
         k if k == Kind::LockRelease as u8 => again::<LockRelease>(t, payload),
-        other => Err(StoreError::Journal(format!(
-            "unknown record kind {other} (written by a newer stardag-server?)"
-        ))),
+        other => super::v2::ops::replay(t, other, payload).unwrap_or_else(|| {
+            Err(StoreError::Journal(format!(
+                "unknown record kind {other} (written by a newer stardag-server?)"
+            )))
+        }),
     }
+}
+
+/// Decodes one record of kind `L` and applies it.
+pub(crate) fn again<L: Logged>(t: &Tables, payload: &[u8]) -> Result<(), StoreError> {
+    let op: L = decode("journal", payload)?;
+    op.apply(t)
+        .map(|_| ())
+        .map_err(|e| StoreError::Journal(format!("replaying a {:?} record failed: {e}", L::KIND)))
 }
 
 /// `POST /builds`.

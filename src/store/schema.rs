@@ -54,6 +54,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     super::tasks::create_tables(&tx)?;
     super::locks::create_tables(&tx)?;
     super::search::create_tables(&tx)?;
+    super::v2::schema::create_tables(&tx)?;
     tx.commit()?;
     super::search::ensure_indexes(db)
 }

@@ -36,11 +36,12 @@ use super::tasks::{
     ASSETS, BUILDS, BUILD_EVENTS, BUILD_TASKS, ENV_COUNTS, PENDING_EDGES, TASKS, TASKS_BY_NAME,
     TASKS_BY_NAMESPACE, TASK_EDGES, TASK_EVENTS, TASK_IDS, TASK_STATES,
 };
+use super::v2::schema as v2;
 use super::StoreError;
 
 /// Declares [`Tables`]: one lazily opened slot and one accessor per table.
 macro_rules! tables {
-    ($($name:ident: $def:ident => $k:ty, $v:ty;)*) => {
+    ($($name:ident: $def:path => $k:ty, $v:ty;)*) => {
         pub struct Tables<'t> {
             tx: &'t WriteTransaction,
             cache: RefCell<Cache>,
@@ -95,6 +96,38 @@ tables! {
     lock_expiry: LOCK_EXPIRY => (u128, i64, &'static str), ();
     lock_counts: LOCK_COUNTS => u128, u64;
     lock_completions: LOCK_COMPLETIONS => (u128, &'static str), i64;
+    v2_builds: v2::BUILDS => (u128, u128), &'static [u8];
+    v2_build_envs: v2::BUILD_ENVS => u128, u128;
+    v2_builds_by_activity: v2::BUILDS_BY_ACTIVITY => (u128, i64, u128), ();
+    v2_builds_by_status: v2::BUILDS_BY_STATUS => (u128, u8, i64, u128), ();
+    v2_build_counts: v2::BUILD_COUNTS => (u128, u8), u64;
+    v2_reactive: v2::REACTIVE => (u128, u128), ();
+    v2_deployments: v2::DEPLOYMENTS => (u128, u128), &'static [u8];
+    v2_deployment_generations: v2::DEPLOYMENT_GENERATIONS => (u128, &'static str, &'static str, u64), u128;
+    v2_local_deployments: v2::LOCAL_DEPLOYMENTS => (u128, &'static str), u128;
+    v2_settings: v2::SETTINGS => (u128, &'static str), &'static str;
+    v2_tasks: v2::TASKS => (u128, &'static str), &'static [u8];
+    v2_tasks_by_time: v2::TASKS_BY_TIME => (u128, i64, &'static str), ();
+    v2_tasks_by_status: v2::TASKS_BY_STATUS => (u128, u8, i64, &'static str), ();
+    v2_instances: v2::INSTANCES => (u128, u128), &'static [u8];
+    v2_task_instances: v2::TASK_INSTANCES => (u128, &'static str, i64, u128), ();
+    v2_plans: v2::PLANS => (u128, u128), &'static [u8];
+    v2_build_plans: v2::BUILD_PLANS => (u128, u128, u64), u128;
+    v2_plan_scopes: v2::PLAN_SCOPES => (u128, u128, u128, &'static str), u128;
+    v2_members: v2::MEMBERS => (u128, u128, &'static str), &'static [u8];
+    v2_task_plans: v2::TASK_PLANS => (u128, &'static str, u128), ();
+    v2_executions: v2::EXECUTIONS => (u128, u128), &'static [u8];
+    v2_task_executions: v2::TASK_EXECUTIONS => (u128, &'static str, i64, u128), ();
+    v2_build_executions: v2::BUILD_EXECUTIONS => (u128, u128, &'static str, u128), ();
+    v2_open_claims: v2::OPEN_CLAIMS => (u128, u128, &'static str), ();
+    v2_yields: v2::YIELDS => (u128, u128, u128), &'static [u8];
+    v2_artifacts: v2::ARTIFACTS => (u128, &'static str, &'static str, &'static str), &'static [u8];
+    v2_limits: v2::LIMITS => (u128, &'static str), u64;
+    v2_limit_holders: v2::LIMIT_HOLDERS => (u128, &'static str, &'static str), ();
+    v2_events: v2::EVENTS => (u128, u64), &'static [u8];
+    v2_task_events: v2::TASK_EVENTS => (u128, &'static str, u64), ();
+    v2_build_events: v2::BUILD_EVENTS => (u128, u128, u64), ();
+    v2_ticks: v2::TICKS => (u128, u128, u64), &'static [u8];
 }
 
 impl<'t> Tables<'t> {

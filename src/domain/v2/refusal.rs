@@ -202,8 +202,8 @@ mod tests {
 
     #[test]
     fn detail_carries_code_message_and_extras() {
-        let r = Refusal::new(Code::BuildTerminal, "the build is FAILED")
-            .with("build_status", "failed");
+        let r =
+            Refusal::new(Code::BuildTerminal, "the build is FAILED").with("build_status", "failed");
         assert_eq!(r.status, 409);
         assert_eq!(
             r.detail(),

@@ -93,13 +93,17 @@ pub fn start(f: &StartFacts) -> StartDecision {
     let refuse = |r: Refusal| StartDecision::Refuse(r);
     if f.status == Some(TaskStatus::Completed) {
         return refuse(
-            Refusal::new(Code::TaskAlreadyCompleted, "the task is completed").with("task_id", task()),
+            Refusal::new(Code::TaskAlreadyCompleted, "the task is completed")
+                .with("task_id", task()),
         );
     }
     if f.live {
         return refuse(
-            Refusal::new(Code::TaskAlreadyRunning, "another execution holds a live claim")
-                .with("task_id", task()),
+            Refusal::new(
+                Code::TaskAlreadyRunning,
+                "another execution holds a live claim",
+            )
+            .with("task_id", task()),
         );
     }
     if f.execution_known {
@@ -146,8 +150,11 @@ pub fn start(f: &StartFacts) -> StartDecision {
     }
     if !f.full_keys.is_empty() {
         return StartDecision::RefuseKeepingKeys(
-            Refusal::new(Code::ConcurrencyLimitReached, "a concurrency limit is reached")
-                .with("keys", f.full_keys.clone()),
+            Refusal::new(
+                Code::ConcurrencyLimitReached,
+                "a concurrency limit is reached",
+            )
+            .with("keys", f.full_keys.clone()),
         );
     }
     match claim_ttl(f.ttl_seconds) {
@@ -250,7 +257,9 @@ pub enum Reset {
     NotApplied,
     Refuse(Refusal),
     /// Move; `close_lapsed` closes a lapsed claim (`lapsed`) first.
-    Apply { close_lapsed: bool },
+    Apply {
+        close_lapsed: bool,
+    },
 }
 
 /// `retry`: back to `pending` (§5.4).
@@ -276,8 +285,11 @@ pub fn skip(task_id: &str, status: TaskStatus, live: bool) -> Reset {
     }
     match status {
         TaskStatus::Failed | TaskStatus::Cancelled => Reset::Refuse(
-            Refusal::new(Code::TaskNotSkippable, format!("a {} task is not skipped", status))
-                .with("task_id", task_id),
+            Refusal::new(
+                Code::TaskNotSkippable,
+                format!("a {} task is not skipped", status),
+            )
+            .with("task_id", task_id),
         ),
         s => Reset::Apply {
             close_lapsed: s == TaskStatus::Running,
@@ -288,12 +300,16 @@ pub fn skip(task_id: &str, status: TaskStatus, live: bool) -> Reset {
 fn busy(task_id: &str, status: TaskStatus, live: bool) -> Option<Refusal> {
     if status == TaskStatus::Completed {
         return Some(
-            Refusal::new(Code::TaskAlreadyCompleted, "the task is completed").with("task_id", task_id),
+            Refusal::new(Code::TaskAlreadyCompleted, "the task is completed")
+                .with("task_id", task_id),
         );
     }
     live.then(|| {
-        Refusal::new(Code::TaskAlreadyRunning, "another execution holds a live claim")
-            .with("task_id", task_id)
+        Refusal::new(
+            Code::TaskAlreadyRunning,
+            "another execution holds a live claim",
+        )
+        .with("task_id", task_id)
     })
 }
 
@@ -302,7 +318,9 @@ fn busy(task_id: &str, status: TaskStatus, live: bool) -> Option<Refusal> {
 pub enum Observation {
     Nothing,
     /// Completed now; `close_lapsed` closes a lapsed claim (`lapsed`) first.
-    Complete { close_lapsed: bool },
+    Complete {
+        close_lapsed: bool,
+    },
     /// A completion older than the observation of a missing target: back to pending.
     Invalidate,
 }
@@ -825,11 +843,19 @@ mod tests {
                 close_lapsed: false
             }
         );
-        assert!(matches!(retry("t", Running, true), Reset::Refuse(r) if r.code == Code::TaskAlreadyRunning));
-        assert!(matches!(retry("t", Completed, false), Reset::Refuse(r) if r.code == Code::TaskAlreadyCompleted));
+        assert!(
+            matches!(retry("t", Running, true), Reset::Refuse(r) if r.code == Code::TaskAlreadyRunning)
+        );
+        assert!(
+            matches!(retry("t", Completed, false), Reset::Refuse(r) if r.code == Code::TaskAlreadyCompleted)
+        );
         assert_eq!(skip("t", Skipped, false), Reset::NotApplied);
-        assert!(matches!(skip("t", Failed, false), Reset::Refuse(r) if r.code == Code::TaskNotSkippable));
-        assert!(matches!(skip("t", Cancelled, false), Reset::Refuse(r) if r.code == Code::TaskNotSkippable));
+        assert!(
+            matches!(skip("t", Failed, false), Reset::Refuse(r) if r.code == Code::TaskNotSkippable)
+        );
+        assert!(
+            matches!(skip("t", Cancelled, false), Reset::Refuse(r) if r.code == Code::TaskNotSkippable)
+        );
         assert_eq!(
             skip("t", Suspended, false),
             Reset::Apply {
@@ -851,8 +877,14 @@ mod tests {
             Observation::Complete { close_lapsed: true }
         );
         assert_eq!(observe(Running, true, None, true, 5), Observation::Nothing);
-        assert_eq!(observe(Completed, false, Some(4), false, 5), Observation::Invalidate);
-        assert_eq!(observe(Completed, false, Some(6), false, 5), Observation::Nothing);
+        assert_eq!(
+            observe(Completed, false, Some(4), false, 5),
+            Observation::Invalidate
+        );
+        assert_eq!(
+            observe(Completed, false, Some(6), false, 5),
+            Observation::Nothing
+        );
         assert_eq!(observe(Failed, false, None, false, 5), Observation::Nothing);
     }
 
@@ -907,7 +939,10 @@ mod tests {
         ]
         .into();
         assert_eq!(skip_blocked(&members, &ups, &mut statuses), ["b", "c"]);
-        assert_eq!(skip_blocked(&members, &ups, &mut statuses), Vec::<String>::new());
+        assert_eq!(
+            skip_blocked(&members, &ups, &mut statuses),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -924,7 +959,9 @@ mod tests {
         );
         let reserved = json!({"MODAL_X": "1"});
         assert_eq!(
-            check_settings(reserved.as_object().unwrap()).unwrap_err().code,
+            check_settings(reserved.as_object().unwrap())
+                .unwrap_err()
+                .code,
             Code::ReservedSettingsKey
         );
         let ok = json!({"b": "2", "a": "ü"});
@@ -950,7 +987,11 @@ mod tests {
         assert!(!w.notify(false, 10 * s));
         assert_eq!(w.needs_tick_at, Some(10 * s));
         w.flag(20 * s);
-        assert_eq!(w.needs_tick_at, Some(10 * s), "the first flag's time is kept");
+        assert_eq!(
+            w.needs_tick_at,
+            Some(10 * s),
+            "the first flag's time is kept"
+        );
         assert!(w.wakeable(20 * s));
         w.handed_out_at = Some(20 * s);
         assert!(!w.wakeable(21 * s), "handed out within the window");
@@ -960,7 +1001,11 @@ mod tests {
         assert!(!w.acquire("o2", 60 * s, 23 * s).held);
         assert!(!w.wakeable(24 * s));
         assert!(w.notify(true, 24 * s), "a scheduler is live");
-        assert_eq!(w.handed_out_at, Some(20 * s), "no new hand-out under a live lease");
+        assert_eq!(
+            w.handed_out_at,
+            Some(20 * s),
+            "no new hand-out under a live lease"
+        );
         assert!(!w.release("o2", 25 * s).held);
         assert!(w.release("o1", 25 * s).held);
         assert!(w.wakeable(26 * s));

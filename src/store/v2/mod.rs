@@ -1,0 +1,678 @@
+//! The v2 registry's storage (`v2-registry.md`, docs/v2.md): tables and rows in
+//! [`schema`], the writes in [`ops`] (journaled like the v1 hot path, each applied by
+//! the one writer, so a re-delivery queued behind its first delivery sees it), and the
+//! reads in [`reads`]. This module holds the primitives they share: typed gets and
+//! puts, index upkeep, events, task moves, claim closing and build endings.
+//!
+//! Every write checks everything before its first write (a refusal leaves the batch's
+//! transaction untouched), except the refusals the contract records: a late report's
+//! ledger end, a refused terminal transition's event, a full limit's keys. Those are
+//! written and answered as `Ok(Err(refusal))`.
+
+pub mod ops;
+pub mod reads;
+pub mod registration;
+pub mod schema;
+
+pub mod claims;
+pub mod lifecycle;
+pub mod plans;
+
+use std::borrow::Borrow;
+
+use redb::{Key, ReadableTable, Table, WriteTransaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::codec::{decode, decode_prefix, encode};
+use super::tables::Tables;
+use super::tasks::env_bounds;
+use super::StoreError;
+use crate::domain::v2::{BuildStatus, ClaimOutcome, EventType, Refusal, TaskStatus};
+use schema::*;
+
+/// What a v2 write answers: a value, or a refusal that was recorded (written).
+pub type Answer<T> = Result<T, Refusal>;
+
+/// A v2 write's failure: a refusal (nothing written) or a store error.
+#[derive(Debug, thiserror::Error)]
+pub enum V2Error {
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Refusal> for V2Error {
+    fn from(r: Refusal) -> Self {
+        V2Error::Refused(r)
+    }
+}
+
+impl From<redb::StorageError> for V2Error {
+    fn from(e: redb::StorageError) -> Self {
+        V2Error::Store(e.into())
+    }
+}
+
+pub type V2Result<T> = Result<T, V2Error>;
+
+// ---------------------------------------------------------------------------------
+// Typed gets and puts
+
+pub(crate) fn get<'k, K: Key + 'static, T: DeserializeOwned>(
+    table: &impl ReadableTable<K, &'static [u8]>,
+    name: &'static str,
+    key: impl Borrow<K::SelfType<'k>>,
+) -> Result<Option<T>, StoreError> {
+    table.get(key)?.map(|g| decode(name, g.value())).transpose()
+}
+
+fn put<'k, K: Key + 'static, T: Serialize>(
+    table: &mut Table<'_, K, &'static [u8]>,
+    key: impl Borrow<K::SelfType<'k>>,
+    row: &T,
+) -> Result<(), StoreError> {
+    table.insert(key, encode(row)?.as_slice())?;
+    Ok(())
+}
+
+pub fn build(r: &impl Rows, env: u128, id: u128) -> Result<Option<BuildRow>, StoreError> {
+    get(&*r.builds()?, "v2_builds", (env, id))
+}
+
+pub fn plan(r: &impl Rows, env: u128, id: u128) -> Result<Option<PlanRow>, StoreError> {
+    get(&*r.plans()?, "v2_plans", (env, id))
+}
+
+pub fn task(r: &impl Rows, env: u128, id: &str) -> Result<Option<TaskRow>, StoreError> {
+    get(&*r.tasks()?, "v2_tasks", (env, id))
+}
+
+pub fn instance(r: &impl Rows, env: u128, id: u128) -> Result<Option<InstanceRow>, StoreError> {
+    get(&*r.instances()?, "v2_instances", (env, id))
+}
+
+/// An instance without its body (the frontier and the closure read many).
+pub fn instance_head(
+    r: &impl Rows,
+    env: u128,
+    id: u128,
+) -> Result<Option<InstanceHead>, StoreError> {
+    let table = r.instances()?;
+    let row = table.get((env, id))?;
+    row.map(|g| decode_prefix("v2_instances", g.value()))
+        .transpose()
+}
+
+pub fn member(
+    r: &impl Rows,
+    env: u128,
+    plan: u128,
+    task: &str,
+) -> Result<Option<MemberRow>, StoreError> {
+    get(&*r.members()?, "v2_members", (env, plan, task))
+}
+
+/// Every member of a plan, sorted by task id.
+pub fn members(
+    r: &impl Rows,
+    env: u128,
+    plan: u128,
+) -> Result<Vec<(String, MemberRow)>, StoreError> {
+    let table = r.members()?;
+    let mut out = Vec::new();
+    for entry in table.range((env, plan, "")..plan_end(env, plan))? {
+        let (k, v) = entry?;
+        out.push((k.value().2.to_owned(), decode("v2_members", v.value())?));
+    }
+    Ok(out)
+}
+
+/// The exclusive end of a plan's member keys.
+fn plan_end(env: u128, plan: u128) -> (u128, u128, &'static str) {
+    match plan.checked_add(1) {
+        Some(next) => (env, next, ""),
+        None => (env.saturating_add(1), 0, ""),
+    }
+}
+
+pub fn execution(r: &impl Rows, env: u128, id: u128) -> Result<Option<ExecutionRow>, StoreError> {
+    get(&*r.executions()?, "v2_executions", (env, id))
+}
+
+pub fn deployment(r: &impl Rows, env: u128, id: u128) -> Result<Option<DeploymentRow>, StoreError> {
+    get(&*r.deployments()?, "v2_deployments", (env, id))
+}
+
+/// The current deployment of (kind, app): the activated row with the highest
+/// generation. A local deployment is never current (§2).
+pub fn current_deployment(
+    r: &impl Rows,
+    env: u128,
+    kind: crate::domain::v2::DeploymentKind,
+    app: &str,
+) -> Result<Option<u128>, StoreError> {
+    if kind == crate::domain::v2::DeploymentKind::Local {
+        return Ok(None);
+    }
+    let ids: Vec<u128> = {
+        let gens = r.deployment_generations()?;
+        let range =
+            gens.range((env, kind.as_str(), app, 0u64)..=(env, kind.as_str(), app, u64::MAX))?;
+        let mut ids = Vec::new();
+        for entry in range.rev() {
+            ids.push(entry?.1.value());
+        }
+        ids
+    };
+    for id in ids {
+        if deployment(r, env, id)?.is_some_and(|d| d.activated_at.is_some()) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------------
+// Rows with indexes
+
+/// The indexed fields of a task, taken before a change so the index can follow it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskKey {
+    status: TaskStatus,
+    status_at: i64,
+}
+
+impl TaskRow {
+    pub(crate) fn key(&self) -> TaskKey {
+        TaskKey {
+            status: self.status,
+            status_at: self.status_at,
+        }
+    }
+}
+
+/// Writes a task row; `before` is its key as stored (`None` for a new task).
+pub(crate) fn save_task(
+    t: &Tables,
+    env: u128,
+    id: &str,
+    before: Option<TaskKey>,
+    row: &TaskRow,
+) -> Result<(), StoreError> {
+    put(&mut *t.v2_tasks()?, (env, id), row)?;
+    let now = row.key();
+    if before == Some(now) {
+        return Ok(());
+    }
+    if let Some(b) = before {
+        t.v2_tasks_by_time()?.remove((env, b.status_at, id))?;
+        t.v2_tasks_by_status()?
+            .remove((env, b.status.tag(), b.status_at, id))?;
+    }
+    t.v2_tasks_by_time()?.insert((env, now.status_at, id), ())?;
+    t.v2_tasks_by_status()?
+        .insert((env, now.status.tag(), now.status_at, id), ())?;
+    Ok(())
+}
+
+/// The indexed fields of a build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BuildKey {
+    status: BuildStatus,
+    last_active_at: i64,
+    reactive_running: bool,
+}
+
+impl BuildRow {
+    pub(crate) fn key(&self) -> BuildKey {
+        BuildKey {
+            status: self.status,
+            last_active_at: self.last_active_at,
+            reactive_running: self.is_reactive_running(),
+        }
+    }
+}
+
+/// Writes a build row; `before` is its key as stored (`None` for a new build).
+pub(crate) fn save_build(
+    t: &Tables,
+    env: u128,
+    id: u128,
+    before: Option<BuildKey>,
+    row: &BuildRow,
+) -> Result<(), StoreError> {
+    put(&mut *t.v2_builds()?, (env, id), row)?;
+    let now = row.key();
+    if before == Some(now) {
+        return Ok(());
+    }
+    if let Some(b) = before {
+        t.v2_builds_by_activity()?
+            .remove((env, b.last_active_at, id))?;
+        t.v2_builds_by_status()?
+            .remove((env, b.status.tag(), b.last_active_at, id))?;
+        add_build_count(t, env, b.status, -1)?;
+        if b.reactive_running {
+            t.v2_reactive()?.remove((env, id))?;
+        }
+    }
+    t.v2_builds_by_activity()?
+        .insert((env, now.last_active_at, id), ())?;
+    t.v2_builds_by_status()?
+        .insert((env, now.status.tag(), now.last_active_at, id), ())?;
+    add_build_count(t, env, now.status, 1)?;
+    if now.reactive_running {
+        t.v2_reactive()?.insert((env, id), ())?;
+    }
+    Ok(())
+}
+
+fn add_build_count(
+    t: &Tables,
+    env: u128,
+    status: BuildStatus,
+    delta: i64,
+) -> Result<(), StoreError> {
+    let mut counts = t.v2_build_counts()?;
+    let key = (env, status.tag());
+    let old = counts.get(key)?.map_or(0, |g| g.value());
+    let new = old.saturating_add_signed(delta);
+    if new == 0 {
+        counts.remove(key)?;
+    } else {
+        counts.insert(key, new)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn save_plan(t: &Tables, env: u128, id: u128, row: &PlanRow) -> Result<(), StoreError> {
+    put(&mut *t.v2_plans()?, (env, id), row)
+}
+
+pub(crate) fn save_member(
+    t: &Tables,
+    env: u128,
+    plan: u128,
+    task: &str,
+    row: &MemberRow,
+    new: bool,
+) -> Result<(), StoreError> {
+    put(&mut *t.v2_members()?, (env, plan, task), row)?;
+    if new {
+        t.v2_task_plans()?.insert((env, task, plan), ())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn save_execution(
+    t: &Tables,
+    env: u128,
+    id: u128,
+    row: &ExecutionRow,
+) -> Result<(), StoreError> {
+    put(&mut *t.v2_executions()?, (env, id), row)
+}
+
+pub(crate) fn save_instance(
+    t: &Tables,
+    env: u128,
+    id: u128,
+    row: &InstanceRow,
+) -> Result<(), StoreError> {
+    put(&mut *t.v2_instances()?, (env, id), row)
+}
+
+// ---------------------------------------------------------------------------------
+// Events
+
+/// An event to append (§6.6).
+pub(crate) struct NewEvent<'a> {
+    pub event_type: EventType,
+    pub at: i64,
+    pub build: Option<u128>,
+    pub plan: Option<u128>,
+    pub execution: Option<u128>,
+    pub task_id: Option<&'a str>,
+    pub applied: bool,
+    pub error_message: Option<String>,
+    pub metadata: Option<String>,
+}
+
+impl<'a> NewEvent<'a> {
+    pub fn new(event_type: EventType, at: i64) -> NewEvent<'a> {
+        NewEvent {
+            event_type,
+            at,
+            build: None,
+            plan: None,
+            execution: None,
+            task_id: None,
+            applied: true,
+            error_message: None,
+            metadata: None,
+        }
+    }
+
+    /// A task event in a plan of a build.
+    pub fn task(event_type: EventType, at: i64, task: &'a str, plan: u128, build: u128) -> Self {
+        NewEvent {
+            task_id: Some(task),
+            plan: Some(plan),
+            build: Some(build),
+            ..NewEvent::new(event_type, at)
+        }
+    }
+
+    pub fn build(event_type: EventType, at: i64, build: u128) -> Self {
+        NewEvent {
+            build: Some(build),
+            ..NewEvent::new(event_type, at)
+        }
+    }
+}
+
+/// The next value of the v2 sequence (event and tick order).
+pub(crate) fn next_seq(t: &Tables) -> Result<u64, StoreError> {
+    let current = t
+        .meta_value(SEQ_KEY)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or(0, u64::from_le_bytes);
+    let next = current + 1;
+    t.set_meta_value(SEQ_KEY, &next.to_le_bytes())?;
+    Ok(next)
+}
+
+pub(crate) fn append_event(t: &Tables, env: u128, e: NewEvent) -> Result<(), StoreError> {
+    let seq = next_seq(t)?;
+    let row = EventRow {
+        id: timed_id(e.at, seq),
+        event_type: e.event_type,
+        created_at: e.at,
+        build: e.build,
+        plan: e.plan,
+        execution: e.execution,
+        task_id: e.task_id.map(str::to_owned),
+        applied: e.applied,
+        error_message: e.error_message,
+        metadata: e.metadata,
+    };
+    put(&mut *t.v2_events()?, (env, seq), &row)?;
+    if let Some(task) = e.task_id {
+        t.v2_task_events()?.insert((env, task, seq), ())?;
+    }
+    if let Some(build) = e.build {
+        t.v2_build_events()?.insert((env, build, seq), ())?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Task moves, claims, build endings
+
+/// Moves a task to `status` and flags the reactive builds whose active plan holds it
+/// (§6.7), except `except_build` (the build the change came through). The caller
+/// saves the task.
+pub(crate) fn move_task(
+    t: &Tables,
+    env: u128,
+    task_id: &str,
+    task: &mut TaskRow,
+    status: TaskStatus,
+    now: i64,
+    except_build: Option<u128>,
+) -> Result<(), StoreError> {
+    task.status = status;
+    task.status_at = now;
+    flag_holders(t, env, task_id, except_build, now)
+}
+
+/// Whether the environment has any running reactive build (one seek).
+fn any_reactive(t: &Tables, env: u128) -> Result<bool, StoreError> {
+    let table = t.v2_reactive()?;
+    let any = table
+        .range(env_bounds(env, |x| (x, 0u128)))?
+        .next()
+        .is_some();
+    Ok(any)
+}
+
+fn flag_holders(
+    t: &Tables,
+    env: u128,
+    task_id: &str,
+    except_build: Option<u128>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if !any_reactive(t, env)? {
+        return Ok(());
+    }
+    let plans: Vec<u128> = {
+        let table = t.v2_task_plans()?;
+        let mut out = Vec::new();
+        for entry in table.range((env, task_id, 0u128)..=(env, task_id, u128::MAX))? {
+            out.push(entry?.0.value().2);
+        }
+        out
+    };
+    for plan_id in plans {
+        let Some(p) = plan(t, env, plan_id)? else {
+            continue;
+        };
+        if Some(p.build) == except_build {
+            continue;
+        }
+        let Some(mut b) = build(t, env, p.build)? else {
+            continue;
+        };
+        if !b.is_reactive_running() || b.active_plan != Some(plan_id) {
+            continue;
+        }
+        let excluded =
+            member(t, env, plan_id, task_id)?.is_none_or(|m| m.excluded_reason.is_some());
+        if excluded || b.wake.needs_tick_at.is_some() {
+            continue;
+        }
+        let before = b.key();
+        b.wake.flag(now);
+        save_build(t, env, p.build, Some(before), &b)?;
+    }
+    Ok(())
+}
+
+/// Closes the claim of a task's current execution with `outcome` (if still open) and
+/// clears the claim fields. The task keeps its current execution id.
+pub(crate) fn close_claim(
+    t: &Tables,
+    env: u128,
+    task_id: &str,
+    task: &mut TaskRow,
+    outcome: ClaimOutcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(exec_id) = task.execution {
+        if let Some(mut exec) = execution(t, env, exec_id)? {
+            if exec.claim_released_at.is_none() {
+                exec.claim_released_at = Some(now);
+                exec.claim_outcome = Some(outcome);
+                save_execution(t, env, exec_id, &exec)?;
+            }
+        }
+    }
+    if let Some(b) = task.claim_build {
+        t.v2_open_claims()?.remove((env, b, task_id))?;
+    }
+    if task.claim_plan.is_some() {
+        let mut holders = t.v2_limit_holders()?;
+        for key in &task.limit_keys {
+            holders.remove((env, key.as_str(), task_id))?;
+        }
+    }
+    task.claim_plan = None;
+    task.claim_build = None;
+    task.preempted_at = None;
+    task.claim_expires_at = None;
+    Ok(())
+}
+
+/// Releases every claim (live or lapsed) held through the build's plans: claim
+/// outcome `released`, task `cancelled`, event `task_cancelled` (§6.1).
+fn release_build_claims(
+    t: &Tables,
+    env: u128,
+    build_id: u128,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let held: Vec<String> = {
+        let table = t.v2_open_claims()?;
+        let mut out = Vec::new();
+        for entry in table.range((env, build_id, "")..plan_end(env, build_id))? {
+            out.push(entry?.0.value().2.to_owned());
+        }
+        out
+    };
+    let mut released = 0;
+    for task_id in held {
+        let Some(mut task) = task(t, env, &task_id)? else {
+            continue;
+        };
+        if task.status != TaskStatus::Running || task.claim_build != Some(build_id) {
+            continue;
+        }
+        let before = task.key();
+        let plan = task.claim_plan;
+        close_claim(t, env, &task_id, &mut task, ClaimOutcome::Released, now)?;
+        move_task(
+            t,
+            env,
+            &task_id,
+            &mut task,
+            TaskStatus::Cancelled,
+            now,
+            Some(build_id),
+        )?;
+        save_task(t, env, &task_id, Some(before), &task)?;
+        let mut e = NewEvent::build(EventType::TaskCancelled, now, build_id);
+        e.task_id = Some(&task_id);
+        e.plan = plan;
+        e.execution = task.execution;
+        append_event(t, env, e)?;
+        released += 1;
+    }
+    Ok(released)
+}
+
+/// How a build ends: its new status, and the message and metadata of its event.
+pub(crate) struct Ending {
+    pub status: BuildStatus,
+    pub error_message: Option<String>,
+    pub metadata: Option<String>,
+}
+
+impl Ending {
+    pub fn new(status: BuildStatus) -> Ending {
+        Ending {
+            status,
+            error_message: None,
+            metadata: None,
+        }
+    }
+}
+
+/// Ends a build (terminal, or exit-early): the terminal statuses release the build's
+/// claims; the build event is appended. The caller checked the transition
+/// ([`crate::domain::v2::rules::lifecycle`]) and saves the build.
+pub(crate) fn end_build(
+    t: &Tables,
+    env: u128,
+    build_id: u128,
+    b: &mut BuildRow,
+    ending: Ending,
+    now: i64,
+) -> Result<(), StoreError> {
+    let status = ending.status;
+    let released = if status.is_terminal() {
+        release_build_claims(t, env, build_id, now)?
+    } else {
+        0
+    };
+    b.status = status;
+    b.completed_at = Some(now);
+    b.last_active_at = now;
+    b.is_resumed = false;
+    if status == BuildStatus::Failed {
+        b.error_message = ending.error_message.clone();
+    }
+    let metadata = match (ending.metadata, released) {
+        (Some(m), _) => Some(m),
+        (None, 0) => None,
+        (None, n) => Some(serde_json::json!({ "released_claims": n }).to_string()),
+    };
+    let mut e = NewEvent::build(status.event(), now, build_id);
+    e.error_message = ending.error_message;
+    e.metadata = metadata;
+    append_event(t, env, e)
+}
+
+/// Marks a running build active now (task transitions through its plans bump it, so
+/// `GET /builds` shows active builds first, as upstream).
+pub(crate) fn touch_build(
+    t: &Tables,
+    env: u128,
+    build_id: u128,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(mut b) = build(t, env, build_id)? else {
+        return Ok(());
+    };
+    if b.status != BuildStatus::Running || b.last_active_at >= now {
+        return Ok(());
+    }
+    let before = b.key();
+    b.last_active_at = now;
+    save_build(t, env, build_id, Some(before), &b)
+}
+
+/// Removes an environment's v2 rows (the environment is being deleted).
+pub fn purge_environment(tx: &WriteTransaction, env: u128) -> Result<(), StoreError> {
+    macro_rules! purge {
+        ($def:expr, $min:expr) => {
+            tx.open_table($def)?
+                .retain_in(env_bounds(env, $min), |_, _| false)?;
+        };
+    }
+    purge!(BUILDS, |x| (x, 0u128));
+    purge!(BUILDS_BY_ACTIVITY, |x| (x, i64::MIN, 0u128));
+    purge!(BUILDS_BY_STATUS, |x| (x, 0u8, i64::MIN, 0u128));
+    purge!(BUILD_COUNTS, |x| (x, 0u8));
+    purge!(REACTIVE, |x| (x, 0u128));
+    purge!(DEPLOYMENTS, |x| (x, 0u128));
+    purge!(DEPLOYMENT_GENERATIONS, |x| (x, "", "", 0u64));
+    purge!(LOCAL_DEPLOYMENTS, |x| (x, ""));
+    purge!(SETTINGS, |x| (x, ""));
+    purge!(TASKS, |x| (x, ""));
+    purge!(TASKS_BY_TIME, |x| (x, i64::MIN, ""));
+    purge!(TASKS_BY_STATUS, |x| (x, 0u8, i64::MIN, ""));
+    purge!(INSTANCES, |x| (x, 0u128));
+    purge!(TASK_INSTANCES, |x| (x, "", i64::MIN, 0u128));
+    purge!(PLANS, |x| (x, 0u128));
+    purge!(BUILD_PLANS, |x| (x, 0u128, 0u64));
+    purge!(PLAN_SCOPES, |x| (x, 0u128, 0u128, ""));
+    purge!(MEMBERS, |x| (x, 0u128, ""));
+    purge!(TASK_PLANS, |x| (x, "", 0u128));
+    purge!(EXECUTIONS, |x| (x, 0u128));
+    purge!(TASK_EXECUTIONS, |x| (x, "", i64::MIN, 0u128));
+    purge!(BUILD_EXECUTIONS, |x| (x, 0u128, "", 0u128));
+    purge!(OPEN_CLAIMS, |x| (x, 0u128, ""));
+    purge!(YIELDS, |x| (x, 0u128, 0u128));
+    purge!(ARTIFACTS, |x| (x, "", "", ""));
+    purge!(LIMITS, |x| (x, ""));
+    purge!(LIMIT_HOLDERS, |x| (x, "", ""));
+    purge!(EVENTS, |x| (x, 0u64));
+    purge!(TASK_EVENTS, |x| (x, "", 0u64));
+    purge!(BUILD_EVENTS, |x| (x, 0u128, 0u64));
+    purge!(TICKS, |x| (x, 0u128, 0u64));
+    tx.open_table(BUILD_ENVS)?.retain(|_, e| e != env)?;
+    Ok(())
+}

@@ -1,0 +1,774 @@
+//! The v2 reads (`v2-registry.md` §5): lists with cursors, the frontier with its
+//! closure check, plans with their counts, tasks with instances, executions, events,
+//! artifacts, deployments, limits and the reactive state. They run on a [`Snapshot`];
+//! the frontier's closure check also runs in the writer (`plans::close`).
+
+use redb::ReadableTable;
+use std::collections::{BTreeMap, HashMap};
+
+use super::claims::live_holders;
+use super::lifecycle::reactive_builds;
+use super::registration::{Closure, PlanGraph};
+use super::schema::*;
+use super::{build, current_deployment, deployment, execution, get, instance, plan, task};
+use crate::domain::v2::rules::{self, Place, Stall};
+use crate::domain::v2::{BuildStatus, DeploymentKind, TaskStatus};
+use crate::store::StoreError;
+
+/// A page of a list: rows, and the cursor of the next page.
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Cursors are `<micros>:<id>` of the last row served; opaque to clients.
+fn cursor(at: i64, id: &str) -> String {
+    format!("{at}:{id}")
+}
+
+/// Parses a cursor; `None` for a malformed one (the handler answers 422).
+pub fn parse_cursor(raw: &str) -> Option<(i64, String)> {
+    let (at, id) = raw.split_once(':')?;
+    Some((at.parse().ok()?, id.to_owned()))
+}
+
+/// `GET /builds`: most recently active first, then id; with the total of matches.
+pub fn list_builds(
+    s: &Snapshot,
+    env: u128,
+    status: Option<BuildStatus>,
+    reactive_app: Option<&str>,
+    limit: usize,
+    after: Option<(i64, u128)>,
+) -> Result<(Page<(u128, BuildRow)>, u64), StoreError> {
+    let keys: Vec<(i64, u128)> = match status {
+        Some(st) => {
+            let table = s.builds_by_status()?;
+            let lo = (env, st.tag(), i64::MIN, 0u128);
+            let hi = match after {
+                Some((at, id)) => (env, st.tag(), at, id),
+                None => (env, st.tag(), i64::MAX, u128::MAX),
+            };
+            let mut out = Vec::new();
+            for entry in table.range(lo..hi)?.rev() {
+                let k = entry?.0.value();
+                out.push((k.2, k.3));
+                if reactive_app.is_none() && out.len() > limit {
+                    break;
+                }
+            }
+            out
+        }
+        None => {
+            let table = s.builds_by_activity()?;
+            let lo = (env, i64::MIN, 0u128);
+            let hi = match after {
+                Some((at, id)) => (env, at, id),
+                None => (env, i64::MAX, u128::MAX),
+            };
+            let mut out = Vec::new();
+            for entry in table.range(lo..hi)?.rev() {
+                let k = entry?.0.value();
+                out.push((k.1, k.2));
+                if reactive_app.is_none() && out.len() > limit {
+                    break;
+                }
+            }
+            out
+        }
+    };
+    let mut rows = Vec::new();
+    let mut more = false;
+    for (_, id) in keys {
+        let Some(row) = build(s, env, id)? else {
+            continue;
+        };
+        if reactive_app.is_some_and(|app| row.reactive_app_name.as_deref() != Some(app)) {
+            continue;
+        }
+        if rows.len() == limit {
+            more = true;
+            break;
+        }
+        rows.push((id, row));
+    }
+    let next = match rows.last() {
+        Some((id, row)) if more => Some(cursor(
+            row.last_active_at,
+            &uuid::Uuid::from_u128(*id).to_string(),
+        )),
+        _ => None,
+    };
+    let total = match reactive_app {
+        None => build_count(s, env, status)?,
+        Some(app) => count_reactive(s, env, status, app)?,
+    };
+    Ok((Page { rows, next }, total))
+}
+
+fn build_count(s: &Snapshot, env: u128, status: Option<BuildStatus>) -> Result<u64, StoreError> {
+    let table = s.build_counts()?;
+    let mut total = 0;
+    for st in BuildStatus::ALL {
+        if status.is_none_or(|want| want == *st) {
+            total += table.get((env, st.tag()))?.map_or(0, |g| g.value());
+        }
+    }
+    Ok(total)
+}
+
+fn count_reactive(
+    s: &Snapshot,
+    env: u128,
+    status: Option<BuildStatus>,
+    app: &str,
+) -> Result<u64, StoreError> {
+    let table = s.builds()?;
+    let mut n = 0;
+    for entry in table.range(super::env_bounds(env, |x| (x, 0u128)))? {
+        let (_, v) = entry?;
+        let row: BuildRow = crate::store::codec::decode("v2_builds", v.value())?;
+        if row.reactive_app_name.as_deref() == Some(app) && status.is_none_or(|st| st == row.status)
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// A member as the frontier and the plan roots list it.
+#[derive(Debug, Clone)]
+pub struct FrontierMember {
+    pub task_id: String,
+    pub instance_id: u128,
+    pub instance_hash: String,
+    pub status: TaskStatus,
+    pub is_root: bool,
+    /// JSON text.
+    pub body: String,
+    pub attempts: u64,
+    pub interruptions: u64,
+    pub restart_expected_by: Option<i64>,
+}
+
+/// `GET /builds/{id}/frontier` (§6.4), before the closure is written.
+pub struct Frontier {
+    pub build: BuildRow,
+    pub plan: Option<(u128, PlanRow)>,
+    pub plan_complete: bool,
+    pub runnable: Vec<FrontierMember>,
+    pub discovery_jobs: Vec<FrontierMember>,
+    pub running: Vec<FrontierMember>,
+    /// What the closure step would admit or find in conflict.
+    pub closure: Closure,
+}
+
+/// Task statuses (with claim facts) read once per request.
+struct TaskCache<'s> {
+    s: &'s Snapshot<'s>,
+    env: u128,
+    rows: HashMap<String, Option<TaskRow>>,
+}
+
+impl<'s> TaskCache<'s> {
+    fn get(&mut self, id: &str) -> Result<Option<&TaskRow>, StoreError> {
+        if !self.rows.contains_key(id) {
+            let row = task(self.s, self.env, id)?;
+            self.rows.insert(id.to_owned(), row);
+        }
+        Ok(self.rows.get(id).and_then(|r| r.as_ref()))
+    }
+}
+
+/// The frontier of a build's active plan (§6.4).
+pub fn frontier(
+    s: &Snapshot,
+    env: u128,
+    build_id: u128,
+    now: i64,
+) -> Result<Option<Frontier>, StoreError> {
+    let Some(b) = build(s, env, build_id)? else {
+        return Ok(None);
+    };
+    let Some((plan_id, p)) = b
+        .active_plan
+        .and_then(|id| plan(s, env, id).transpose().map(|r| r.map(|p| (id, p))))
+        .transpose()?
+    else {
+        return Ok(Some(Frontier {
+            build: b,
+            plan: None,
+            plan_complete: false,
+            runnable: Vec::new(),
+            discovery_jobs: Vec::new(),
+            running: Vec::new(),
+            closure: Closure::default(),
+        }));
+    };
+    let mut graph = PlanGraph::load(s, env, plan_id)?;
+    let closure = graph.closure(s, env)?;
+    let mut cache = TaskCache {
+        s,
+        env,
+        rows: HashMap::with_capacity(graph.members.len()),
+    };
+    let mut f = Frontier {
+        build: b,
+        plan: None,
+        plan_complete: p.sealed_at.is_some() && closure.admit.is_empty(),
+        runnable: Vec::new(),
+        discovery_jobs: Vec::new(),
+        running: Vec::new(),
+        closure,
+    };
+    for (task_id, m) in &graph.members {
+        if m.excluded_reason.is_some() {
+            continue;
+        }
+        let Some(head) = graph.heads.get(&m.instance) else {
+            continue;
+        };
+        let Some(row) = cache.get(task_id)?.cloned() else {
+            continue;
+        };
+        if row.status != TaskStatus::Completed {
+            f.plan_complete = false;
+        }
+        let live = row.live(now);
+        let mut upstreams_done = true;
+        for e in &head.upstreams {
+            if cache
+                .get(&e.task_id)?
+                .is_none_or(|u| u.status != TaskStatus::Completed)
+            {
+                upstreams_done = false;
+                break;
+            }
+        }
+        let place = rules::place(row.status, live, head.expanded_at.is_some(), upstreams_done);
+        if place == Place::Elsewhere {
+            continue;
+        }
+        let counts = place != Place::Discovery;
+        let mut item = frontier_member(s, env, build_id, task_id, m, &row, counts)?;
+        match place {
+            Place::Running => {
+                item.restart_expected_by = row.preempted_at.and(row.claim_expires_at);
+                f.running.push(item);
+            }
+            Place::Discovery => f.discovery_jobs.push(item),
+            Place::Runnable => f.runnable.push(item),
+            Place::Elsewhere => {}
+        }
+    }
+    f.plan = Some((plan_id, p));
+    Ok(Some(f))
+}
+
+/// One member with its instance body and, if `counts`, its attempts in the build.
+fn frontier_member(
+    s: &Snapshot,
+    env: u128,
+    build_id: u128,
+    task_id: &str,
+    m: &MemberRow,
+    row: &TaskRow,
+    counts: bool,
+) -> Result<FrontierMember, StoreError> {
+    let inst = instance(s, env, m.instance)?;
+    let (attempts, interruptions) = if counts {
+        attempt_counts(s, env, build_id, task_id)?
+    } else {
+        (0, 0)
+    };
+    Ok(FrontierMember {
+        task_id: task_id.to_owned(),
+        instance_id: m.instance,
+        instance_hash: inst
+            .as_ref()
+            .map(|i| i.instance_hash.clone())
+            .unwrap_or_default(),
+        status: row.status,
+        is_root: m.is_root,
+        body: inst.map(|i| i.body).unwrap_or_else(|| "{}".into()),
+        attempts,
+        interruptions,
+        restart_expected_by: None,
+    })
+}
+
+/// Executions of a task under any of the build's plans, and how many were interrupted.
+fn attempt_counts(
+    s: &Snapshot,
+    env: u128,
+    build_id: u128,
+    task_id: &str,
+) -> Result<(u64, u64), StoreError> {
+    let ids: Vec<u128> = {
+        let table = s.build_executions()?;
+        let mut out = Vec::new();
+        for entry in
+            table.range((env, build_id, task_id, 0u128)..=(env, build_id, task_id, u128::MAX))?
+        {
+            out.push(entry?.0.value().3);
+        }
+        out
+    };
+    let mut interrupted = 0;
+    for id in &ids {
+        if execution(s, env, *id)?.is_some_and(|e| e.interrupted()) {
+            interrupted += 1;
+        }
+    }
+    Ok((ids.len() as u64, interrupted))
+}
+
+/// `GET /plans/{id}/roots`: the root members.
+pub fn plan_roots(
+    s: &Snapshot,
+    env: u128,
+    plan_id: u128,
+) -> Result<Option<(PlanRow, Vec<FrontierMember>)>, StoreError> {
+    let Some(p) = plan(s, env, plan_id)? else {
+        return Ok(None);
+    };
+    let mut roots = Vec::new();
+    for (task_id, m) in super::members(s, env, plan_id)? {
+        if !m.is_root {
+            continue;
+        }
+        let Some(row) = task(s, env, &task_id)? else {
+            continue;
+        };
+        roots.push(frontier_member(s, env, p.build, &task_id, &m, &row, false)?);
+    }
+    Ok(Some((p, roots)))
+}
+
+/// A plan with its deployment and member counts (PlanDetail).
+pub struct PlanDetail {
+    pub id: u128,
+    pub plan: PlanRow,
+    pub deployment: Option<(DeploymentRow, bool)>,
+    pub member_count: u64,
+    pub root_count: u64,
+    pub excluded_count: u64,
+    pub member_counts: BTreeMap<&'static str, u64>,
+}
+
+pub fn plan_detail(
+    s: &Snapshot,
+    env: u128,
+    plan_id: u128,
+) -> Result<Option<PlanDetail>, StoreError> {
+    let Some(p) = plan(s, env, plan_id)? else {
+        return Ok(None);
+    };
+    let mut d = PlanDetail {
+        id: plan_id,
+        deployment: deployment_with_current(s, env, p.deployment)?,
+        plan: p,
+        member_count: 0,
+        root_count: 0,
+        excluded_count: 0,
+        member_counts: BTreeMap::new(),
+    };
+    for (task_id, m) in super::members(s, env, plan_id)? {
+        d.member_count += 1;
+        d.root_count += u64::from(m.is_root);
+        if m.excluded_reason.is_some() {
+            d.excluded_count += 1;
+            continue;
+        }
+        if let Some(row) = task(s, env, &task_id)? {
+            *d.member_counts.entry(row.status.as_str()).or_default() += 1;
+        }
+    }
+    Ok(Some(d))
+}
+
+/// A deployment and whether it is its app's current one.
+pub fn deployment_with_current(
+    s: &Snapshot,
+    env: u128,
+    id: u128,
+) -> Result<Option<(DeploymentRow, bool)>, StoreError> {
+    let Some(d) = deployment(s, env, id)? else {
+        return Ok(None);
+    };
+    let current = current_deployment(s, env, d.kind, &d.app_name)? == Some(id);
+    Ok(Some((d, current)))
+}
+
+/// `GET /builds/{id}/plans`: newest generation first.
+pub fn build_plans(s: &Snapshot, env: u128, build_id: u128) -> Result<Vec<PlanDetail>, StoreError> {
+    let ids: Vec<u128> = {
+        let table = s.build_plans()?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((env, build_id, 0u64)..=(env, build_id, u64::MAX))?
+            .rev()
+        {
+            out.push(entry?.1.value());
+        }
+        out
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(d) = plan_detail(s, env, id)? {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /builds/{id}/executions`: oldest start first; by default only unended ones.
+pub fn build_executions(
+    s: &Snapshot,
+    env: u128,
+    build_id: u128,
+    active_plan: Option<u128>,
+    not_in_current_plan: bool,
+    include_ended: bool,
+) -> Result<Vec<(u128, ExecutionRow, bool)>, StoreError> {
+    let ids: Vec<u128> = {
+        let table = s.build_executions()?;
+        let mut out = Vec::new();
+        let end = (env, build_id.wrapping_add(1), "", 0u128);
+        for entry in table.range((env, build_id, "", 0u128)..end)? {
+            out.push(entry?.0.value().3);
+        }
+        out
+    };
+    let mut rows = Vec::new();
+    for id in ids {
+        let Some(e) = execution(s, env, id)? else {
+            continue;
+        };
+        let current = active_plan == Some(e.plan);
+        if (!include_ended && e.ended_at.is_some()) || (not_in_current_plan && current) {
+            continue;
+        }
+        rows.push((id, e, current));
+    }
+    rows.sort_by_key(|(id, e, _)| (e.started_at, *id));
+    Ok(rows)
+}
+
+/// Whether an execution's plan is its build's active plan.
+pub fn in_current_plan(s: &Snapshot, env: u128, e: &ExecutionRow) -> Result<bool, StoreError> {
+    Ok(build(s, env, e.build)?.is_some_and(|b| b.active_plan == Some(e.plan)))
+}
+
+/// `GET /tasks`: tasks by status time, newest first.
+pub fn list_tasks(
+    s: &Snapshot,
+    env: u128,
+    status: Option<TaskStatus>,
+    limit: usize,
+    after: Option<(i64, String)>,
+) -> Result<Page<(String, TaskRow)>, StoreError> {
+    let ids: Vec<(i64, String)> = match status {
+        Some(st) => {
+            let table = s.tasks_by_status()?;
+            let lo = (env, st.tag(), i64::MIN, "");
+            let mut out = Vec::new();
+            let range = match &after {
+                Some((at, id)) => table.range(lo..(env, st.tag(), *at, id.as_str()))?,
+                None => table.range(lo..(env, st.tag() + 1, i64::MIN, ""))?,
+            };
+            for entry in range.rev().take(limit + 1) {
+                let (k, _) = entry?;
+                let k = k.value();
+                out.push((k.2, k.3.to_owned()));
+            }
+            out
+        }
+        None => {
+            let table = s.tasks_by_time()?;
+            let lo = (env, i64::MIN, "");
+            let mut out = Vec::new();
+            let range = match &after {
+                Some((at, id)) => table.range(lo..(env, *at, id.as_str()))?,
+                None => table.range(super::env_bounds(env, |x| (x, i64::MIN, "")))?,
+            };
+            for entry in range.rev().take(limit + 1) {
+                let (k, _) = entry?;
+                let k = k.value();
+                out.push((k.1, k.2.to_owned()));
+            }
+            out
+        }
+    };
+    let more = ids.len() > limit;
+    let mut rows = Vec::with_capacity(limit);
+    for (_, id) in ids.into_iter().take(limit) {
+        if let Some(row) = task(s, env, &id)? {
+            rows.push((id, row));
+        }
+    }
+    let next = match rows.last() {
+        Some((id, row)) if more => Some(cursor(row.status_at, id)),
+        _ => None,
+    };
+    Ok(Page { rows, next })
+}
+
+/// A task's instances, newest first, at most `limit`.
+pub fn task_instances(
+    s: &Snapshot,
+    env: u128,
+    task_id: &str,
+    limit: usize,
+) -> Result<Vec<(u128, InstanceRow)>, StoreError> {
+    let ids: Vec<u128> = {
+        let table = s.task_instances()?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((env, task_id, i64::MIN, 0u128)..=(env, task_id, i64::MAX, u128::MAX))?
+            .rev()
+            .take(limit)
+        {
+            out.push(entry?.0.value().3);
+        }
+        out
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = instance(s, env, id)? {
+            out.push((id, row));
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /tasks/{id}/executions`: newest start first.
+pub fn task_executions(
+    s: &Snapshot,
+    env: u128,
+    task_id: &str,
+    include_ended: bool,
+    limit: usize,
+) -> Result<Vec<(u128, ExecutionRow)>, StoreError> {
+    let ids: Vec<u128> = {
+        let table = s.task_executions()?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((env, task_id, i64::MIN, 0u128)..=(env, task_id, i64::MAX, u128::MAX))?
+            .rev()
+        {
+            out.push(entry?.0.value().3);
+        }
+        out
+    };
+    let mut rows = Vec::new();
+    for id in ids {
+        if rows.len() == limit {
+            break;
+        }
+        if let Some(e) = execution(s, env, id)? {
+            if include_ended || e.ended_at.is_none() {
+                rows.push((id, e));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// `GET /tasks/{id}/events`: oldest first, at most `limit`.
+pub fn task_events(
+    s: &Snapshot,
+    env: u128,
+    task_id: &str,
+    limit: usize,
+) -> Result<Vec<EventRow>, StoreError> {
+    let seqs: Vec<u64> = {
+        let table = s.task_events()?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((env, task_id, 0u64)..=(env, task_id, u64::MAX))?
+            .take(limit)
+        {
+            out.push(entry?.0.value().2);
+        }
+        out
+    };
+    events_by_seq(s, env, &seqs)
+}
+
+/// A build's events, oldest first, at most `limit` (the UI's build page).
+pub fn build_events(
+    s: &Snapshot,
+    env: u128,
+    build_id: u128,
+    limit: usize,
+) -> Result<Vec<EventRow>, StoreError> {
+    let seqs: Vec<u64> = {
+        let table = s.build_events()?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((env, build_id, 0u64)..=(env, build_id, u64::MAX))?
+            .take(limit)
+        {
+            out.push(entry?.0.value().2);
+        }
+        out
+    };
+    events_by_seq(s, env, &seqs)
+}
+
+fn events_by_seq(s: &Snapshot, env: u128, seqs: &[u64]) -> Result<Vec<EventRow>, StoreError> {
+    let table = s.events()?;
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        if let Some(row) = get(&*table, "v2_events", (env, *seq))? {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+/// A task's artifacts, by (type, name).
+pub fn task_artifacts(
+    s: &Snapshot,
+    env: u128,
+    task_id: &str,
+) -> Result<Vec<(String, String, ArtifactRow)>, StoreError> {
+    let table = s.artifacts()?;
+    let mut out = Vec::new();
+    let hi = (env, task_id, "\u{10FFFF}", "");
+    for entry in table.range((env, task_id, "", "")..hi)? {
+        let (k, v) = entry?;
+        let (_, _, kind, name) = k.value();
+        out.push((
+            kind.to_owned(),
+            name.to_owned(),
+            crate::store::codec::decode("v2_artifacts", v.value())?,
+        ));
+    }
+    Ok(out)
+}
+
+/// `GET /deployments`: newest first, filtered, at most `limit`.
+pub fn list_deployments(
+    s: &Snapshot,
+    env: u128,
+    kind: Option<DeploymentKind>,
+    app: Option<&str>,
+    current_only: bool,
+    limit: usize,
+) -> Result<Vec<(u128, DeploymentRow, bool)>, StoreError> {
+    let mut rows: Vec<(u128, DeploymentRow)> = Vec::new();
+    {
+        let table = s.deployments()?;
+        for entry in table.range(super::env_bounds(env, |x| (x, 0u128)))? {
+            let (k, v) = entry?;
+            let row: DeploymentRow = crate::store::codec::decode("v2_deployments", v.value())?;
+            if kind.is_none_or(|k| k == row.kind) && app.is_none_or(|a| a == row.app_name) {
+                rows.push((k.value().1, row));
+            }
+        }
+    }
+    rows.sort_by_key(|(id, d)| std::cmp::Reverse((d.deployed_at, *id)));
+    let mut out = Vec::new();
+    for (id, d) in rows {
+        let current = current_deployment(s, env, d.kind, &d.app_name)? == Some(id);
+        if current_only && !current {
+            continue;
+        }
+        out.push((id, d, current));
+        if out.len() == limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A concurrency limit with its live holders.
+pub struct LimitInfo {
+    pub key: String,
+    pub max: u64,
+    pub holders: Vec<(String, TaskRow, Option<ExecutionRow>)>,
+}
+
+/// `GET /concurrency-limits`, by key.
+pub fn limits(s: &Snapshot, env: u128, now: i64) -> Result<Vec<LimitInfo>, StoreError> {
+    let keys: Vec<(String, u64)> = {
+        let table = s.limits()?;
+        let mut out = Vec::new();
+        for entry in table.range(super::env_bounds(env, |x| (x, "")))? {
+            let (k, v) = entry?;
+            out.push((k.value().1.to_owned(), v.value()));
+        }
+        out
+    };
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, max) in keys {
+        let mut holders = Vec::new();
+        for (id, row) in live_holders(s, env, &key, now)? {
+            let exec = match row.execution {
+                Some(e) => execution(s, env, e)?,
+                None => None,
+            };
+            holders.push((id, row, exec));
+        }
+        holders.sort_by(|a, b| {
+            let key = |h: &(String, TaskRow, Option<ExecutionRow>)| {
+                (h.2.as_ref().map(|e| e.started_at), h.0.clone())
+            };
+            key(a).cmp(&key(b))
+        });
+        out.push(LimitInfo { key, max, holders });
+    }
+    Ok(out)
+}
+
+/// `GET /stalled-builds`: oldest `since` first.
+pub fn stalled(
+    s: &Snapshot,
+    env: u128,
+    cutoff: i64,
+    limit: usize,
+    now: i64,
+) -> Result<Vec<(u128, String, Stall, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for id in reactive_builds(s, env)? {
+        let Some(b) = build(s, env, id)? else {
+            continue;
+        };
+        if !b.is_reactive_running() || b.wake.lease_live(now) {
+            continue;
+        }
+        if let Some((why, since)) = b.wake.stalled(cutoff) {
+            out.push((id, b.reactive_app_name.unwrap_or_default(), why, since));
+        }
+    }
+    out.sort_by_key(|(id, _, _, since)| (*since, *id));
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// `GET /builds/{id}/tick-summaries`: newest first.
+pub fn tick_summaries(
+    s: &Snapshot,
+    env: u128,
+    build_id: u128,
+    limit: usize,
+) -> Result<Vec<TickRow>, StoreError> {
+    let table = s.ticks()?;
+    let mut out = Vec::new();
+    for entry in table
+        .range((env, build_id, 0u64)..=(env, build_id, u64::MAX))?
+        .rev()
+        .take(limit)
+    {
+        let (_, v) = entry?;
+        out.push(crate::store::codec::decode("v2_ticks", v.value())?);
+    }
+    Ok(out)
+}
+
+pub use super::lifecycle::settings;
+pub use super::{
+    build as build_row, execution as execution_row, plan as plan_row, task as task_row,
+};
