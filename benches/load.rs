@@ -4,6 +4,8 @@
 //! dir (or targets `--url URL --api-key KEY`), seeds data, drives each operation for a
 //! bounded time and prints one table (requests, errors, req/s, p50/p90/p99/max) plus the
 //! server's peak RSS, database size and group-commit figures. Every write is durable.
+//! The `/api/v1` rows are the SDK 0.1.0 operations; the `v2` rows (`support/v2_rows.rs`)
+//! those of the current SDK.
 //!
 //! Options: `--clients N` (16), `--seconds S` per operation (5), `--search-tasks N`
 //! tasks seeded for the search rows (10000), `--smoke` (1 s per operation, small seed:
@@ -14,6 +16,8 @@
 #[path = "support/args.rs"]
 mod args;
 use args::Args;
+#[path = "support/v2_rows.rs"]
+mod v2_rows;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -881,6 +885,9 @@ async fn run(opts: Options) {
             .await,
         );
     }
+
+    // The v2 registry (the current SDK).
+    v2_rows::rows(&target, &opts, &mut rows).await;
 
     print(&rows);
     println!();

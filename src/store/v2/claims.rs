@@ -12,8 +12,8 @@ use super::plans::{not_a_member, the_plan};
 use super::registration::{apply_chunk, check_chunk, Admission, Item, Scope};
 use super::schema::*;
 use super::{
-    append_event, close_claim, execution, instance, instance_head, member, move_task, put,
-    save_execution, save_instance, save_task, task, touch_build, Answer, NewEvent, V2Result,
+    append_event, close_claim, execution, instance, member, move_task, put, save_execution,
+    save_instance, save_task, task, touch_build, Answer, NewEvent, V2Result,
 };
 use crate::domain::v2::rules::{self, ExecFacts, ReportDecision, Reset, StartDecision, StartFacts};
 use crate::domain::v2::{
@@ -162,9 +162,8 @@ fn start_facts(
     now: i64,
 ) -> Result<StartFacts, StoreError> {
     let live = row.live(now);
-    let head = instance_head(t, env, m.instance)?;
     let mut incomplete = Vec::new();
-    for e in head.iter().flat_map(|h| &h.upstreams) {
+    for e in &m.upstreams {
         let done = task(t, env, &e.task_id)?.is_some_and(|u| u.status == TaskStatus::Completed);
         if !done && !incomplete.contains(&e.task_id) {
             incomplete.push(e.task_id.clone());
@@ -180,7 +179,7 @@ fn start_facts(
         plan_active: p.active(),
         build_status: super::build(t, env, p.build)?.map(|b| b.status),
         member_excluded: m.excluded_reason.is_some(),
-        instance_expanded: head.is_some_and(|h| h.expanded_at.is_some()),
+        instance_expanded: m.expanded,
         incomplete_upstreams: incomplete,
         full_keys: full_keys(t, env, &s.limit_keys, now)?,
         ttl_seconds: s.ttl_seconds,
@@ -692,7 +691,7 @@ fn add_dynamic_edges(
         added += 1;
     }
     if added > 0 {
-        save_instance(t, env, parent, &row)?;
+        save_instance(t, env, parent, &row, true)?;
     }
     Ok(added)
 }

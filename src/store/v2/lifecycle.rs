@@ -331,7 +331,7 @@ fn verify_complete(
         }
         return Err(r.into());
     };
-    let mut graph = PlanGraph::load(t, env, plan_id)?;
+    let graph = PlanGraph::load(t, env, plan_id)?;
     let closure = graph.closure(t, env)?;
     let scope = Scope {
         plan: plan_id,

@@ -105,6 +105,26 @@ pub fn instance_head(
         .transpose()
 }
 
+/// An instance's expansion and edges only.
+pub fn instance_edges(
+    r: &impl Rows,
+    env: u128,
+    id: u128,
+) -> Result<Option<InstanceEdges>, StoreError> {
+    let table = r.instances()?;
+    let row = table.get((env, id))?;
+    row.map(|g| decode_prefix("v2_instances", g.value()))
+        .transpose()
+}
+
+/// A task's status and claim, without its strings.
+pub fn task_state(r: &impl Rows, env: u128, id: &str) -> Result<Option<TaskState>, StoreError> {
+    let table = r.tasks()?;
+    let row = table.get((env, id))?;
+    row.map(|g| decode_prefix("v2_tasks", g.value()))
+        .transpose()
+}
+
 pub fn member(
     r: &impl Rows,
     env: u128,
@@ -315,13 +335,39 @@ pub(crate) fn save_execution(
     put(&mut *t.v2_executions()?, (env, id), row)
 }
 
+/// Writes an instance. When its expansion or edges changed (`grown`), the member rows
+/// holding it in any plan get the new copy.
 pub(crate) fn save_instance(
     t: &Tables,
     env: u128,
     id: u128,
     row: &InstanceRow,
+    grown: bool,
 ) -> Result<(), StoreError> {
-    put(&mut *t.v2_instances()?, (env, id), row)
+    put(&mut *t.v2_instances()?, (env, id), row)?;
+    if !grown {
+        return Ok(());
+    }
+    let task = row.task_id.as_str();
+    let plans: Vec<u128> = {
+        let table = t.v2_task_plans()?;
+        let mut out = Vec::new();
+        for entry in table.range((env, task, 0u128)..=(env, task, u128::MAX))? {
+            out.push(entry?.0.value().2);
+        }
+        out
+    };
+    for plan in plans {
+        let Some(mut m) = member(t, env, plan, task)? else {
+            continue;
+        };
+        if m.instance == id {
+            m.expanded = row.expanded_at.is_some();
+            m.upstreams = row.upstreams.clone();
+            save_member(t, env, plan, task, &m, false)?;
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------

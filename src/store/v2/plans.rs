@@ -203,7 +203,7 @@ pub fn seal(t: &Tables, env: u128, plan_id: u128, now: i64) -> V2Result<Answer<P
         return Ok(Ok(p));
     }
     let mut b = build(t, env, p.build)?.ok_or_else(|| unknown_build(p.build))?;
-    let mut graph = PlanGraph::load(t, env, plan_id)?;
+    let graph = PlanGraph::load(t, env, plan_id)?;
     let closure = graph.closure(t, env)?;
     if !closure.conflicts.is_empty() {
         admit_closure(t, env, scope(plan_id, &p), &closure, now)?;
@@ -213,10 +213,7 @@ pub fn seal(t: &Tables, env: u128, plan_id: u128, now: i64) -> V2Result<Answer<P
     }
     let mut unexpanded = Vec::new();
     for (task_id, m) in graph.members.iter().filter(|(_, m)| m.is_root) {
-        let expanded = graph
-            .heads
-            .get(&m.instance)
-            .is_some_and(|h| h.expanded_at.is_some());
+        let expanded = m.expanded;
         let completed = task(t, env, task_id)?.is_some_and(|r| r.status == TaskStatus::Completed);
         if !expanded && !completed {
             unexpanded.push(task_id.as_str());
@@ -280,7 +277,7 @@ pub fn close(t: &Tables, env: u128, build_id: u128, now: i64) -> V2Result<Closur
         return Ok(ClosureOutcome::default());
     };
     let p = the_plan(t, env, plan_id)?;
-    let mut graph = PlanGraph::load(t, env, plan_id)?;
+    let graph = PlanGraph::load(t, env, plan_id)?;
     let closure = graph.closure(t, env)?;
     let admitted = admit_closure(t, env, scope(plan_id, &p), &closure, now)?;
     if !closure.conflicts.is_empty() {
@@ -373,9 +370,7 @@ pub fn exclude(
     let mut roots = HashSet::new();
     for (id, m) in &graph.members {
         let status = task(t, env, id)?.map_or(TaskStatus::Pending, |r| r.status);
-        let upstreams = graph.heads.get(&m.instance).map_or_else(Vec::new, |h| {
-            h.upstreams.iter().map(|e| e.instance).collect()
-        });
+        let upstreams = m.upstreams.iter().map(|e| e.instance).collect();
         if m.is_root {
             roots.insert(id.as_str());
         }
@@ -461,9 +456,7 @@ pub fn skip_blocked(
     let mut ids = Vec::with_capacity(graph.members.len());
     for (id, m) in &graph.members {
         ids.push(id.clone());
-        let ups: Vec<String> = graph.heads.get(&m.instance).map_or_else(Vec::new, |h| {
-            h.upstreams.iter().map(|e| e.task_id.clone()).collect()
-        });
+        let ups: Vec<String> = m.upstreams.iter().map(|e| e.task_id.clone()).collect();
         for u in ups.iter().chain(std::iter::once(id)) {
             if !statuses.contains_key(u) {
                 if let Some(row) = task(t, env, u)? {

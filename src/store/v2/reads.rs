@@ -10,7 +10,9 @@ use super::claims::live_holders;
 use super::lifecycle::reactive_builds;
 use super::registration::{Closure, PlanGraph};
 use super::schema::*;
-use super::{build, current_deployment, deployment, execution, get, instance, plan, task};
+use super::{
+    build, current_deployment, deployment, execution, get, instance, plan, task, task_state,
+};
 use crate::domain::v2::rules::{self, Place, Stall};
 use crate::domain::v2::{BuildStatus, DeploymentKind, TaskStatus};
 use crate::store::StoreError;
@@ -163,20 +165,21 @@ pub struct Frontier {
     pub closure: Closure,
 }
 
-/// Task statuses (with claim facts) read once per request.
+/// Task states read once per request: members first, then upstreams outside the plan.
 struct TaskCache<'s> {
     s: &'s Snapshot<'s>,
     env: u128,
-    rows: HashMap<String, Option<TaskRow>>,
+    rows: HashMap<&'s str, Option<TaskState>>,
 }
 
 impl<'s> TaskCache<'s> {
-    fn get(&mut self, id: &str) -> Result<Option<&TaskRow>, StoreError> {
-        if !self.rows.contains_key(id) {
-            let row = task(self.s, self.env, id)?;
-            self.rows.insert(id.to_owned(), row);
+    fn get(&mut self, id: &'s str) -> Result<Option<TaskState>, StoreError> {
+        if let Some(row) = self.rows.get(id) {
+            return Ok(*row);
         }
-        Ok(self.rows.get(id).and_then(|r| r.as_ref()))
+        let row = task_state(self.s, self.env, id)?;
+        self.rows.insert(id, row);
+        Ok(row)
     }
 }
 
@@ -205,7 +208,7 @@ pub fn frontier(
             closure: Closure::default(),
         }));
     };
-    let mut graph = PlanGraph::load(s, env, plan_id)?;
+    let graph = PlanGraph::load(s, env, plan_id)?;
     let closure = graph.closure(s, env)?;
     let mut cache = TaskCache {
         s,
@@ -225,10 +228,7 @@ pub fn frontier(
         if m.excluded_reason.is_some() {
             continue;
         }
-        let Some(head) = graph.heads.get(&m.instance) else {
-            continue;
-        };
-        let Some(row) = cache.get(task_id)?.cloned() else {
+        let Some(row) = cache.get(task_id)? else {
             continue;
         };
         if row.status != TaskStatus::Completed {
@@ -236,7 +236,7 @@ pub fn frontier(
         }
         let live = row.live(now);
         let mut upstreams_done = true;
-        for e in &head.upstreams {
+        for e in &m.upstreams {
             if cache
                 .get(&e.task_id)?
                 .is_none_or(|u| u.status != TaskStatus::Completed)
@@ -245,7 +245,7 @@ pub fn frontier(
                 break;
             }
         }
-        let place = rules::place(row.status, live, head.expanded_at.is_some(), upstreams_done);
+        let place = rules::place(row.status, live, m.expanded, upstreams_done);
         if place == Place::Elsewhere {
             continue;
         }
@@ -272,7 +272,7 @@ fn frontier_member(
     build_id: u128,
     task_id: &str,
     m: &MemberRow,
-    row: &TaskRow,
+    row: &TaskState,
     counts: bool,
 ) -> Result<FrontierMember, StoreError> {
     let inst = instance(s, env, m.instance)?;
@@ -337,7 +337,7 @@ pub fn plan_roots(
         if !m.is_root {
             continue;
         }
-        let Some(row) = task(s, env, &task_id)? else {
+        let Some(row) = task_state(s, env, &task_id)? else {
             continue;
         };
         roots.push(frontier_member(s, env, p.build, &task_id, &m, &row, false)?);

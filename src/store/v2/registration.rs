@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use super::schema::*;
 use super::{
-    append_event, close_claim, instance, instance_head, member, move_task, save_instance,
-    save_member, save_task, task, NewEvent, Rows, V2Result,
+    append_event, close_claim, instance, instance_edges, instance_head, member, move_task,
+    save_instance, save_member, save_task, task, NewEvent, Rows, V2Result,
 };
 use crate::domain::v2::rules::{self, Observation};
 use crate::domain::v2::{
@@ -341,6 +341,7 @@ pub fn apply_chunk(
     let mut stored = checked.stored;
     for item in &checked.items {
         let id = scope.instance_id(env, &item.instance_hash);
+        let existed = stored.contains_key(&id);
         let mut row = match stored.remove(&id) {
             Some(row) => row,
             None => {
@@ -359,8 +360,10 @@ pub fn apply_chunk(
                 }
             }
         };
+        let mut grown = false;
         if let Some(declared) = &item.declared_upstreams {
             let added = add_edges(&mut row, env, scope, declared, &checked.upstream_tasks);
+            grown = existed && (added > 0 || row.expanded_at.is_none());
             counts.edges_created += added;
             if row.expanded_at.is_some() && added > 0 {
                 counts.diverged += 1;
@@ -375,7 +378,7 @@ pub fn apply_chunk(
             }
             row.expanded_at.get_or_insert(now);
         }
-        save_instance(t, env, id, &row)?;
+        save_instance(t, env, id, &row, grown)?;
     }
     for a in &checked.admissions {
         admit(
@@ -437,12 +440,15 @@ fn admit(
     new_task: bool,
     now: i64,
 ) -> Result<(), StoreError> {
+    let edges = instance_edges(t, env, a.instance)?;
     let row = MemberRow {
         instance: a.instance,
         is_root: a.is_root,
         admitted_by: a.by,
         excluded_reason: None,
         excluded_at: None,
+        expanded: edges.as_ref().is_some_and(|e| e.expanded_at.is_some()),
+        upstreams: edges.map(|e| e.upstreams).unwrap_or_default(),
     };
     save_member(t, env, scope.plan, &a.task_id, &row, true)?;
     let kind = if new_task {
@@ -539,68 +545,48 @@ impl Closure {
     }
 }
 
-/// A plan's members with their instances' heads, loaded once and shared by the
-/// closure step and the frontier.
+/// A plan's members, each with its instance's edges: what the closure step and the
+/// frontier read.
 pub struct PlanGraph {
     pub members: Vec<(String, MemberRow)>,
-    pub heads: HashMap<u128, InstanceHead>,
 }
 
 impl PlanGraph {
     pub fn load(r: &impl Rows, env: u128, plan: u128) -> Result<PlanGraph, StoreError> {
-        let members = super::members(r, env, plan)?;
-        let mut heads = HashMap::with_capacity(members.len());
-        for (_, m) in &members {
-            if let Some(head) = instance_head(r, env, m.instance)? {
-                heads.insert(m.instance, head);
-            }
-        }
-        Ok(PlanGraph { members, heads })
+        Ok(PlanGraph {
+            members: super::members(r, env, plan)?,
+        })
     }
 
     /// Every instance reachable over edges from a member that is not a member itself:
     /// admitted when its task is not a member (and it is the only one of its task),
-    /// else a conflict. Instances are read once each.
-    pub fn closure(&mut self, r: &impl Rows, env: u128) -> Result<Closure, StoreError> {
-        let member_instances: HashSet<u128> =
-            self.members.iter().map(|(_, m)| m.instance).collect();
-        let mut seen: HashSet<u128> = member_instances.clone();
-        let mut stack: Vec<u128> = member_instances.iter().copied().collect();
-        let mut reached: BTreeMap<String, Vec<(String, u128)>> = BTreeMap::new();
-        while let Some(inst) = stack.pop() {
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.heads.entry(inst) {
-                match instance_head(r, env, inst)? {
-                    Some(h) => {
-                        slot.insert(h);
-                    }
-                    None => continue,
-                }
-            }
-            let edges: Vec<Edge> = self.heads[&inst].upstreams.clone();
-            for e in edges {
-                if !seen.insert(e.instance) {
-                    continue;
-                }
-                stack.push(e.instance);
-                let hash = match self.heads.get(&e.instance) {
-                    Some(h) => h.instance_hash.clone(),
-                    None => match instance_head(r, env, e.instance)? {
-                        Some(h) => {
-                            let hash = h.instance_hash.clone();
-                            self.heads.insert(e.instance, h);
-                            hash
-                        }
-                        None => continue,
-                    },
-                };
-                reached
-                    .entry(e.task_id.clone())
-                    .or_default()
-                    .push((hash, e.instance));
+    /// else a conflict. Non-member instances are read once each.
+    pub fn closure(&self, r: &impl Rows, env: u128) -> Result<Closure, StoreError> {
+        let mut seen: HashSet<u128> = self.members.iter().map(|(_, m)| m.instance).collect();
+        // Edges leaving the plan: the common case is none, so the walk below is rare.
+        let mut stack: Vec<(u128, String)> = Vec::new();
+        for e in self.members.iter().flat_map(|(_, m)| &m.upstreams) {
+            if seen.insert(e.instance) {
+                stack.push((e.instance, e.task_id.clone()));
             }
         }
-        if reached.is_empty() {
+        if stack.is_empty() {
             return Ok(Closure::default());
+        }
+        let mut reached: BTreeMap<String, Vec<(String, u128)>> = BTreeMap::new();
+        while let Some((inst, task_id)) = stack.pop() {
+            let Some(head) = instance_head(r, env, inst)? else {
+                continue;
+            };
+            for e in &head.upstreams {
+                if seen.insert(e.instance) {
+                    stack.push((e.instance, e.task_id.clone()));
+                }
+            }
+            reached
+                .entry(task_id)
+                .or_default()
+                .push((head.instance_hash, inst));
         }
         let held: HashMap<&str, u128> = self
             .members

@@ -237,44 +237,61 @@ pub struct DeploymentRow {
     pub activated_at: Option<i64>,
 }
 
-/// A task: its identity, its global status and its claim (§2 `task`).
+/// A task: its global status, its claim and its identity (§2 `task`). The small,
+/// hot fields come first, so [`TaskState`] reads them without the strings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskRow {
+    pub status: TaskStatus,
+    pub status_at: i64,
+    pub claim_expires_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub preempted_at: Option<i64>,
+    pub claim_plan: Option<u128>,
+    /// The build of `claim_plan`, kept beside it for claim releases and reads.
+    pub claim_build: Option<u128>,
+    /// The current (last granted) execution.
+    pub execution: Option<u128>,
+    pub error_message: Option<String>,
+    pub limit_keys: Vec<String>,
     pub namespace: String,
     pub name: String,
     pub version: Option<String>,
     pub output_uri: Option<String>,
+}
+
+/// The leading fields of a [`TaskRow`]: what the frontier decides on.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct TaskState {
     pub status: TaskStatus,
     pub status_at: i64,
-    pub completed_at: Option<i64>,
-    pub error_message: Option<String>,
-    pub claim_plan: Option<u128>,
-    /// The build of `claim_plan`, kept beside it for claim releases and reads.
-    pub claim_build: Option<u128>,
     pub claim_expires_at: Option<i64>,
-    /// The current (last granted) execution.
-    pub execution: Option<u128>,
+    pub completed_at: Option<i64>,
     pub preempted_at: Option<i64>,
-    pub limit_keys: Vec<String>,
+}
+
+impl TaskState {
+    pub fn live(&self, now: i64) -> bool {
+        crate::domain::v2::rules::is_live(self.status, self.claim_expires_at, now)
+    }
 }
 
 impl TaskRow {
     pub fn new(identity: Identity, now: i64) -> TaskRow {
         TaskRow {
+            status: TaskStatus::Pending,
+            status_at: now,
+            claim_expires_at: None,
+            completed_at: None,
+            preempted_at: None,
+            claim_plan: None,
+            claim_build: None,
+            execution: None,
+            error_message: None,
+            limit_keys: Vec::new(),
             namespace: identity.namespace,
             name: identity.name,
             version: identity.version,
             output_uri: identity.output_uri,
-            status: TaskStatus::Pending,
-            status_at: now,
-            completed_at: None,
-            error_message: None,
-            claim_plan: None,
-            claim_build: None,
-            claim_expires_at: None,
-            execution: None,
-            preempted_at: None,
-            limit_keys: Vec::new(),
         }
     }
 
@@ -329,17 +346,17 @@ pub struct Edge {
     pub dynamic: bool,
 }
 
-/// A task instance of one scope with its edges; `body` last, so [`InstanceHead`] can
-/// skip it.
+/// A task instance of one scope with its edges; its edges first, so
+/// [`InstanceEdges`] reads them alone, and `body` last, so [`InstanceHead`] skips it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstanceRow {
-    pub deployment: u128,
-    pub settings_hash: String,
-    pub instance_hash: String,
-    pub task_id: String,
-    pub created_at: i64,
     pub expanded_at: Option<i64>,
     pub upstreams: Vec<Edge>,
+    pub task_id: String,
+    pub instance_hash: String,
+    pub deployment: u128,
+    pub settings_hash: String,
+    pub created_at: i64,
     /// Canonical JSON (sorted keys): equal values have equal text.
     pub body: String,
 }
@@ -347,11 +364,15 @@ pub struct InstanceRow {
 /// The leading fields of an [`InstanceRow`], without its body.
 #[derive(Debug, Clone, Deserialize)]
 pub struct InstanceHead {
-    pub deployment: u128,
-    pub settings_hash: String,
-    pub instance_hash: String,
+    pub expanded_at: Option<i64>,
+    pub upstreams: Vec<Edge>,
     pub task_id: String,
-    pub created_at: i64,
+    pub instance_hash: String,
+}
+
+/// An instance's expansion and edges: what the frontier and the closure walk read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstanceEdges {
     pub expanded_at: Option<i64>,
     pub upstreams: Vec<Edge>,
 }
@@ -375,7 +396,10 @@ impl PlanRow {
     }
 }
 
-/// A task's membership of a plan, through one instance.
+/// A task's membership of a plan, through one instance. It carries a copy of the
+/// instance's expansion and edges (kept in step when they grow, see
+/// `store::v2::save_instance`), so the frontier of a plan is one range scan of its
+/// members plus the task states, not a lookup of every instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemberRow {
     pub instance: u128,
@@ -383,6 +407,8 @@ pub struct MemberRow {
     pub admitted_by: AdmittedBy,
     pub excluded_reason: Option<ExcludedReason>,
     pub excluded_at: Option<i64>,
+    pub expanded: bool,
+    pub upstreams: Vec<Edge>,
 }
 
 /// The execution ledger (§2): one row per claiming start.
