@@ -8,6 +8,8 @@
 //! `ih("a")` its instance hash, `item("a", ups)` its registration item (§3.1) with
 //! `declared_upstreams` the instance hashes of the tags in `ups` (`None`: unexpanded).
 
+mod atomicity;
+mod redelivery;
 mod refusals_claims;
 mod refusals_registry;
 
