@@ -9,6 +9,9 @@
 //! `declared_upstreams` the instance hashes of the tags in `ups` (`None`: unexpanded).
 
 mod atomicity;
+mod claims;
+mod frontier;
+mod reactive;
 mod redelivery;
 mod refusals_claims;
 mod refusals_registry;
