@@ -15,6 +15,8 @@ mod reactive;
 mod redelivery;
 mod refusals_claims;
 mod refusals_registry;
+mod shapes;
+mod tenancy;
 
 use std::io::Write;
 
