@@ -17,4 +17,5 @@ mod search_property;
 mod store_writer;
 mod tasks;
 mod transport;
+mod v2;
 mod workspaces;

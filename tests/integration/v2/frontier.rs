@@ -1,0 +1,179 @@
+//! The frontier and its closure step (§6.4): instances and their edges are shared by
+//! every plan of a scope, so a build inherits the structure another build recorded;
+//! a closure that reaches another instance of a member fails the build. And
+//! skip-blocked (§6.5).
+
+use serde_json::{json, Value};
+
+use super::*;
+
+/// The resident engine's sequence for a two-task chain (§7.1), to the end.
+#[tokio::test]
+async fn a_plain_build_runs_to_completion() {
+    let f = Fixture::start().await;
+    let api = Api::of(&f);
+    let fl = api.chain().await;
+    let fr = api.frontier(&fl.build).await;
+    assert_eq!(ids(&fr["runnable"]), vec![tid("u")], "{fr}");
+    assert_eq!(fr["plan_complete"], false);
+    let eu = api.claim(&fl.plan, "u", Some(120)).await;
+    api.renew("u", &eu, Some(120)).await.expect(200);
+    api.complete(&fl.plan, "u", &eu).await.expect(200);
+    let fr = api.frontier(&fl.build).await;
+    assert_eq!(ids(&fr["runnable"]), vec![tid("r")], "{fr}");
+    let er = api.claim(&fl.plan, "r", Some(120)).await;
+    api.act(
+        &fl.plan,
+        "r",
+        "artifacts",
+        &json!({"execution_id": er, "artifacts": [{"type": "json", "name": "out", "body": {"rows": 3}}]}),
+    )
+    .await
+    .expect(200);
+    api.complete(&fl.plan, "r", &er).await.expect(200);
+    let fr = api.frontier(&fl.build).await;
+    assert_eq!(fr["plan_complete"], true, "{fr}");
+    assert_eq!(fr["runnable"], json!([]));
+    assert_eq!(fr["running"], json!([]));
+    let b = api
+        .post(
+            &format!("/builds/{}/complete", fl.build),
+            &json!({"force": false}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(b["status"], "completed");
+    let pd = api.plan_detail(&fl.plan).await;
+    assert_eq!(pd["member_counts"], json!({"completed": 2}), "{pd}");
+}
+
+#[tokio::test]
+async fn the_closure_admits_what_the_scope_recorded() {
+    let f = Fixture::start().await;
+    let api = Api::of(&f);
+    // Build A records r → u → w in the scope (code-1, {}).
+    api.flow(
+        &["r"],
+        &[leaf("w"), item("u", Some(&["w"])), item("r", Some(&["u"]))],
+        true,
+    )
+    .await;
+    // Build B asks for r and registers nothing more: its plan holds r only.
+    let b = api.flow(&["r"], &[], false).await;
+    assert_eq!(api.plan_detail(&b.plan).await["member_count"], 1);
+    let fr = api.frontier(&b.build).await;
+    assert_eq!(fr["closure"]["admitted"], 2, "{fr}");
+    assert_eq!(fr["closure"]["conflicts"], json!([]), "{fr}");
+    assert_eq!(fr["closure"]["build_failed"], false, "{fr}");
+    assert_eq!(ids(&fr["runnable"]), vec![tid("w")], "{fr}");
+    assert_eq!(
+        fr["discovery_jobs"],
+        json!([]),
+        "r and u are expanded: {fr}"
+    );
+    assert_eq!(api.plan_detail(&b.plan).await["member_count"], 3);
+    // Nothing more to admit on the next read.
+    let again = api.frontier(&b.build).await;
+    assert!(
+        again["closure"].is_null() || again["closure"]["admitted"] == 0,
+        "{again}"
+    );
+    // The seal accepts the inherited expansion of the root.
+    api.seal(&b.plan).await.expect(200);
+}
+
+#[tokio::test]
+async fn a_closure_conflict_fails_the_build() {
+    let f = Fixture::start().await;
+    let api = Api::of(&f);
+    // The scope records r → u (instance `u`).
+    api.flow(&["r"], &[leaf("u"), item("r", Some(&["u"]))], true)
+        .await;
+    // Build B holds u through another instance before the closure walks r's edge.
+    let other_u = with(leaf("u"), "instance_hash", json!(ih("u-2")));
+    let other_u = with(
+        other_u,
+        "body",
+        json!({"__namespace": "tests", "__name": name("u"), "tag": "u", "n": 2}),
+    );
+    let b = api.flow(&["r"], &[other_u], false).await;
+    let instances = api.task("u").await.expect(200)["instances"].clone();
+    let id_of = |hash: &str| -> Value {
+        instances
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["instance_hash"] == hash)
+            .unwrap_or_else(|| panic!("{hash} in {instances}"))["id"]
+            .clone()
+    };
+
+    let fr = api.frontier(&b.build).await;
+    let conflicts = &fr["closure"]["conflicts"];
+    assert_eq!(conflicts.as_array().map(Vec::len), Some(1), "{fr}");
+    assert_eq!(conflicts[0]["task_id"], tid("u").as_str());
+    assert_eq!(conflicts[0]["fields"], json!(["n"]));
+    assert_eq!(conflicts[0]["member_instance_id"], id_of(&ih("u-2")));
+    assert_eq!(conflicts[0]["other_instance_id"], id_of(&ih("u")));
+    assert_eq!(fr["closure"]["build_failed"], true, "{fr}");
+    assert_eq!(fr["build_status"], "failed");
+    let build = api.get_build(&b.build).await;
+    assert_eq!(build["status"], "failed");
+    assert!(
+        build["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("instance_conflict")),
+        "{build}"
+    );
+    let d = refused(
+        &api.post_empty(&format!("/builds/{}/complete", b.build))
+            .await,
+        409,
+        "build_terminal",
+    );
+    assert_eq!(d["build_status"], "failed");
+}
+
+#[tokio::test]
+async fn skip_blocked_skips_what_a_failed_upstream_blocks() {
+    let f = Fixture::start().await;
+    let api = Api::of(&f);
+    // r depends on u and v; v depends on u.
+    let fl = api
+        .flow(
+            &["r"],
+            &[
+                leaf("u"),
+                item("v", Some(&["u"])),
+                item("r", Some(&["u", "v"])),
+                leaf("free"),
+            ],
+            true,
+        )
+        .await;
+    let e = api.claim(&fl.plan, "u", None).await;
+    api.fail(&fl.plan, "u", &e).await.expect(200);
+    let s = api
+        .post_empty(&format!("/builds/{}/skip-blocked", fl.build))
+        .await
+        .expect(200);
+    let mut skipped: Vec<String> = s["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    skipped.sort();
+    assert_eq!(skipped, tids(&["r", "v"]), "{s}");
+    assert_eq!(api.status("r").await, "skipped");
+    assert_eq!(api.status("free").await, "pending");
+    assert_eq!(api.status("u").await, "failed");
+    let again = api
+        .post_empty(&format!("/builds/{}/skip-blocked", fl.build))
+        .await
+        .expect(200);
+    assert_eq!(again["skipped"], json!([]));
+    let fr = api.frontier(&fl.build).await;
+    // Skipped is actionable again once its upstreams complete; here u failed.
+    assert_eq!(ids(&fr["runnable"]), vec![tid("free")], "{fr}");
+}
