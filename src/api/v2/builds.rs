@@ -77,7 +77,7 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
             now: now(),
         })
         .await?;
-    Ok(created(&build_out(id, &row)?))
+    Ok(ok(&build_out(id, &row)?))
 }
 
 #[derive(Serialize)]

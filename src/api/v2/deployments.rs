@@ -8,7 +8,7 @@ use super::wire::{check_opt, check_str, deployment_out, invalid, ts, uuid};
 use super::{env, limit, now, path_id, raw, read};
 use crate::domain::v2::{Code, DeploymentKind, Refusal};
 use crate::http::request::invalid_param;
-use crate::http::response::{created, no_content, ok, ApiError, ApiResult};
+use crate::http::response::{no_content, ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
 use crate::store::v2::lifecycle::NewDeployment;
 use crate::store::v2::ops;
@@ -77,7 +77,7 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
         })
         .await?;
     let out = deployment_out(id, &row, current, was_created);
-    Ok(if was_created { created(&out) } else { ok(&out) })
+    Ok(ok(&out))
 }
 
 #[derive(Deserialize, Default)]

@@ -10,7 +10,7 @@ use super::wire::{
 };
 use super::{env, now, path_id, raw, read};
 use crate::domain::v2::{Code, Refusal, MAX_CHUNK_ITEMS};
-use crate::http::response::{created, ok, ApiError, ApiResult};
+use crate::http::response::{ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
 use crate::store::v2::lifecycle::unknown_build;
 use crate::store::v2::ops;
@@ -48,7 +48,7 @@ pub async fn create(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
         })
         .await?;
     let out = plan_out(id, &plan, was_created);
-    Ok(if was_created { created(&out) } else { ok(&out) })
+    Ok(ok(&out))
 }
 
 #[derive(Deserialize)]

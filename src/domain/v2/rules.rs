@@ -66,6 +66,10 @@ pub enum StartDecision {
 #[derive(Debug, Default)]
 pub struct StartFacts {
     pub task_id: String,
+    /// The ids the refusals name (§8 extra keys), as strings.
+    pub execution_id: String,
+    pub plan_id: String,
+    pub build_id: String,
     pub status: Option<TaskStatus>,
     pub live: bool,
     /// The task's current execution is the requesting one.
@@ -107,16 +111,22 @@ pub fn start(f: &StartFacts) -> StartDecision {
         );
     }
     if f.execution_known {
-        return refuse(Refusal::new(
-            Code::ExecutionSuperseded,
-            "this execution id is already in the ledger: mint a new one",
-        ));
+        return refuse(
+            Refusal::new(
+                Code::ExecutionSuperseded,
+                "this execution id is already in the ledger: mint a new one",
+            )
+            .with("execution_id", f.execution_id.clone()),
+        );
     }
     if !f.plan_active {
-        return refuse(Refusal::new(
-            Code::PlanSuperseded,
-            "the plan is not the build's active plan",
-        ));
+        return refuse(
+            Refusal::new(
+                Code::PlanSuperseded,
+                "the plan is not the build's active plan",
+            )
+            .with("plan_id", f.plan_id.clone()),
+        );
     }
     let build_status = f.build_status.unwrap_or(BuildStatus::Running);
     if build_status != BuildStatus::Running {
@@ -125,6 +135,7 @@ pub fn start(f: &StartFacts) -> StartDecision {
                 Code::BuildNotRunning,
                 format!("the build is {}", build_status.as_str().to_uppercase()),
             )
+            .with("build_id", f.build_id.clone())
             .with("build_status", build_status.as_str()),
         );
     }
@@ -190,12 +201,17 @@ pub enum ReportDecision {
 }
 
 /// The report rules of §5.4, in order.
-pub fn report(exec: Option<ExecFacts>, is_current: bool, claim_via_plan: bool) -> ReportDecision {
+pub fn report(
+    execution_id: &str,
+    exec: Option<ExecFacts>,
+    is_current: bool,
+    claim_via_plan: bool,
+) -> ReportDecision {
     let Some(exec) = exec.filter(|e| e.of_task) else {
-        return ReportDecision::Refuse(Refusal::new(
-            Code::UnknownExecution,
-            "no such execution of this task",
-        ));
+        return ReportDecision::Refuse(
+            Refusal::new(Code::UnknownExecution, "no such execution of this task")
+                .with("execution_id", execution_id),
+        );
     };
     if exec.ended {
         return ReportDecision::AlreadyEnded;
@@ -794,21 +810,21 @@ mod tests {
             ReportDecision::Late => "late",
             ReportDecision::Apply => "apply",
         };
-        assert_eq!(code(report(None, true, true)), "unknown_execution");
+        assert_eq!(code(report("x", None, true, true)), "unknown_execution");
         let other = Some(ExecFacts {
             of_task: false,
             ended: false,
             claim_released: false,
         });
-        assert_eq!(code(report(other, true, true)), "unknown_execution");
-        assert_eq!(code(report(exec(true, false), true, false)), "ended");
+        assert_eq!(code(report("x", other, true, true)), "unknown_execution");
+        assert_eq!(code(report("x", exec(true, false), true, false)), "ended");
         assert_eq!(
-            code(report(exec(false, false), true, false)),
+            code(report("x", exec(false, false), true, false)),
             "not_claim_holder"
         );
-        assert_eq!(code(report(exec(false, true), true, false)), "late");
-        assert_eq!(code(report(exec(false, false), false, false)), "late");
-        assert_eq!(code(report(exec(false, false), true, true)), "apply");
+        assert_eq!(code(report("x", exec(false, true), true, false)), "late");
+        assert_eq!(code(report("x", exec(false, false), false, false)), "late");
+        assert_eq!(code(report("x", exec(false, false), true, true)), "apply");
     }
 
     #[test]

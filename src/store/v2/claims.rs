@@ -46,7 +46,7 @@ pub fn unknown_task(task_id: &str) -> Refusal {
     Refusal::new(Code::UnknownTask, format!("no task {task_id}")).with("task_id", task_id)
 }
 
-fn exec_str(id: u128) -> String {
+fn id_str(id: u128) -> String {
     uuid::Uuid::from_u128(id).to_string()
 }
 
@@ -172,6 +172,9 @@ fn start_facts(
     incomplete.sort();
     Ok(StartFacts {
         task_id: s.task_id.clone(),
+        execution_id: id_str(s.execution),
+        plan_id: id_str(s.plan),
+        build_id: id_str(p.build),
         status: Some(row.status),
         live,
         same_execution: row.execution == Some(s.execution),
@@ -246,7 +249,7 @@ fn report_running(
         e.applied = false;
         append_event(t, env, e)?;
         return Ok(Err(
-            rules::execution_not_current().with("execution_id", exec_str(s.execution))
+            rules::execution_not_current().with("execution_id", id_str(s.execution))
         ));
     }
     if row.claim_plan != Some(s.plan) {
@@ -271,7 +274,7 @@ fn report_running(
 
 pub fn unknown_execution(id: u128) -> Refusal {
     Refusal::new(Code::UnknownExecution, "no such execution of this task")
-        .with("execution_id", exec_str(id))
+        .with("execution_id", id_str(id))
 }
 
 /// `complete` / `fail` / `interrupt` input.
@@ -305,7 +308,12 @@ fn apply_report(
         claim_released: e.claim_released_at.is_some(),
     });
     let is_current = row.execution == Some(r.execution);
-    let decision = rules::report(facts, is_current, row.claim_plan == Some(r.plan));
+    let decision = rules::report(
+        &id_str(r.execution),
+        facts,
+        is_current,
+        row.claim_plan == Some(r.plan),
+    );
     let mut event = NewEvent::task(r.report.event(), now, &r.task_id, r.plan, p.build);
     event.execution = Some(r.execution);
     event.error_message = r.error_message.clone();
@@ -319,7 +327,7 @@ fn apply_report(
                 Code::ExecutionAlreadyEnded,
                 "the execution already ended",
             )
-            .with("execution_id", exec_str(r.execution))
+            .with("execution_id", id_str(r.execution))
             .with("outcome", outcome)))
         }
         ReportDecision::Late => {
@@ -327,7 +335,7 @@ fn apply_report(
             event.applied = false;
             append_event(t, env, event)?;
             Ok(Err(
-                rules::execution_not_current().with("execution_id", exec_str(r.execution))
+                rules::execution_not_current().with("execution_id", id_str(r.execution))
             ))
         }
         ReportDecision::Apply => {
@@ -389,7 +397,7 @@ pub fn preempt(
     let (_, _, mut row) = resolve(t, env, plan_id, task_id)?;
     if row.execution != Some(exec) || !row.live(now) {
         return Err(rules::execution_not_current()
-            .with("execution_id", exec_str(exec))
+            .with("execution_id", id_str(exec))
             .into());
     }
     if row.claim_plan != Some(plan_id) {
@@ -603,7 +611,7 @@ pub fn yield_(t: &Tables, env: u128, y: YieldIn, now: i64) -> V2Result<Yielded> 
     }) && row.execution == Some(y.execution);
     if !current {
         return Err(rules::execution_not_current()
-            .with("execution_id", exec_str(y.execution))
+            .with("execution_id", id_str(y.execution))
             .into());
     }
     if row.claim_plan != Some(y.plan) {
