@@ -10,6 +10,8 @@ use crate::auth::jwt::jwks_document;
 use crate::auth::password;
 use crate::clock;
 use crate::config::AuthMode;
+use crate::domain::limits::{DISPLAY_NAME_CHARS, EMAIL_CHARS};
+use crate::http::request::{fields_too_long, reject, too_long};
 use crate::http::response::{created, ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
 use crate::store::identity::{self, UserRow};
@@ -110,6 +112,11 @@ fn session_answer(state: &AppState, user: &UserRow) -> Result<serde_json::Value,
 pub async fn login(state: &AppState, rq: Req) -> ApiResult {
     local_mode_only(state)?;
     let body: LoginBody = rq.json()?;
+    reject(
+        too_long("email", &body.email, EMAIL_CHARS)
+            .into_iter()
+            .collect(),
+    )?;
     state
         .login_throttle
         .attempt(&body.email, rq.ctx.peer.ip())
@@ -155,6 +162,14 @@ pub async fn register(state: &AppState, rq: Req) -> ApiResult {
         return Err(ApiError::Forbidden("Registration is disabled".into()));
     }
     let body: RegisterBody = rq.json()?;
+    reject(fields_too_long(&[
+        ("email", Some(&body.email), EMAIL_CHARS),
+        (
+            "display_name",
+            body.display_name.as_deref(),
+            DISPLAY_NAME_CHARS,
+        ),
+    ]))?;
     let email = body.email.trim().to_owned();
     if !looks_like_email(&email) {
         return Err(crate::http::request::invalid_param(

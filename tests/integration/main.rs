@@ -10,6 +10,7 @@ mod config_cli;
 mod crash;
 mod environments;
 mod foundation;
+mod limits;
 mod locks;
 mod oidc;
 mod search;
