@@ -265,8 +265,8 @@ fn add_common_headers(resp: &mut HttpResponse, request_id: &str, tls: bool) {
     }
 }
 
-/// What a handler gets: the authenticated caller, the query, and the JSON body (parsed
-/// before authentication, as upstream rejects broken JSON first).
+/// What a handler gets: the authenticated caller, the query, and the JSON body (broken
+/// JSON is refused before a failed authentication, as upstream does).
 pub struct Req {
     pub ctx: RequestCtx,
     pub caller: crate::auth::Caller,

@@ -15,6 +15,11 @@ use serde_json::{json, Value};
 use super::response::{echo, ApiError, ValidationItem, ECHO_BYTES};
 use crate::domain::limits;
 
+/// Body limit of login and registration, and of requests whose authentication failed:
+/// far above their largest legitimate body (an e-mail, a 1 KiB password and a display
+/// name), small enough that unauthenticated clients cannot make the server buffer much.
+pub const PRE_AUTH_BODY_BYTES: u64 = 8 * 1024;
+
 /// Limits applied to every body.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimits {
