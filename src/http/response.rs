@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::domain::search::FilterErrors;
 use crate::domain::AccessError;
+use crate::server::head_check::HeadError;
 use crate::store::locks::LockError;
 use crate::store::tasks::TrackError;
 use crate::store::StoreError;
@@ -120,6 +121,10 @@ pub enum ApiError {
     RequestTimeout,
     #[error("Request body too large")]
     PayloadTooLarge,
+    #[error("Request target too long")]
+    UriTooLong,
+    #[error("Request header fields too large")]
+    HeaderFieldsTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("validation failed")]
@@ -197,6 +202,18 @@ impl From<LockError> for ApiError {
     }
 }
 
+/// Request heads refused before hyper parsed them (`server/head_check.rs`): the
+/// statuses hyper would have sent, with a `detail`.
+impl From<HeadError> for ApiError {
+    fn from(e: HeadError) -> Self {
+        match e {
+            HeadError::TargetTooLong => ApiError::UriTooLong,
+            HeadError::TooLarge => ApiError::HeaderFieldsTooLarge,
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 /// D20: one 422 item per refused filter part, naming it.
 impl From<FilterErrors> for ApiError {
     fn from(e: FilterErrors) -> Self {
@@ -230,6 +247,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Structured { status, .. } => *status,
@@ -252,8 +271,18 @@ impl ApiError {
     /// The response every error becomes. Internal causes are logged by the caller, which
     /// knows the request id.
     pub fn into_response(self) -> HttpResponse {
-        let mut resp = json_response(self.status(), &json!({ "detail": self.detail() }));
-        let headers = resp.headers_mut();
+        let (parts, body) = self.into_parts();
+        Response::from_parts(parts, Full::new(body))
+    }
+
+    /// [`ApiError::into_response`] as its head and body bytes, for the one answer not
+    /// written by hyper (a refused request head).
+    pub fn into_parts(self) -> (http::response::Parts, Bytes) {
+        let body = json_bytes(&json!({ "detail": self.detail() }));
+        let (mut parts, ()) = Response::new(()).into_parts();
+        parts.status = self.status();
+        let headers = &mut parts.headers;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match &self {
             ApiError::Unauthorized {
                 challenge: Some(c), ..
@@ -275,19 +304,22 @@ impl ApiError {
             }
             _ => {}
         }
-        resp
+        (parts, body)
     }
 }
 
 /// A JSON answer with the given status.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> HttpResponse {
-    // Serializing our own DTOs cannot fail; fall back to an empty object rather than panic.
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(Full::new(json_bytes(value)));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
+}
+
+fn json_bytes<T: Serialize + ?Sized>(value: &T) -> Bytes {
+    // Serializing our own DTOs cannot fail; fall back to an empty object rather than panic.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()))
 }
 
 pub fn ok<T: Serialize + ?Sized>(value: &T) -> HttpResponse {

@@ -14,6 +14,7 @@ mod foundation;
 mod limits;
 mod locks;
 mod oidc;
+mod request_heads;
 mod search;
 mod search_property;
 mod store_writer;
