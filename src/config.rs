@@ -1,8 +1,9 @@
 //! Configuration: built-in defaults < TOML file < `STARDAG_SERVER_*` env < flags (D2).
 //!
-//! Every key a user may set lives in [`Config`]. Unknown keys are refused with the key
-//! named (serde `deny_unknown_fields` on every section), so a typo never silently keeps a
-//! default.
+//! Every key a user may set lives in [`Config`]. Unknown keys in the file are refused
+//! with the key named (serde `deny_unknown_fields` on every section), so a typo never
+//! silently keeps a default; unknown `STARDAG_SERVER_*` variables are named in a warning
+//! ([`ignored_env_vars`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -313,15 +314,63 @@ pub fn figment(sources: &Sources) -> Result<Figment, ConfigError> {
     if let Some(path) = config_file(sources)? {
         fig = fig.merge(Toml::file_exact(path));
     }
+    let known = defaults();
     fig = fig
-        .merge(
-            Env::prefixed(ENV_PREFIX)
-                // STARDAG_SERVER_CONFIG names the file; it is not a key.
-                .ignore(&["CONFIG"])
-                .split("__"),
-        )
+        .merge(env_layer().filter(move |key| is_config_key(&known, key.as_str())))
         .merge(&sources.flags);
     Ok(fig)
+}
+
+/// `STARDAG_SERVER_*` variables as figment reads them, every one.
+fn env_layer() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        // STARDAG_SERVER_CONFIG names the file; it is not a key.
+        .ignore(&["CONFIG"])
+        .split("__")
+}
+
+/// `STARDAG_SERVER_*` variables that name no config key. They are left out and named
+/// in a warning rather than stopping the start: the environment is shared with other
+/// software (a wrapper script's `STARDAG_SERVER_BIN`, say), while the config file is
+/// ours alone, so unknown keys there are still refused.
+pub fn ignored_env_vars() -> Vec<String> {
+    let known = defaults();
+    let mut vars: Vec<String> = env_layer()
+        .iter()
+        .filter(|(key, _)| !is_config_key(&known, key.as_str()))
+        .map(|(key, _)| {
+            let name = key.as_str().replace('.', "__").to_ascii_uppercase();
+            format!("{ENV_PREFIX}{name}")
+        })
+        .collect();
+    vars.sort();
+    vars
+}
+
+/// The default configuration as a figment dictionary: every key there is.
+fn defaults() -> Dict {
+    Defaults
+        .data()
+        .ok()
+        .and_then(|mut profiles| profiles.remove(&Profile::Default))
+        .unwrap_or_default()
+}
+
+/// True when the dotted `key` (`http.max_body_bytes`, or a section like `http`) names
+/// a field of [`Config`], in any case (figment lowercases variable names after its
+/// filters run).
+fn is_config_key(defaults: &Dict, key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let mut level = defaults;
+    let mut segments = key.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        match (level.get(segment), segments.peek()) {
+            (Some(_), None) => return true,
+            (Some(figment::value::Value::Dict(_, inner)), Some(_)) => level = inner,
+            _ => return false,
+        }
+    }
+    false
 }
 
 impl Config {
@@ -488,4 +537,26 @@ pub fn ensure_data_dir(path: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_keys_are_known_by_their_dotted_paths() {
+        let known = defaults();
+        for key in [
+            "listen",
+            "http",
+            "http.max_body_bytes",
+            "tls.cert",
+            "metrics.token",
+        ] {
+            assert!(is_config_key(&known, key), "{key}");
+        }
+        for key in ["bin", "http.nope", "listen.port", "tls.cert.path"] {
+            assert!(!is_config_key(&known, key), "{key}");
+        }
+    }
 }

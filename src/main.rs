@@ -52,12 +52,28 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&sources),
-        Command::CheckConfig => check_config(&sources),
-        Command::Admin(args) => stardag_server::admin::main(&sources, args),
+        Command::CheckConfig => {
+            print_ignored_env_vars();
+            check_config(&sources)
+        }
+        Command::Admin(args) => {
+            print_ignored_env_vars();
+            stardag_server::admin::main(&sources, args)
+        }
         Command::Version => {
             println!("stardag-server {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+    }
+}
+
+fn ignored_env_warning(var: &str) -> String {
+    format!("ignoring {var}: not a configuration key")
+}
+
+fn print_ignored_env_vars() {
+    for var in config::ignored_env_vars() {
+        eprintln!("stardag-server: warning: {}", ignored_env_warning(&var));
     }
 }
 
@@ -87,6 +103,9 @@ fn serve(sources: &Sources) -> ExitCode {
         Err(code) => return code,
     };
     let _log_writer = stardag_server::logging::init(&config.log);
+    for var in config::ignored_env_vars() {
+        tracing::warn!(variable = %var, "{}", ignored_env_warning(&var));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,10 +7,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::environments::{authorize, environment_in, path_ids, reject, too_long, NAME_MAX_CHARS};
+use super::environments::{authorize, environment_in, path_ids};
 use crate::auth::api_key;
 use crate::clock::{self, format_micros};
+use crate::domain::limits::NAME_CHARS;
 use crate::domain::WorkspaceAction;
+use crate::http::request::{reject, too_long};
 use crate::http::response::{created, no_content, ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
 use crate::store::identity::{self, ApiKeyRow};
@@ -56,7 +58,7 @@ pub async fn create(state: &AppState, rq: Req, ws: &str, env: &str) -> ApiResult
     let [ws, env] = path_ids([("workspace_id", ws), ("environment_id", env)])?;
     let body: CreateBody = rq.json()?;
     reject(
-        too_long("name", &body.name, NAME_MAX_CHARS)
+        too_long("name", &body.name, NAME_CHARS)
             .into_iter()
             .collect(),
     )?;

@@ -3,12 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::wire::{assets_out, both, random_u64, to_raw, AssetOut};
 use crate::clock::now_micros;
-use crate::http::request::path_uuid;
-use crate::http::response::{created, ok, ApiError, ApiResult};
+use crate::domain::limits::{ASSET_NAME_CHARS, ASSET_TYPE_CHARS};
+use crate::http::request::{path_uuid, reject, string_too_long};
+use crate::http::response::{created, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
 use crate::store::redo::UploadAssets;
 use crate::store::search::DocIndex;
@@ -35,6 +36,7 @@ pub async fn upload(state: &AppState, rq: Req, raw_build: &str, hash: &str) -> A
         path_uuid("build_id", raw_build),
         rq.json::<Vec<AssetItem>>(),
     )?;
+    reject(items.iter().enumerate().flat_map(too_long_fields).collect())?;
     let items: Vec<AssetInput> = items
         .into_iter()
         .map(|i| AssetInput {
@@ -58,6 +60,17 @@ pub async fn upload(state: &AppState, rq: Req, raw_build: &str, hash: &str) -> A
     Ok(created(&Assets {
         assets: assets_out(hash, &stored)?,
     }))
+}
+
+fn too_long_fields((i, item): (usize, &AssetItem)) -> Vec<ValidationItem> {
+    let loc = |field: &str| vec![json!("body"), json!(i), json!(field)];
+    [
+        string_too_long(loc("type"), &item.asset_type, ASSET_TYPE_CHARS),
+        string_too_long(loc("name"), &item.name, ASSET_NAME_CHARS),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// `GET /tasks/{t}/assets`: oldest first.

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::provisioning;
@@ -10,6 +11,8 @@ use crate::auth::jwt::jwks_document;
 use crate::auth::password;
 use crate::clock;
 use crate::config::AuthMode;
+use crate::domain::limits::{DISPLAY_NAME_CHARS, EMAIL_CHARS};
+use crate::http::request::{fields_too_long, reject, too_long};
 use crate::http::response::{created, ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
 use crate::store::identity::{self, UserRow};
@@ -110,6 +113,11 @@ fn session_answer(state: &AppState, user: &UserRow) -> Result<serde_json::Value,
 pub async fn login(state: &AppState, rq: Req) -> ApiResult {
     local_mode_only(state)?;
     let body: LoginBody = rq.json()?;
+    reject(
+        too_long("email", &body.email, EMAIL_CHARS)
+            .into_iter()
+            .collect(),
+    )?;
     state
         .login_throttle
         .attempt(&body.email, rq.ctx.peer.ip())
@@ -121,15 +129,14 @@ pub async fn login(state: &AppState, rq: Req) -> ApiResult {
         .await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password = body.password;
-    let verified = tokio::task::spawn_blocking(move || match hash {
+    let verified = with_hashing_slot(move || match hash {
         Some(h) => password::verify_password(&password, &h),
         None => {
             password::dummy_verify(&password);
             false
         }
     })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .await?;
     match user {
         Some(user) if verified => Ok(ok(&session_answer(state, &user)?)),
         _ => Err(ApiError::Unauthorized {
@@ -155,6 +162,14 @@ pub async fn register(state: &AppState, rq: Req) -> ApiResult {
         return Err(ApiError::Forbidden("Registration is disabled".into()));
     }
     let body: RegisterBody = rq.json()?;
+    reject(fields_too_long(&[
+        ("email", Some(&body.email), EMAIL_CHARS),
+        (
+            "display_name",
+            body.display_name.as_deref(),
+            DISPLAY_NAME_CHARS,
+        ),
+    ]))?;
     let email = body.email.trim().to_owned();
     if !looks_like_email(&email) {
         return Err(crate::http::request::invalid_param(
@@ -197,11 +212,29 @@ pub async fn register(state: &AppState, rq: Req) -> ApiResult {
     Ok(created(&answer))
 }
 
+/// Argon2id runs at once. Each holds 19 MiB and a core for tens of milliseconds, and
+/// logins need no credential: unbounded, a burst of them (the per-IP limit admits 100
+/// at once) held gigabytes. More runs than cores would not finish sooner anyway.
+const HASHING_SLOTS: usize = 2;
+static HASHING: Semaphore = Semaphore::const_new(HASHING_SLOTS);
+
+/// Runs password hashing off the runtime, at most [`HASHING_SLOTS`] at a time.
+async fn with_hashing_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _slot = HASHING
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// Hashes off the runtime; a too-short or too-long password is a 422 on `password`.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || password::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+    with_hashing_slot(move || password::hash_password(&password))
+        .await?
         .map_err(|e| match e {
             password::PasswordError::Hash(msg) => ApiError::Internal(msg),
             other => crate::http::request::invalid_param(

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::wire::{both, build_out, paging, random_u64, to_raw, triggered_by, BuildOut};
 use crate::clock::now_micros;
 use crate::domain::events::{non_empty, BuildStatus, EventType};
+use crate::domain::limits::{COMMIT_HASH_CHARS, DESCRIPTION_CHARS, TASK_ID_CHARS, USER_REF_CHARS};
 use crate::domain::slug;
-use crate::http::request::path_uuid;
+use crate::http::request::{fields_too_long, items_too_long, path_uuid, reject, string_too_long};
 use crate::http::response::{created, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
 use crate::store::redo::{CreateBuild, TransitionBuild};
@@ -31,6 +32,24 @@ struct CreateBody {
 pub async fn create(state: &AppState, rq: Req) -> ApiResult {
     let scope = rq.caller.sdk()?;
     let body: CreateBody = rq.json()?;
+    let mut errors = fields_too_long(&[
+        (
+            "commit_hash",
+            body.commit_hash.as_deref(),
+            COMMIT_HASH_CHARS,
+        ),
+        (
+            "description",
+            body.description.as_deref(),
+            DESCRIPTION_CHARS,
+        ),
+    ]);
+    errors.extend(items_too_long(
+        "root_task_ids",
+        &body.root_task_ids,
+        TASK_ID_CHARS,
+    ));
+    reject(errors)?;
     let env = scope.environment_id;
     let new = NewBuild {
         user_id: scope.user_id,
@@ -110,7 +129,7 @@ pub async fn transition(state: &AppState, rq: Req, raw_build: &str, event: Event
     };
     let triggered = match event {
         EventType::BuildExitEarly => None,
-        _ => non_empty(rq.query.get("triggered_by_user_id")),
+        _ => triggered_by_param(&rq)?,
     };
     apply_transition(
         state,
@@ -118,9 +137,23 @@ pub async fn transition(state: &AppState, rq: Req, raw_build: &str, event: Event
         build,
         event,
         message.map(str::to_owned),
-        triggered.map(str::to_owned),
+        triggered,
     )
     .await
+}
+
+/// `?triggered_by_user_id=`: a user's `external_id`, stored in the event's metadata.
+fn triggered_by_param(rq: &Req) -> Result<Option<String>, ApiError> {
+    let value = non_empty(rq.query.get("triggered_by_user_id"));
+    if let Some(v) = value {
+        let loc = vec![json!("query"), json!("triggered_by_user_id")];
+        reject(
+            string_too_long(loc, v, USER_REF_CHARS)
+                .into_iter()
+                .collect(),
+        )?;
+    }
+    Ok(value.map(str::to_owned))
 }
 
 async fn apply_transition(
@@ -182,7 +215,7 @@ pub async fn patch(state: &AppState, rq: Req, raw_build: &str) -> ApiResult {
     };
     let triggered = match event {
         EventType::BuildExitEarly => None,
-        _ => non_empty(rq.query.get("triggered_by_user_id")).map(str::to_owned),
+        _ => triggered_by_param(&rq)?,
     };
     apply_transition(
         state,

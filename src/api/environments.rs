@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::clock;
+use crate::domain::limits::{DESCRIPTION_CHARS, NAME_CHARS};
 use crate::domain::{slug, Role, WorkspaceAction};
-use crate::http::request::path_uuid;
+use crate::http::request::{fields_too_long, path_uuid, reject};
 use crate::http::response::{created, no_content, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
 use crate::store::identity::{self, EnvironmentRow};
@@ -22,8 +23,6 @@ use crate::store::Reader;
 pub(super) const ENVIRONMENT_NOT_FOUND: &str = "Environment not found";
 /// v1-identity §2.5.
 const MAX_ENVIRONMENTS_PER_WORKSPACE: usize = 6;
-/// Upstream's `varchar(255)` name columns; over-long input was a 500 there (§12.16).
-pub(super) const NAME_MAX_CHARS: usize = 255;
 /// Upstream's `max_concurrent_locks` column is a 32-bit signed int.
 const MAX_LOCK_LIMIT: i64 = i32::MAX as i64;
 
@@ -64,27 +63,6 @@ pub(super) fn environment_in(
     env: Uuid,
 ) -> Result<EnvironmentRow, ApiError> {
     identity::environment(r, ws, env)?.ok_or_else(|| ApiError::not_found(ENVIRONMENT_NOT_FOUND))
-}
-
-/// A 422 entry for a body string longer than `max` characters (pydantic's wording).
-pub(super) fn too_long(field: &str, value: &str, max: usize) -> Option<ValidationItem> {
-    (value.chars().count() > max).then(|| {
-        ValidationItem::new(
-            "string_too_long",
-            vec![json!("body"), json!(field)],
-            format!("String should have at most {max} characters"),
-            json!(value),
-        )
-    })
-}
-
-/// One 422 carrying every collected body error, or nothing.
-pub(super) fn reject(errors: Vec<ValidationItem>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
 }
 
 fn bad_slug(value: &str) -> Option<ValidationItem> {
@@ -203,13 +181,15 @@ struct CreateBody {
 pub async fn create(state: &AppState, rq: Req, ws: &str) -> ApiResult {
     let [ws] = path_ids([("workspace_id", ws)])?;
     let body: CreateBody = rq.json()?;
-    let mut errors: Vec<ValidationItem> = [
-        too_long("name", &body.name, NAME_MAX_CHARS),
-        bad_slug(&body.slug),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut errors = fields_too_long(&[
+        ("name", Some(&body.name), NAME_CHARS),
+        (
+            "description",
+            body.description.as_deref(),
+            DESCRIPTION_CHARS,
+        ),
+    ]);
+    errors.extend(bad_slug(&body.slug));
     let limit = match body.max_concurrent_locks.as_ref().map(lock_limit) {
         Some(Ok(limit)) => limit,
         Some(Err(item)) => {
@@ -279,12 +259,14 @@ struct UpdateBody {
 pub async fn update(state: &AppState, rq: Req, ws: &str, env: &str) -> ApiResult {
     let [ws, env] = path_ids([("workspace_id", ws), ("environment_id", env)])?;
     let body: UpdateBody = rq.json()?;
-    let mut errors: Vec<ValidationItem> = body
-        .name
-        .as_deref()
-        .and_then(|n| too_long("name", n, NAME_MAX_CHARS))
-        .into_iter()
-        .collect();
+    let mut errors = fields_too_long(&[
+        ("name", body.name.as_deref(), NAME_CHARS),
+        (
+            "description",
+            body.description.as_deref(),
+            DESCRIPTION_CHARS,
+        ),
+    ]);
     let limit = match body.max_concurrent_locks.as_ref().map(lock_limit) {
         Some(Ok(limit)) => Some(limit),
         Some(Err(item)) => {

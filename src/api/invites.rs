@@ -12,9 +12,10 @@ use super::me::open_invites_for;
 use super::members::parse_role;
 use super::workspaces::{authorize, workspace_json};
 use crate::clock;
+use crate::domain::limits::EMAIL_CHARS;
 use crate::domain::roles::{check_invite_role, invite_expires_at, invite_is_open};
 use crate::domain::{AccessError, InviteStatus, Role};
-use crate::http::request::path_uuid;
+use crate::http::request::{path_uuid, reject, too_long};
 use crate::http::response::{created, no_content, ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
 use crate::store::identity::{self, InviteRow, UserRow, INVITES};
@@ -77,6 +78,11 @@ pub async fn create(state: &AppState, rq: Req, ws: String) -> ApiResult {
     let caller = rq.caller.user()?.clone();
     let ws = path_uuid("workspace_id", &ws)?;
     let body: CreateBody = rq.json()?;
+    reject(
+        too_long("email", &body.email, EMAIL_CHARS)
+            .into_iter()
+            .collect(),
+    )?;
     let role = parse_role(&body.role)?;
     let email = body.email;
     let ttl_days = u32::try_from(state.config.auth.invite_ttl_days).unwrap_or(u32::MAX);

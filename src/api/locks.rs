@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::clock::{format_micros, now_micros};
-use crate::http::response::{ok, ApiError, ApiResult, ValidationItem};
+use crate::domain::limits::LOCK_NAME_CHARS;
+use crate::http::request::string_too_long;
+use crate::http::response::{echo, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{missing_body, AppState, Req};
 use crate::store::locks::{self, Acquired, Completion, LockRow};
 use crate::store::redo::{LockAcquire, LockRelease, LockRenew};
@@ -16,8 +18,6 @@ use crate::store::redo::{LockAcquire, LockRelease, LockRenew};
 /// `ttl_seconds` default and range (D19).
 const DEFAULT_TTL_SECONDS: i64 = 60;
 const MAX_TTL_SECONDS: i64 = 86_400;
-/// Lock names are index keys; the SDK's are 36-character task hashes.
-const MAX_NAME_CHARS: usize = 255;
 const MICROS: i64 = 1_000_000;
 
 #[derive(Serialize)]
@@ -60,7 +60,7 @@ impl<'a> Fields<'a> {
                 "model_attributes_type",
                 vec![json!("body")],
                 "Input should be a valid dictionary or object to extract fields from",
-                other.clone(),
+                echo(other),
             )])),
             None => Err(missing_body()),
         }
@@ -206,14 +206,8 @@ pub async fn acquire(state: &AppState, rq: Req, name: &str) -> ApiResult {
     let owner = f.uuid("owner_id", true);
     let ttl = f.ttl("ttl_seconds");
     let check = f.flag("check_task_completion", true);
-    if name.chars().count() > MAX_NAME_CHARS {
-        f.errors.push(ValidationItem::new(
-            "string_too_long",
-            vec![json!("path"), json!("lock_name")],
-            format!("String should have at most {MAX_NAME_CHARS} characters"),
-            json!(name),
-        ));
-    }
+    let loc = vec![json!("path"), json!("lock_name")];
+    f.errors.extend(string_too_long(loc, name, LOCK_NAME_CHARS));
     f.finish()?;
     let owner = validated(owner)?;
     let (ws, env) = (scope.workspace_id, scope.environment_id);

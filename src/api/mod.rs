@@ -1,6 +1,6 @@
 //! Handlers, one file per resource. [`dispatch`] is the second half of the route table:
-//! read the JSON body (before auth, as upstream), authenticate per the endpoint's auth
-//! kind, then a flat match from endpoint to handler.
+//! authenticate per the endpoint's auth kind, read the JSON body (within a limit that
+//! depends on the authentication), then a flat match from endpoint to handler.
 
 mod api_keys;
 mod assets;
@@ -24,24 +24,29 @@ use http::Request;
 use hyper::body::Incoming;
 
 use crate::auth::Caller;
-use crate::http::request::{parse_json_value, read_body, Query};
+use crate::http::request::{parse_json_value, read_body, BodyLimits, Query, PRE_AUTH_BODY_BYTES};
 use crate::http::response::{ApiError, ApiResult};
-use crate::http::router::Endpoint;
+use crate::http::router::{AuthKind, Endpoint};
 use crate::http::{AppState, Req, RequestCtx};
 
-/// Authentication wrapped in the rate limits (D24): requests without a credential count
+/// Authentication wrapped in the rate limits (D24). The outer `Err` is a rate limit's
+/// refusal, answered before any body byte is read: requests without a credential count
 /// against the client IP before anything else, failed authentications count against it
-/// too (slowing guessing), and authenticated ones against their credential.
+/// too (slowing guessing), and authenticated ones against their credential. The inner
+/// result is the authentication, which a malformed body still outranks (see
+/// [`dispatch`]).
 async fn authenticate_limited(
     state: &AppState,
     endpoint: &Endpoint,
     headers: &http::HeaderMap,
     query: &Query,
     ctx: &RequestCtx,
-) -> Result<Caller, ApiError> {
+) -> Result<Result<Caller, ApiError>, ApiError> {
     let exempt = matches!(endpoint, Endpoint::Health | Endpoint::Metrics);
-    let has_credential =
-        headers.contains_key("x-api-key") || headers.contains_key(http::header::AUTHORIZATION);
+    // A credential header on a route that takes none (login) verifies nothing, so it
+    // must not lift the per-IP limit.
+    let has_credential = endpoint.auth() != AuthKind::None
+        && (headers.contains_key("x-api-key") || headers.contains_key(http::header::AUTHORIZATION));
     if !exempt && !has_credential {
         state.limits.check_ip(ctx.client_ip)?;
     }
@@ -50,17 +55,35 @@ async fn authenticate_limited(
             if let Some(id) = caller.credential_id() {
                 state.limits.check_credential(id)?;
             }
-            Ok(caller)
+            Ok(Ok(caller))
         }
         Err(e) => {
             if has_credential && matches!(e, ApiError::Unauthorized { .. }) {
                 state.limits.check_ip(ctx.client_ip)?;
             }
-            Err(e)
+            Ok(Err(e))
         }
     }
 }
 
+/// The body limit: the configured one once a credential is verified. Anyone may send
+/// login and registration bodies, and a request whose authentication failed is only
+/// read to tell broken JSON (422) from the refusal: both get [`PRE_AUTH_BODY_BYTES`].
+fn body_limits(state: &AppState, auth: &Result<Caller, ApiError>) -> BodyLimits {
+    let verified = matches!(auth, Ok(caller) if caller.credential_id().is_some());
+    if verified {
+        state.body_limits
+    } else {
+        BodyLimits {
+            max_bytes: state.body_limits.max_bytes.min(PRE_AUTH_BODY_BYTES),
+            ..state.body_limits
+        }
+    }
+}
+
+/// Authenticates, then reads the JSON body within [`body_limits`]. Upstream answers 422
+/// for broken JSON before 401, so a failed authentication is answered only after its
+/// (small) body parsed; a body over the small limit gets the authentication's answer.
 pub async fn dispatch(
     state: &AppState,
     endpoint: Endpoint,
@@ -69,13 +92,19 @@ pub async fn dispatch(
 ) -> ApiResult {
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
+    let auth = authenticate_limited(state, &endpoint, &parts.headers, &query, ctx).await?;
     let body = if endpoint.json_body() {
-        let raw = read_body(&parts.headers, body, state.body_limits).await?;
-        parse_json_value(&parts.headers, &raw)?
+        match read_body(&parts.headers, body, body_limits(state, &auth)).await {
+            Ok(raw) => parse_json_value(&parts.headers, &raw)?,
+            Err(ApiError::PayloadTooLarge) => {
+                return Err(auth.err().unwrap_or(ApiError::PayloadTooLarge))
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };
-    let caller = authenticate_limited(state, &endpoint, &parts.headers, &query, ctx).await?;
+    let caller = auth?;
     let rq = Req {
         ctx: ctx.clone(),
         caller,

@@ -8,18 +8,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::environments::{
-    authorize, environment_in, path_ids, reject, sort_environments, too_long, NAME_MAX_CHARS,
-};
+use super::environments::{authorize, environment_in, path_ids, sort_environments};
 use crate::clock::{self, format_micros};
+use crate::domain::limits::{NAME_CHARS, URI_PREFIX_CHARS};
 use crate::domain::WorkspaceAction;
+use crate::http::request::{fields_too_long, reject};
 use crate::http::response::{created, no_content, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
 use crate::store::identity::{self, TargetRootRow};
 use crate::store::Reader;
 
-/// Upstream's `varchar(512)` column.
-const URI_PREFIX_MAX_CHARS: usize = 512;
 const ROOT_NOT_FOUND: &str = "Target root not found";
 
 /// TargetRootResponse (§4.9).
@@ -53,13 +51,10 @@ fn root_in(r: &impl Reader, ws: Uuid, env: Uuid, root: Uuid) -> Result<TargetRoo
 }
 
 fn field_errors(name: Option<&str>, uri_prefix: Option<&str>) -> Vec<ValidationItem> {
-    [
-        name.and_then(|n| too_long("name", n, NAME_MAX_CHARS)),
-        uri_prefix.and_then(|u| too_long("uri_prefix", u, URI_PREFIX_MAX_CHARS)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+    fields_too_long(&[
+        ("name", name, NAME_CHARS),
+        ("uri_prefix", uri_prefix, URI_PREFIX_CHARS),
+    ])
 }
 
 pub async fn list(state: &AppState, rq: Req, ws: &str, env: &str) -> ApiResult {

@@ -8,22 +8,19 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::wire::{
-    both, check_len, events_out, paging, random_u64, raw, task_out, task_with_status_out, to_raw,
-    TaskOut,
+    both, events_out, paging, random_u64, raw, task_out, task_with_status_out, to_raw, TaskOut,
 };
 use crate::clock::{format_micros, now_micros};
 use crate::domain::events::EventType;
 use crate::domain::events::TaskStatus;
-use crate::http::request::{invalid_param, path_uuid};
+use crate::domain::limits::{OUTPUT_URI_CHARS, TASK_ID_CHARS, TASK_NAME_CHARS, TASK_VERSION_CHARS};
+use crate::http::request::{fields_too_long, invalid_param, items_too_long, path_uuid, reject};
+use crate::http::response::echo;
 use crate::http::response::{created, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
 use crate::store::redo::{RegisterTask, TaskEvent};
 use crate::store::search::DocIndex;
 use crate::store::tasks::{self, NewEvent, Registration};
-
-/// Longest task hash, name and namespace accepted: they are index keys. Upstream's
-/// column limits (64/255/255) made longer values a database 500; we answer 422.
-const MAX_KEY_CHARS: usize = 255;
 
 /// The registration body (§4.2); unknown fields (the seed's `build_id`) are ignored.
 #[derive(Deserialize)]
@@ -42,9 +39,23 @@ struct RegisterBody {
 }
 
 fn registration(body: RegisterBody) -> Result<Registration, ApiError> {
-    check_len("task_id", &body.task_id, MAX_KEY_CHARS)?;
-    check_len("task_name", &body.task_name, MAX_KEY_CHARS)?;
-    check_len("task_namespace", &body.task_namespace, MAX_KEY_CHARS)?;
+    let mut errors = fields_too_long(&[
+        ("task_id", Some(&body.task_id), TASK_ID_CHARS),
+        ("task_name", Some(&body.task_name), TASK_NAME_CHARS),
+        (
+            "task_namespace",
+            Some(&body.task_namespace),
+            TASK_NAME_CHARS,
+        ),
+        ("version", body.version.as_deref(), TASK_VERSION_CHARS),
+        ("output_uri", body.output_uri.as_deref(), OUTPUT_URI_CHARS),
+    ]);
+    errors.extend(items_too_long(
+        "dependency_task_ids",
+        &body.dependency_task_ids,
+        TASK_ID_CHARS,
+    ));
+    reject(errors)?;
     Ok(Registration {
         search: DocIndex::task_data(&body.task_data),
         task_data: Value::Object(body.task_data).to_string(),
@@ -102,7 +113,7 @@ pub async fn register_seed(state: &AppState, rq: Req) -> ApiResult {
             "missing",
             vec![json!("body"), json!("build_id")],
             "Field required",
-            rq.body.clone().unwrap_or(Value::Null),
+            rq.body.as_ref().map(echo).unwrap_or(Value::Null),
         )])),
         // No body at all: the body's own `missing` answer says it.
         None => Ok(Uuid::nil()),

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::clock::format_micros;
 use crate::domain::events::{BuildStatus, EventType, TaskStatus};
 use crate::http::request::Query;
-use crate::http::response::{ApiError, ValidationItem};
+use crate::http::response::ApiError;
 use crate::store::identity;
 use crate::store::tasks::{BuildRow, StoredAsset, StoredEvent, TaskRow, TaskStateRow};
 use crate::store::{Reader, StoreError};
@@ -58,19 +58,6 @@ pub fn paging(query: &Query, default_size: i64) -> Result<(usize, i64, i64), Api
     )?;
     let offset = (page - 1).saturating_mul(size);
     Ok((usize::try_from(offset).unwrap_or(usize::MAX), page, size))
-}
-
-/// A 422 for a body string longer than `max` characters (pydantic's `string_too_long`).
-pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.chars().count() <= max {
-        return Ok(());
-    }
-    Err(ApiError::Validation(vec![ValidationItem::new(
-        "string_too_long",
-        vec![serde_json::json!("body"), serde_json::json!(field)],
-        format!("String should have at most {max} characters"),
-        serde_json::json!(value),
-    )]))
 }
 
 #[derive(Serialize)]

@@ -9,10 +9,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::domain::limits::{DESCRIPTION_CHARS, NAME_CHARS, URI_PREFIX_CHARS};
 use crate::domain::roles::require_role;
 use crate::domain::slug::{self, validate_slug};
 use crate::domain::{AccessError, Role};
-use crate::http::request::path_uuid;
+use crate::http::request::{fields_too_long, path_uuid, reject};
 use crate::http::response::{created, no_content, ok, ApiError, ApiResult, ValidationItem};
 use crate::http::{AppState, Req};
 use crate::store::identity::{self, MemberRow, UserRow, WorkspaceRow, ENVIRONMENTS, MEMBERS};
@@ -91,16 +92,32 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
     let env_slug = slug::initial_environment_slug(body.initial_environment_slug.as_deref());
     // Upstream left the initial environment slug unchecked (§12.9); a slug the
     // environment routes would refuse must not get in this way either.
-    let errors: Vec<ValidationItem> = [
-        slug_error("slug", &body.slug),
-        slug_error("initial_environment_slug", env_slug),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    let mut errors = fields_too_long(&[
+        ("name", Some(&body.name), NAME_CHARS),
+        (
+            "description",
+            body.description.as_deref(),
+            DESCRIPTION_CHARS,
+        ),
+        (
+            "initial_environment_name",
+            body.initial_environment_name.as_deref(),
+            NAME_CHARS,
+        ),
+        (
+            "initial_target_root_name",
+            body.initial_target_root_name.as_deref(),
+            NAME_CHARS,
+        ),
+        (
+            "initial_target_root_uri",
+            body.initial_target_root_uri.as_deref(),
+            URI_PREFIX_CHARS,
+        ),
+    ]);
+    errors.extend(slug_error("slug", &body.slug));
+    errors.extend(slug_error("initial_environment_slug", env_slug));
+    reject(errors)?;
     let env_name = slug::initial_environment_name(body.initial_environment_name.as_deref());
     let root = match (body.initial_target_root_name, body.initial_target_root_uri) {
         (Some(n), Some(u)) if !n.is_empty() && !u.is_empty() => Some((n, u)),
@@ -180,6 +197,14 @@ pub async fn update(state: &AppState, rq: Req, ws: String) -> ApiResult {
     let user = rq.caller.user()?.id;
     let ws = path_uuid("workspace_id", &ws)?;
     let body: UpdateBody = rq.json()?;
+    reject(fields_too_long(&[
+        ("name", body.name.as_deref(), NAME_CHARS),
+        (
+            "description",
+            body.description.as_deref(),
+            DESCRIPTION_CHARS,
+        ),
+    ]))?;
     let row = state
         .store
         .write(move |tx| -> Result<WorkspaceRow, ApiError> {

@@ -20,8 +20,19 @@ pub struct LoginThrottle {
 
 #[derive(Default)]
 struct Windows {
-    by_pair: HashMap<(String, IpAddr), VecDeque<Instant>>,
-    by_email: HashMap<String, VecDeque<Instant>>,
+    by_pair: HashMap<(EmailKey, IpAddr), VecDeque<Instant>>,
+    by_email: HashMap<EmailKey, VecDeque<Instant>>,
+}
+
+/// An e-mail as a key: the SHA-256 of its lower-case form, so every tracked address
+/// costs 32 bytes, however long the one a client sent.
+type EmailKey = [u8; 32];
+
+fn email_key(email: &str) -> EmailKey {
+    let digest = ring::digest::digest(&ring::digest::SHA256, email.to_lowercase().as_bytes());
+    let mut key = [0; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
 }
 
 fn trim(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
@@ -60,13 +71,13 @@ impl LoginThrottle {
                 !q.is_empty()
             });
         }
-        let email = email.to_lowercase();
-        let pair = w.by_pair.entry((email.clone(), ip)).or_default();
+        let email = email_key(email);
+        let pair = w.by_pair.entry((email, ip)).or_default();
         trim(pair, now, PAIR_WINDOW);
         if pair.len() >= PAIR_LIMIT {
             return Err(wait(pair, now, PAIR_WINDOW));
         }
-        let per_email = w.by_email.entry(email.clone()).or_default();
+        let per_email = w.by_email.entry(email).or_default();
         trim(per_email, now, EMAIL_WINDOW);
         if per_email.len() >= EMAIL_LIMIT {
             return Err(wait(per_email, now, EMAIL_WINDOW));

@@ -6,6 +6,7 @@
 //! §5.1, §7; `DECISIONS.md` D6, D15, D16, D18.
 
 pub mod events;
+pub mod limits;
 pub mod roles;
 pub mod search;
 pub mod slug;

@@ -191,7 +191,7 @@ pub async fn handle(
         }
         e.into_response()
     });
-    add_common_headers(&mut resp, &request_id, state.tls);
+    add_common_headers(resp.headers_mut(), &request_id, state.tls);
     if close {
         // hyper ends the connection after an answer that says so.
         resp.headers_mut()
@@ -244,8 +244,34 @@ fn new_request_id() -> String {
         .to_string()
 }
 
-fn add_common_headers(resp: &mut HttpResponse, request_id: &str, tls: bool) {
-    let h = resp.headers_mut();
+/// The answer to a request head refused before hyper parsed it
+/// (`server/head_check.rs`), with the headers, metrics and access-log line of every
+/// other answer.
+pub fn head_refusal(
+    state: &AppState,
+    peer: SocketAddr,
+    err: ApiError,
+) -> (http::response::Parts, bytes::Bytes) {
+    let request_id = new_request_id();
+    let (mut parts, body) = err.into_parts();
+    add_common_headers(&mut parts.headers, &request_id, state.tls);
+    let status = parts.status.as_u16();
+    let name = "bad_request_head";
+    state
+        .requests
+        .record(name, status, std::time::Duration::ZERO);
+    tracing::info!(
+        target: "access",
+        peer = %peer,
+        endpoint = name,
+        status,
+        request_id = %request_id,
+        "request"
+    );
+    (parts, body)
+}
+
+fn add_common_headers(h: &mut http::HeaderMap, request_id: &str, tls: bool) {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(X_REQUEST_ID.clone(), v);
     }
@@ -265,8 +291,8 @@ fn add_common_headers(resp: &mut HttpResponse, request_id: &str, tls: bool) {
     }
 }
 
-/// What a handler gets: the authenticated caller, the query, and the JSON body (parsed
-/// before authentication, as upstream rejects broken JSON first).
+/// What a handler gets: the authenticated caller, the query, and the JSON body (broken
+/// JSON is refused before a failed authentication, as upstream does).
 pub struct Req {
     pub ctx: RequestCtx,
     pub caller: crate::auth::Caller,

@@ -12,7 +12,13 @@ use hyper::body::{Body as _, Incoming};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::response::{ApiError, ValidationItem};
+use super::response::{echo, ApiError, ValidationItem, ECHO_BYTES};
+use crate::domain::limits;
+
+/// Body limit of login and registration, and of requests whose authentication failed:
+/// far above their largest legitimate body (an e-mail, a 1 KiB password and a display
+/// name), small enough that unauthenticated clients cannot make the server buffer much.
+pub const PRE_AUTH_BODY_BYTES: u64 = 8 * 1024;
 
 /// Limits applied to every body.
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +108,7 @@ pub fn parse_json_value(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value
             "model_attributes_type",
             vec![json!("body")],
             "Input should be a valid dictionary or object to extract fields from",
-            json!(String::from_utf8_lossy(body)),
+            json!(String::from_utf8_lossy(&body[..body.len().min(ECHO_BYTES)])),
         )]));
     }
     serde_json::from_slice(body).map(Some).map_err(|e| {
@@ -146,9 +152,9 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
         let item = match inner.strip_prefix("missing field `") {
             Some(rest) => {
                 loc.push(json!(rest.trim_end_matches('`')));
-                ValidationItem::new("missing", loc, "Field required", value.clone())
+                ValidationItem::new("missing", loc, "Field required", echo(value))
             }
-            None => ValidationItem::new("value_error", loc, inner, value.clone()),
+            None => ValidationItem::new("value_error", loc, inner, echo(value)),
         };
         ApiError::Validation(vec![item])
     })
@@ -162,6 +168,49 @@ pub fn invalid_param(place: &str, name: &str, kind: &str, msg: &str, input: &str
         msg,
         json!(input),
     )])
+}
+
+/// pydantic's `string_too_long` entry for a string at `loc` over `max` characters.
+pub fn string_too_long(loc: Vec<Value>, value: &str, max: usize) -> Option<ValidationItem> {
+    limits::too_long(value, max).then(|| {
+        ValidationItem::new(
+            "string_too_long",
+            loc,
+            format!("String should have at most {max} characters"),
+            json!(limits::truncate_bytes(value, ECHO_BYTES)),
+        )
+    })
+}
+
+/// [`string_too_long`] for the top-level body field `field`.
+pub fn too_long(field: &str, value: &str, max: usize) -> Option<ValidationItem> {
+    string_too_long(vec![json!("body"), json!(field)], value, max)
+}
+
+/// [`string_too_long`] for each item of the body list `field`.
+pub fn items_too_long(field: &str, items: &[String], max: usize) -> Vec<ValidationItem> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| string_too_long(vec![json!("body"), json!(field), json!(i)], v, max))
+        .collect()
+}
+
+/// [`too_long`] for each present field, as `(name, value, max)`.
+pub fn fields_too_long(fields: &[(&str, Option<&str>, usize)]) -> Vec<ValidationItem> {
+    fields
+        .iter()
+        .filter_map(|(name, value, max)| value.and_then(|v| too_long(name, v, *max)))
+        .collect()
+}
+
+/// One 422 carrying every collected error, or nothing (FastAPI lists them all).
+pub fn reject(errors: Vec<ValidationItem>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// A path segment that must be a UUID (FastAPI: 422 `uuid_parsing`, never 404).

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::domain::search::FilterErrors;
 use crate::domain::AccessError;
+use crate::server::head_check::HeadError;
 use crate::store::locks::LockError;
 use crate::store::tasks::TrackError;
 use crate::store::StoreError;
@@ -27,14 +28,75 @@ pub struct ValidationItem {
 }
 
 impl ValidationItem {
+    /// `input`, `loc` (keys may come from the input) and `msg` (serde's messages quote
+    /// the input) are kept as bounded prefixes (see [`echo`]).
     pub fn new(kind: &str, loc: Vec<Value>, msg: impl Into<String>, input: Value) -> Self {
+        let msg: String = msg.into();
         ValidationItem {
             kind: kind.into(),
-            loc,
-            msg: msg.into(),
-            input,
+            loc: loc.iter().map(echo).collect(),
+            msg: crate::domain::limits::truncate_bytes(&msg, ECHO_BYTES).to_owned(),
+            input: echo(&input),
         }
     }
+}
+
+/// Most entries a 422 lists; the first ones are kept.
+pub const MAX_VALIDATION_ITEMS: usize = 32;
+
+/// About how many bytes of a refused input a 422 echoes. pydantic echoes all of it, so
+/// a refused body of megabytes would come back whole.
+pub const ECHO_BYTES: usize = 1024;
+
+/// A prefix of `input` worth about [`ECHO_BYTES`] of JSON: strings and keys are cut,
+/// arrays and objects end once the budget is spent. Small inputs come back unchanged.
+pub fn echo(input: &Value) -> Value {
+    let mut budget = ECHO_BYTES;
+    prefix(input, &mut budget)
+}
+
+fn prefix(value: &Value, budget: &mut usize) -> Value {
+    match value {
+        Value::String(s) => Value::String(take_str(s, budget).to_owned()),
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                if *budget == 0 {
+                    break;
+                }
+                *budget -= 1; // the separator
+                out.push(prefix(item, budget));
+            }
+            Value::Array(out)
+        }
+        Value::Object(fields) => {
+            let mut out = serde_json::Map::new();
+            for (key, item) in fields {
+                if *budget == 0 {
+                    break;
+                }
+                *budget -= 1;
+                let key = take_str(key, budget).to_owned();
+                out.insert(key, prefix(item, budget));
+            }
+            Value::Object(out)
+        }
+        // Numbers print in at most 24 bytes, `true`/`false`/`null` in 5.
+        Value::Number(_) => {
+            *budget = budget.saturating_sub(24);
+            value.clone()
+        }
+        Value::Bool(_) | Value::Null => {
+            *budget = budget.saturating_sub(5);
+            value.clone()
+        }
+    }
+}
+
+fn take_str<'a>(s: &'a str, budget: &mut usize) -> &'a str {
+    let cut = crate::domain::limits::truncate_bytes(s, *budget);
+    *budget -= cut.len();
+    cut
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +121,10 @@ pub enum ApiError {
     RequestTimeout,
     #[error("Request body too large")]
     PayloadTooLarge,
+    #[error("Request target too long")]
+    UriTooLong,
+    #[error("Request header fields too large")]
+    HeaderFieldsTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("validation failed")]
@@ -156,6 +222,18 @@ impl From<crate::store::v2::V2Error> for ApiError {
     }
 }
 
+/// Request heads refused before hyper parsed them (`server/head_check.rs`): the
+/// statuses hyper would have sent, with a `detail`.
+impl From<HeadError> for ApiError {
+    fn from(e: HeadError) -> Self {
+        match e {
+            HeadError::TargetTooLong => ApiError::UriTooLong,
+            HeadError::TooLarge => ApiError::HeaderFieldsTooLarge,
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 /// D20: one 422 item per refused filter part, naming it.
 impl From<FilterErrors> for ApiError {
     fn from(e: FilterErrors) -> Self {
@@ -189,6 +267,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Structured { status, .. } => *status,
@@ -199,7 +279,9 @@ impl ApiError {
 
     fn detail(&self) -> Value {
         match self {
-            ApiError::Validation(items) => json!(items),
+            ApiError::Validation(items) => {
+                json!(items[..items.len().min(MAX_VALIDATION_ITEMS)])
+            }
             ApiError::Structured { detail, .. } => detail.clone(),
             ApiError::Internal(_) => json!("Internal server error"),
             other => json!(other.to_string()),
@@ -209,8 +291,18 @@ impl ApiError {
     /// The response every error becomes. Internal causes are logged by the caller, which
     /// knows the request id.
     pub fn into_response(self) -> HttpResponse {
-        let mut resp = json_response(self.status(), &json!({ "detail": self.detail() }));
-        let headers = resp.headers_mut();
+        let (parts, body) = self.into_parts();
+        Response::from_parts(parts, Full::new(body))
+    }
+
+    /// [`ApiError::into_response`] as its head and body bytes, for the one answer not
+    /// written by hyper (a refused request head).
+    pub fn into_parts(self) -> (http::response::Parts, Bytes) {
+        let body = json_bytes(&json!({ "detail": self.detail() }));
+        let (mut parts, ()) = Response::new(()).into_parts();
+        parts.status = self.status();
+        let headers = &mut parts.headers;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match &self {
             ApiError::Unauthorized {
                 challenge: Some(c), ..
@@ -232,19 +324,22 @@ impl ApiError {
             }
             _ => {}
         }
-        resp
+        (parts, body)
     }
 }
 
 /// A JSON answer with the given status.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> HttpResponse {
-    // Serializing our own DTOs cannot fail; fall back to an empty object rather than panic.
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(Full::new(json_bytes(value)));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
+}
+
+fn json_bytes<T: Serialize + ?Sized>(value: &T) -> Bytes {
+    // Serializing our own DTOs cannot fail; fall back to an empty object rather than panic.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()))
 }
 
 pub fn ok<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
@@ -262,3 +357,39 @@ pub fn no_content() -> HttpResponse {
 }
 
 pub type ApiResult = Result<HttpResponse, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_len(v: &Value) -> usize {
+        serde_json::to_string(v).unwrap().len()
+    }
+
+    #[test]
+    fn echo_keeps_small_inputs_and_cuts_large_ones() {
+        let small = json!({"email": "a@b.c", "n": [1, 2.5, true, null]});
+        assert_eq!(echo(&small), small);
+
+        let long = "é".repeat(1 << 20);
+        let cut = echo(&json!(long));
+        assert!(long.starts_with(cut.as_str().unwrap()));
+        assert!(text_len(&cut) <= ECHO_BYTES + 2);
+
+        let zeros = json!(vec![0; 1 << 20]);
+        assert!(text_len(&echo(&zeros)) < 4 * ECHO_BYTES);
+
+        let mut fields = serde_json::Map::new();
+        fields.insert("k".repeat(1 << 20), json!("v".repeat(1 << 20)));
+        for i in 0..10_000 {
+            fields.insert(format!("f{i}"), json!(i));
+        }
+        assert!(text_len(&echo(&Value::Object(fields))) < 4 * ECHO_BYTES);
+    }
+
+    #[test]
+    fn validation_items_echo_a_bounded_input() {
+        let item = ValidationItem::new("t", vec![], "m", json!("x".repeat(100_000)));
+        assert!(text_len(&item.input) <= ECHO_BYTES + 2);
+    }
+}

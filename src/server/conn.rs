@@ -1,6 +1,6 @@
 //! One connection: hyper HTTP/1.1 with a header-read timeout (a timer set, so it is
-//! really on), a keep-alive idle timeout, a bounded read buffer, and graceful close
-//! when the server stops.
+//! really on), a keep-alive idle timeout, a bounded read buffer, request heads checked
+//! before hyper sees them (`head_check.rs`), and graceful close when the server stops.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,14 +16,17 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
+use super::head_check::{encode_answer, Answer, HeadCheck};
 use crate::config::HttpConfig;
-use crate::http::{handle, AppState};
+use crate::http::{handle, head_refusal, AppState};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_buf: usize,
+    /// Longest request head (`server/head_check.rs`).
+    pub max_head: usize,
 }
 
 impl From<&HttpConfig> for ConnLimits {
@@ -33,6 +36,7 @@ impl From<&HttpConfig> for ConnLimits {
             idle_timeout: Duration::from_secs(h.keepalive_idle_seconds),
             // hyper refuses a buffer under 8 KiB.
             max_buf: h.max_header_bytes.max(8192),
+            max_head: h.max_header_bytes,
         }
     }
 }
@@ -47,10 +51,17 @@ pub async fn serve_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Activity::new();
-    let io = TokioIo::new(Tracked {
+    let tracked = Tracked {
         inner: stream,
         activity: activity.clone(),
+    };
+    let refusal_state = state.clone();
+    let answer: Answer = Box::new(move |e| {
+        let (parts, body) = head_refusal(&refusal_state, peer, e.into());
+        encode_answer(&parts, &body)
     });
+    let (checked, mut refused) = HeadCheck::new(tracked, limits.max_head, answer);
+    let io = TokioIo::new(checked);
     let service = service_fn(move |req| handle(state.clone(), req, peer));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -73,6 +84,15 @@ pub async fn serve_connection<S>(
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
+            }
+            r = &mut refused, if !closing => {
+                // A refused head: answer the request in flight (if any), then the
+                // refusal is written as hyper closes the stream. (An error: the stream
+                // is gone, and so is the connection.)
+                closing = true;
+                if r.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                }
             }
             _ = stop.changed(), if !closing => {
                 // Finish the request in flight (if any), then close.

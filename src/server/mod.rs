@@ -2,6 +2,7 @@
 //! cap, and graceful shutdown (D29).
 
 mod conn;
+pub mod head_check;
 mod redirect;
 pub mod tls;
 

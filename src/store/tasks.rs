@@ -63,7 +63,7 @@ pub const ENV_COUNTS: TableDefinition<u128, (u64, u64)> = TableDefinition::new("
 const CLOCK_KEY: &str = "task_clock";
 
 /// Stored error messages are capped (D21).
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = crate::domain::limits::MESSAGE_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {

@@ -93,11 +93,48 @@ async fn unknown_keys_are_refused_with_the_key_named() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max_body_bites"), "{err}");
+}
 
-    let out = check_config(&[], &[("STARDAG_SERVER_LISTN", "1.2.3.4:5")]).await;
-    assert_eq!(out.status.code(), Some(2));
+/// The environment is shared with other software: an unknown `STARDAG_SERVER_*`
+/// variable is named in a warning and left out, for every command.
+#[tokio::test]
+async fn unknown_environment_variables_are_named_and_ignored() {
+    let out = check_config(
+        &[],
+        &[
+            ("STARDAG_SERVER_LISTN", "1.2.3.4:5"),
+            ("STARDAG_SERVER_BIN", "/usr/bin/stardag-server"),
+            ("STARDAG_SERVER_TLS__CERT", "/etc/ssl/x.pem"),
+            ("STARDAG_SERVER_TLS__KEY", "/etc/ssl/x.key"),
+        ],
+    )
+    .await;
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.to_lowercase().contains("listn"), "{err}");
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: ignoring STARDAG_SERVER_LISTN: not a configuration key"),
+        "{err}"
+    );
+    assert!(err.contains("STARDAG_SERVER_BIN"), "{err}");
+    assert!(
+        !err.contains("TLS__CERT"),
+        "known nested keys are not warned about: {err}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(line(&text, "listen").contains("127.0.0.1:8000"), "{text}");
+    assert!(line(&text, "tls.cert").contains("/etc/ssl/x.pem"), "{text}");
+
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::harness::BinaryServer::start_with_env(
+        data.path(),
+        &[],
+        &[("STARDAG_SERVER_BIN", "/usr/bin/stardag-server")],
+    )
+    .await;
+    server
+        .assert_logged("ignoring STARDAG_SERVER_BIN: not a configuration key")
+        .await;
+    server.client().get("/health").await.expect(200);
 }
 
 /// The journal's checkpoint interval is a store key like the others; 0 would never

@@ -6,12 +6,15 @@ mod identity_support;
 
 mod admin_cli;
 mod auth;
+mod before_auth;
 mod config_cli;
 mod crash;
 mod environments;
 mod foundation;
+mod limits;
 mod locks;
 mod oidc;
+mod request_heads;
 mod search;
 mod search_property;
 mod store_writer;

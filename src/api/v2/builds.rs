@@ -9,6 +9,7 @@ use super::wire::{
     build_out, check_str, execution_out, plan_out, ts, uuid, BuildOut, ExecutionOut,
 };
 use super::{env, limit, now, path_id, raw, read};
+use crate::domain::limits;
 use crate::domain::v2::BuildStatus;
 use crate::domain::v2::{rules, SECOND};
 use crate::http::request::invalid_param;
@@ -32,6 +33,11 @@ struct CreateBody {
     executor_metadata: Option<Map<String, Value>>,
 }
 
+/// A stored failure message: cut at 64 KiB rather than refused (D21).
+pub(super) fn message(m: &str) -> String {
+    limits::truncate_bytes(m, limits::MESSAGE_BYTES).to_owned()
+}
+
 fn object_text(m: Option<Map<String, Value>>) -> Option<String> {
     m.map(|m| Value::Object(m).to_string())
 }
@@ -53,7 +59,10 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
         check_str(&["root_task_ids", &i.to_string()], id, 1, 64)?;
     }
     if let Some(name) = &body.name {
-        check_str(&["name"], name, 1, 255)?;
+        check_str(&["name"], name, 1, limits::NAME_CHARS)?;
+    }
+    if let Some(d) = &body.description {
+        check_str(&["description"], d, 0, limits::DESCRIPTION_CHARS)?;
     }
     let mut roots = body.root_task_ids;
     roots.sort();
@@ -220,7 +229,7 @@ struct FailBody {
 
 pub async fn fail(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
     let body: FailBody = rq.json_or_default()?;
-    let error_message = body.error_message;
+    let error_message = body.error_message.map(|m| message(&m));
     end(state, rq, raw_id, End::Fail { error_message }).await
 }
 

@@ -49,7 +49,7 @@ pub async fn act(
                 task_id: task,
                 execution: body.execution_id.as_u128(),
                 report,
-                error_message: body.error_message,
+                error_message: body.error_message.as_deref().map(super::builds::message),
             };
             let t = w
                 .write_logged(ops::ReportMember { env, report, now })
@@ -251,8 +251,9 @@ async fn exclude(
         (ExcludedReason::Operator, body.reason)
     } else {
         let body: DiscoveryFailedBody = rq.json()?;
-        check_str(&["error"], &body.error, 1, 65_536)?;
-        (ExcludedReason::DiscoveryFailed, Some(body.error))
+        check_str(&["error"], &body.error, 1, usize::MAX)?;
+        let error = super::builds::message(&body.error);
+        (ExcludedReason::DiscoveryFailed, Some(error))
     };
     let x = state
         .store

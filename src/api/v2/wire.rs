@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::super::wire::raw;
 use crate::clock::{format_micros, parse_rfc3339_micros};
+use crate::domain::limits::{OUTPUT_URI_CHARS, TASK_ID_CHARS, TASK_NAME_CHARS, TASK_VERSION_CHARS};
 use crate::domain::v2::{Code, Refusal};
+use crate::http::request::string_too_long;
 use crate::http::response::{ApiError, ValidationItem};
 use crate::store::v2::claims::Transition;
 use crate::store::v2::reads::{FrontierMember, PlanDetail};
@@ -39,10 +41,10 @@ pub fn invalid(loc: &[&str], kind: &str, msg: impl Into<String>, input: Value) -
     ApiError::Validation(vec![ValidationItem::new(kind, l, msg, input)])
 }
 
-/// `min..=max` characters, or pydantic's `string_too_short` / `string_too_long`.
+/// `min..=max` characters, or pydantic's `string_too_short` / `string_too_long` (the
+/// latter from the shared helper, which echoes a bounded prefix).
 pub fn check_str(loc: &[&str], value: &str, min: usize, max: usize) -> Result<(), ApiError> {
-    let n = value.chars().count();
-    if n < min {
+    if value.chars().count() < min {
         return Err(invalid(
             loc,
             "string_too_short",
@@ -53,16 +55,12 @@ pub fn check_str(loc: &[&str], value: &str, min: usize, max: usize) -> Result<()
             json!(value),
         ));
     }
-    if n > max {
-        let prefix: String = value.chars().take(64).collect();
-        return Err(invalid(
-            loc,
-            "string_too_long",
-            format!("String should have at most {max} characters"),
-            json!(prefix),
-        ));
+    let mut at = vec![json!("body")];
+    at.extend(loc.iter().map(|s| json!(s)));
+    match string_too_long(at, value, max) {
+        Some(item) => Err(ApiError::Validation(vec![item])),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub fn check_opt(loc: &[&str], value: &Option<String>, max: usize) -> Result<(), ApiError> {
@@ -100,12 +98,17 @@ impl ItemBody {
     /// Checks the field limits; `at` is the item's location (`["items", "3"]`).
     pub fn into_item(self, at: &[&str]) -> Result<Item, ApiError> {
         let loc = |f: &'static str| -> Vec<&str> { at.iter().copied().chain([f]).collect() };
-        check_str(&loc("task_id"), &self.task_id, 1, 64)?;
-        check_str(&loc("task_namespace"), &self.task_namespace, 0, 255)?;
-        check_str(&loc("task_name"), &self.task_name, 1, 255)?;
-        check_opt(&loc("version"), &self.version, 64)?;
-        check_opt(&loc("output_uri"), &self.output_uri, 2048)?;
-        check_str(&loc("instance_hash"), &self.instance_hash, 1, 64)?;
+        check_str(&loc("task_id"), &self.task_id, 1, TASK_ID_CHARS)?;
+        check_str(
+            &loc("task_namespace"),
+            &self.task_namespace,
+            0,
+            TASK_NAME_CHARS,
+        )?;
+        check_str(&loc("task_name"), &self.task_name, 1, TASK_NAME_CHARS)?;
+        check_opt(&loc("version"), &self.version, TASK_VERSION_CHARS)?;
+        check_opt(&loc("output_uri"), &self.output_uri, OUTPUT_URI_CHARS)?;
+        check_str(&loc("instance_hash"), &self.instance_hash, 1, TASK_ID_CHARS)?;
         let observed_at = observed_at(&self.observed_at, &loc("observed_at"))?;
         Ok(Item {
             task_id: self.task_id,
