@@ -12,8 +12,9 @@ use super::plans::{not_a_member, the_plan};
 use super::registration::{apply_chunk, check_chunk, Admission, Item, Scope};
 use super::schema::*;
 use super::{
-    append_event, close_claim, execution, instance, member, move_task, put, save_execution,
-    save_instance, save_task, task, touch_build, Answer, NewEvent, V2Result,
+    append_event, clear_claim, close_claim, execution, instance, member, move_task, put,
+    save_execution, save_instance, save_task, task, task_state, touch_build, Answer, NewEvent,
+    V2Result,
 };
 use crate::domain::v2::rules::{self, ExecFacts, ReportDecision, Reset, StartDecision, StartFacts};
 use crate::domain::v2::{
@@ -120,8 +121,6 @@ pub fn start(t: &Tables, env: u128, s: Start, now: i64) -> V2Result<Answer<Trans
         .insert((env, s.task_id.as_str(), now, s.execution), ())?;
     t.v2_build_executions()?
         .insert((env, p.build, s.task_id.as_str(), s.execution), ())?;
-    t.v2_open_claims()?
-        .insert((env, p.build, s.task_id.as_str()), ())?;
     {
         let mut holders = t.v2_limit_holders()?;
         for key in &s.limit_keys {
@@ -164,7 +163,8 @@ fn start_facts(
     let live = row.live(now);
     let mut incomplete = Vec::new();
     for e in &m.upstreams {
-        let done = task(t, env, &e.task_id)?.is_some_and(|u| u.status == TaskStatus::Completed);
+        let done =
+            task_state(t, env, &e.task_id)?.is_some_and(|u| u.status == TaskStatus::Completed);
         if !done && !incomplete.contains(&e.task_id) {
             incomplete.push(e.task_id.clone());
         }
@@ -180,7 +180,7 @@ fn start_facts(
         same_execution: row.execution == Some(s.execution),
         execution_known: execution(t, env, s.execution)?.is_some(),
         plan_active: p.active(),
-        build_status: super::build(t, env, p.build)?.map(|b| b.status),
+        build_status: super::build_state(t, env, p.build)?.map(|b| b.status),
         member_excluded: m.excluded_reason.is_some(),
         instance_expanded: m.expanded,
         incomplete_upstreams: incomplete,
@@ -331,7 +331,11 @@ fn apply_report(
             .with("outcome", outcome)))
         }
         ReportDecision::Late => {
-            end_execution(t, env, r.execution, r.report.exec_outcome(), now)?;
+            if let Some(mut e) = exec {
+                if e.end(r.report.exec_outcome(), now) {
+                    save_execution(t, env, r.execution, &e)?;
+                }
+            }
             event.applied = false;
             append_event(t, env, event)?;
             Ok(Err(
@@ -339,9 +343,14 @@ fn apply_report(
             ))
         }
         ReportDecision::Apply => {
-            end_execution(t, env, r.execution, r.report.exec_outcome(), now)?;
+            // One write of the ledger row: its end and its claim's.
+            if let Some(mut e) = exec {
+                e.end(r.report.exec_outcome(), now);
+                e.release_claim(r.report.claim_outcome(), now);
+                save_execution(t, env, r.execution, &e)?;
+            }
             let before = row.key();
-            close_claim(t, env, &r.task_id, &mut row, r.report.claim_outcome(), now)?;
+            clear_claim(t, env, &r.task_id, &mut row)?;
             move_task(
                 t,
                 env,
@@ -376,9 +385,7 @@ fn end_execution(
     now: i64,
 ) -> Result<(), StoreError> {
     if let Some(mut e) = execution(t, env, id)? {
-        if e.ended_at.is_none() {
-            e.ended_at = Some(now);
-            e.outcome = Some(outcome);
+        if e.end(outcome, now) {
             save_execution(t, env, id, &e)?;
         }
     }

@@ -227,11 +227,9 @@ pub(crate) fn save_task(
         return Ok(());
     }
     if let Some(b) = before {
-        t.v2_tasks_by_time()?.remove((env, b.status_at, id))?;
         t.v2_tasks_by_status()?
             .remove((env, b.status.tag(), b.status_at, id))?;
     }
-    t.v2_tasks_by_time()?.insert((env, now.status_at, id), ())?;
     t.v2_tasks_by_status()?
         .insert((env, now.status.tag(), now.status_at, id), ())?;
     Ok(())
@@ -265,26 +263,37 @@ pub(crate) fn save_build(
 ) -> Result<(), StoreError> {
     put(&mut *t.v2_builds()?, (env, id), row)?;
     let now = row.key();
-    if before == Some(now) {
-        return Ok(());
-    }
-    if let Some(b) = before {
+    let moved =
+        before.is_none_or(|b| (b.status, b.last_active_at) != (now.status, now.last_active_at));
+    if let (Some(b), true) = (before, moved) {
         t.v2_builds_by_activity()?
             .remove((env, b.last_active_at, id))?;
         t.v2_builds_by_status()?
             .remove((env, b.status.tag(), b.last_active_at, id))?;
-        add_build_count(t, env, b.status, -1)?;
-        if b.reactive_running {
+    }
+    if moved {
+        t.v2_builds_by_activity()?
+            .insert((env, now.last_active_at, id), ())?;
+        t.v2_builds_by_status()?
+            .insert((env, now.status.tag(), now.last_active_at, id), ())?;
+    }
+    if before.is_none_or(|b| b.status != now.status) {
+        if let Some(b) = before {
+            add_build_count(t, env, b.status, -1)?;
+        }
+        add_build_count(t, env, now.status, 1)?;
+    }
+    match (
+        before.is_some_and(|b| b.reactive_running),
+        now.reactive_running,
+    ) {
+        (false, true) => {
+            t.v2_reactive()?.insert((env, id), ())?;
+        }
+        (true, false) => {
             t.v2_reactive()?.remove((env, id))?;
         }
-    }
-    t.v2_builds_by_activity()?
-        .insert((env, now.last_active_at, id), ())?;
-    t.v2_builds_by_status()?
-        .insert((env, now.status.tag(), now.last_active_at, id), ())?;
-    add_build_count(t, env, now.status, 1)?;
-    if now.reactive_running {
-        t.v2_reactive()?.insert((env, id), ())?;
+        _ => {}
     }
     Ok(())
 }
@@ -377,7 +386,8 @@ pub(crate) fn save_instance(
 pub(crate) struct NewEvent<'a> {
     pub event_type: EventType,
     pub at: i64,
-    pub build: Option<u128>,
+    /// Every event belongs to a build (task events to the build of their plan).
+    pub build: u128,
     pub plan: Option<u128>,
     pub execution: Option<u128>,
     pub task_id: Option<&'a str>,
@@ -387,11 +397,12 @@ pub(crate) struct NewEvent<'a> {
 }
 
 impl<'a> NewEvent<'a> {
-    pub fn new(event_type: EventType, at: i64) -> NewEvent<'a> {
+    /// A build event.
+    pub fn build(event_type: EventType, at: i64, build: u128) -> Self {
         NewEvent {
             event_type,
             at,
-            build: None,
+            build,
             plan: None,
             execution: None,
             task_id: None,
@@ -406,15 +417,7 @@ impl<'a> NewEvent<'a> {
         NewEvent {
             task_id: Some(task),
             plan: Some(plan),
-            build: Some(build),
-            ..NewEvent::new(event_type, at)
-        }
-    }
-
-    pub fn build(event_type: EventType, at: i64, build: u128) -> Self {
-        NewEvent {
-            build: Some(build),
-            ..NewEvent::new(event_type, at)
+            ..NewEvent::build(event_type, at, build)
         }
     }
 }
@@ -436,7 +439,7 @@ pub(crate) fn append_event(t: &Tables, env: u128, e: NewEvent) -> Result<(), Sto
         id: timed_id(e.at, seq),
         event_type: e.event_type,
         created_at: e.at,
-        build: e.build,
+        build: Some(e.build),
         plan: e.plan,
         execution: e.execution,
         task_id: e.task_id.map(str::to_owned),
@@ -444,12 +447,9 @@ pub(crate) fn append_event(t: &Tables, env: u128, e: NewEvent) -> Result<(), Sto
         error_message: e.error_message,
         metadata: e.metadata,
     };
-    put(&mut *t.v2_events()?, (env, seq), &row)?;
+    put(&mut *t.v2_build_events()?, (env, e.build, seq), &row)?;
     if let Some(task) = e.task_id {
-        t.v2_task_events()?.insert((env, task, seq), ())?;
-    }
-    if let Some(build) = e.build {
-        t.v2_build_events()?.insert((env, build, seq), ())?;
+        t.v2_task_events()?.insert((env, task, seq), e.build)?;
     }
     Ok(())
 }
@@ -539,16 +539,22 @@ pub(crate) fn close_claim(
 ) -> Result<(), StoreError> {
     if let Some(exec_id) = task.execution {
         if let Some(mut exec) = execution(t, env, exec_id)? {
-            if exec.claim_released_at.is_none() {
-                exec.claim_released_at = Some(now);
-                exec.claim_outcome = Some(outcome);
+            if exec.release_claim(outcome, now) {
                 save_execution(t, env, exec_id, &exec)?;
             }
         }
     }
-    if let Some(b) = task.claim_build {
-        t.v2_open_claims()?.remove((env, b, task_id))?;
-    }
+    clear_claim(t, env, task_id, task)
+}
+
+/// The task side of closing a claim: its index entries and claim fields (the caller
+/// released the execution's claim).
+pub(crate) fn clear_claim(
+    t: &Tables,
+    env: u128,
+    task_id: &str,
+    task: &mut TaskRow,
+) -> Result<(), StoreError> {
     if task.claim_plan.is_some() {
         let mut holders = t.v2_limit_holders()?;
         for key in &task.limit_keys {
@@ -570,14 +576,26 @@ fn release_build_claims(
     build_id: u128,
     now: i64,
 ) -> Result<u64, StoreError> {
-    let held: Vec<String> = {
-        let table = t.v2_open_claims()?;
+    // The build's executions whose claim is still open: a build ends once, so this
+    // scan is cheaper than an index of open claims kept at every start and report.
+    let started: Vec<(String, u128)> = {
+        let table = t.v2_build_executions()?;
         let mut out = Vec::new();
-        for entry in table.range((env, build_id, "")..plan_end(env, build_id))? {
-            out.push(entry?.0.value().2.to_owned());
+        let end = (env, build_id.wrapping_add(1), "", 0u128);
+        for entry in table.range((env, build_id, "", 0u128)..end)? {
+            let (k, _) = entry?;
+            let k = k.value();
+            out.push((k.2.to_owned(), k.3));
         }
         out
     };
+    let mut held = Vec::new();
+    for (task_id, exec) in started {
+        if execution(t, env, exec)?.is_some_and(|e| e.claim_released_at.is_none()) {
+            held.push(task_id);
+        }
+    }
+    held.dedup();
     let mut released = 0;
     for task_id in held {
         let Some(mut task) = task(t, env, &task_id)? else {
@@ -661,23 +679,44 @@ pub(crate) fn end_build(
     append_event(t, env, e)
 }
 
-/// Marks a running build active now (task transitions through its plans bump it, so
-/// `GET /builds` shows active builds first, as upstream).
+/// How often task transitions move a build's `last_active_at`: often enough to order
+/// `GET /builds` by activity, rarely enough that a busy build does not rewrite its
+/// row and two index entries at every start and report.
+const TOUCH_EVERY: i64 = crate::domain::v2::SECOND;
+
+/// Marks a running build active now (task transitions through its plans move it, so
+/// `GET /builds` shows active builds first, as upstream), at most once a second.
 pub(crate) fn touch_build(
     t: &Tables,
     env: u128,
     build_id: u128,
     now: i64,
 ) -> Result<(), StoreError> {
+    let state: Option<BuildState> = {
+        let table = t.v2_builds()?;
+        let row = table.get((env, build_id))?;
+        row.map(|g| decode_prefix("v2_builds", g.value()))
+            .transpose()?
+    };
+    let due = state
+        .is_some_and(|s| s.status == BuildStatus::Running && now - s.last_active_at >= TOUCH_EVERY);
+    if !due {
+        return Ok(());
+    }
     let Some(mut b) = build(t, env, build_id)? else {
         return Ok(());
     };
-    if b.status != BuildStatus::Running || b.last_active_at >= now {
-        return Ok(());
-    }
     let before = b.key();
     b.last_active_at = now;
     save_build(t, env, build_id, Some(before), &b)
+}
+
+/// A build's status and activity, without its strings.
+pub fn build_state(r: &impl Rows, env: u128, id: u128) -> Result<Option<BuildState>, StoreError> {
+    let table = r.builds()?;
+    let row = table.get((env, id))?;
+    row.map(|g| decode_prefix("v2_builds", g.value()))
+        .transpose()
 }
 
 /// Removes an environment's v2 rows (the environment is being deleted).
@@ -698,7 +737,6 @@ pub fn purge_environment(tx: &WriteTransaction, env: u128) -> Result<(), StoreEr
     purge!(LOCAL_DEPLOYMENTS, |x| (x, ""));
     purge!(SETTINGS, |x| (x, ""));
     purge!(TASKS, |x| (x, ""));
-    purge!(TASKS_BY_TIME, |x| (x, i64::MIN, ""));
     purge!(TASKS_BY_STATUS, |x| (x, 0u8, i64::MIN, ""));
     purge!(INSTANCES, |x| (x, 0u128));
     purge!(TASK_INSTANCES, |x| (x, "", i64::MIN, 0u128));
@@ -710,12 +748,10 @@ pub fn purge_environment(tx: &WriteTransaction, env: u128) -> Result<(), StoreEr
     purge!(EXECUTIONS, |x| (x, 0u128));
     purge!(TASK_EXECUTIONS, |x| (x, "", i64::MIN, 0u128));
     purge!(BUILD_EXECUTIONS, |x| (x, 0u128, "", 0u128));
-    purge!(OPEN_CLAIMS, |x| (x, 0u128, ""));
     purge!(YIELDS, |x| (x, 0u128, 0u128));
     purge!(ARTIFACTS, |x| (x, "", "", ""));
     purge!(LIMITS, |x| (x, ""));
     purge!(LIMIT_HOLDERS, |x| (x, "", ""));
-    purge!(EVENTS, |x| (x, 0u64));
     purge!(TASK_EVENTS, |x| (x, "", 0u64));
     purge!(BUILD_EVENTS, |x| (x, 0u128, 0u64));
     purge!(TICKS, |x| (x, 0u128, 0u64));

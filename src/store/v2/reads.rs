@@ -468,38 +468,28 @@ pub fn list_tasks(
     limit: usize,
     after: Option<(i64, String)>,
 ) -> Result<Page<(String, TaskRow)>, StoreError> {
-    let ids: Vec<(i64, String)> = match status {
-        Some(st) => {
-            let table = s.tasks_by_status()?;
-            let lo = (env, st.tag(), i64::MIN, "");
-            let mut out = Vec::new();
-            let range = match &after {
-                Some((at, id)) => table.range(lo..(env, st.tag(), *at, id.as_str()))?,
-                None => table.range(lo..(env, st.tag() + 1, i64::MIN, ""))?,
-            };
-            for entry in range.rev().take(limit + 1) {
-                let (k, _) = entry?;
-                let k = k.value();
-                out.push((k.2, k.3.to_owned()));
-            }
-            out
-        }
-        None => {
-            let table = s.tasks_by_time()?;
-            let lo = (env, i64::MIN, "");
-            let mut out = Vec::new();
-            let range = match &after {
-                Some((at, id)) => table.range(lo..(env, *at, id.as_str()))?,
-                None => table.range(super::env_bounds(env, |x| (x, i64::MIN, "")))?,
-            };
-            for entry in range.rev().take(limit + 1) {
-                let (k, _) = entry?;
-                let k = k.value();
-                out.push((k.1, k.2.to_owned()));
-            }
-            out
-        }
+    // One index by (status, status_at): a status filter reads its range; the whole
+    // list merges the newest `limit + 1` of every status.
+    let statuses: Vec<TaskStatus> = match status {
+        Some(st) => vec![st],
+        None => TaskStatus::ALL.to_vec(),
     };
+    let table = s.tasks_by_status()?;
+    let mut ids: Vec<(i64, String)> = Vec::new();
+    for st in statuses {
+        let lo = (env, st.tag(), i64::MIN, "");
+        let range = match &after {
+            Some((at, id)) => table.range(lo..(env, st.tag(), *at, id.as_str()))?,
+            None => table.range(lo..(env, st.tag() + 1, i64::MIN, ""))?,
+        };
+        for entry in range.rev().take(limit + 1) {
+            let (k, _) = entry?;
+            let k = k.value();
+            ids.push((k.2, k.3.to_owned()));
+        }
+    }
+    ids.sort_by(|a, b| b.cmp(a));
+    ids.truncate(limit + 1);
     let more = ids.len() > limit;
     let mut rows = Vec::with_capacity(limit);
     for (_, id) in ids.into_iter().take(limit) {
@@ -582,18 +572,26 @@ pub fn task_events(
     task_id: &str,
     limit: usize,
 ) -> Result<Vec<EventRow>, StoreError> {
-    let seqs: Vec<u64> = {
+    let keys: Vec<(u128, u64)> = {
         let table = s.task_events()?;
         let mut out = Vec::new();
         for entry in table
             .range((env, task_id, 0u64)..=(env, task_id, u64::MAX))?
             .take(limit)
         {
-            out.push(entry?.0.value().2);
+            let (k, v) = entry?;
+            out.push((v.value(), k.value().2));
         }
         out
     };
-    events_by_seq(s, env, &seqs)
+    let table = s.build_events()?;
+    let mut out = Vec::with_capacity(keys.len());
+    for (build, seq) in keys {
+        if let Some(row) = get(&*table, "v2_build_events", (env, build, seq))? {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 /// A build's events, oldest first, at most `limit` (the UI's build page).
@@ -603,27 +601,14 @@ pub fn build_events(
     build_id: u128,
     limit: usize,
 ) -> Result<Vec<EventRow>, StoreError> {
-    let seqs: Vec<u64> = {
-        let table = s.build_events()?;
-        let mut out = Vec::new();
-        for entry in table
-            .range((env, build_id, 0u64)..=(env, build_id, u64::MAX))?
-            .take(limit)
-        {
-            out.push(entry?.0.value().2);
-        }
-        out
-    };
-    events_by_seq(s, env, &seqs)
-}
-
-fn events_by_seq(s: &Snapshot, env: u128, seqs: &[u64]) -> Result<Vec<EventRow>, StoreError> {
-    let table = s.events()?;
-    let mut out = Vec::with_capacity(seqs.len());
-    for seq in seqs {
-        if let Some(row) = get(&*table, "v2_events", (env, *seq))? {
-            out.push(row);
-        }
+    let table = s.build_events()?;
+    let mut out = Vec::new();
+    for entry in table
+        .range((env, build_id, 0u64)..=(env, build_id, u64::MAX))?
+        .take(limit)
+    {
+        let (_, v) = entry?;
+        out.push(crate::store::codec::decode("v2_build_events", v.value())?);
     }
     Ok(out)
 }

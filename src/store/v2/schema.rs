@@ -54,10 +54,8 @@ pub const LOCAL_DEPLOYMENTS: TableDefinition<(u128, Str), u128> =
 pub const SETTINGS: TableDefinition<(u128, Str), Str> = TableDefinition::new("v2_settings");
 /// (env, task id) → [`TaskRow`].
 pub const TASKS: TableDefinition<(u128, Str), Bytes> = TableDefinition::new("v2_tasks");
-/// (env, status_at, task id): `GET /tasks`, newest status first.
-pub const TASKS_BY_TIME: TableDefinition<(u128, i64, Str), ()> =
-    TableDefinition::new("v2_tasks_by_time");
-/// (env, status tag, status_at, task id): `GET /tasks?status=`.
+/// (env, status tag, status_at, task id): `GET /tasks`, newest status first (the
+/// statuses merged, or one with `?status=`).
 pub const TASKS_BY_STATUS: TableDefinition<(u128, u8, i64, Str), ()> =
     TableDefinition::new("v2_tasks_by_status");
 /// (env, instance) → [`InstanceRow`] (its edges included).
@@ -86,9 +84,6 @@ pub const TASK_EXECUTIONS: TableDefinition<(u128, Str, i64, u128), ()> =
 /// (env, build, task id, execution): a build's executions, and per task its attempts.
 pub const BUILD_EXECUTIONS: TableDefinition<(u128, u128, Str, u128), ()> =
     TableDefinition::new("v2_build_executions");
-/// (env, build, task id): claims (live or lapsed) held through the build's plans.
-pub const OPEN_CLAIMS: TableDefinition<(u128, u128, Str), ()> =
-    TableDefinition::new("v2_open_claims");
 /// (env, execution, batch) → the stored [`YieldRow`] answer.
 pub const YIELDS: TableDefinition<(u128, u128, u128), Bytes> = TableDefinition::new("v2_yields");
 /// (env, task id, artifact type, name) → [`ArtifactRow`].
@@ -99,13 +94,12 @@ pub const LIMITS: TableDefinition<(u128, Str), u64> = TableDefinition::new("v2_l
 /// (env, key, task id): tasks holding a claim (live or lapsed) under a limit key.
 pub const LIMIT_HOLDERS: TableDefinition<(u128, Str, Str), ()> =
     TableDefinition::new("v2_limit_holders");
-/// (env, seq) → [`EventRow`], append order.
-pub const EVENTS: TableDefinition<(u128, u64), Bytes> = TableDefinition::new("v2_events");
-/// (env, task id, seq): a task's events.
-pub const TASK_EVENTS: TableDefinition<(u128, Str, u64), ()> =
+/// (env, task id, seq) → the event's build: a task's events (rows in `BUILD_EVENTS`).
+pub const TASK_EVENTS: TableDefinition<(u128, Str, u64), u128> =
     TableDefinition::new("v2_task_events");
-/// (env, build, seq): a build's events.
-pub const BUILD_EVENTS: TableDefinition<(u128, u128, u64), ()> =
+/// (env, build, seq) → [`EventRow`]: every event (each belongs to a build), append
+/// order.
+pub const BUILD_EVENTS: TableDefinition<(u128, u128, u64), Bytes> =
     TableDefinition::new("v2_build_events");
 /// (env, build, seq) → [`TickRow`].
 pub const TICKS: TableDefinition<(u128, u128, u64), Bytes> = TableDefinition::new("v2_ticks");
@@ -170,7 +164,6 @@ v2_rows! {
     local_deployments / v2_local_deployments: LOCAL_DEPLOYMENTS => (u128, Str), u128;
     settings / v2_settings: SETTINGS => (u128, Str), Str;
     tasks / v2_tasks: TASKS => (u128, Str), Bytes;
-    tasks_by_time / v2_tasks_by_time: TASKS_BY_TIME => (u128, i64, Str), ();
     tasks_by_status / v2_tasks_by_status: TASKS_BY_STATUS => (u128, u8, i64, Str), ();
     instances / v2_instances: INSTANCES => (u128, u128), Bytes;
     task_instances / v2_task_instances: TASK_INSTANCES => (u128, Str, i64, u128), ();
@@ -182,39 +175,44 @@ v2_rows! {
     executions / v2_executions: EXECUTIONS => (u128, u128), Bytes;
     task_executions / v2_task_executions: TASK_EXECUTIONS => (u128, Str, i64, u128), ();
     build_executions / v2_build_executions: BUILD_EXECUTIONS => (u128, u128, Str, u128), ();
-    open_claims / v2_open_claims: OPEN_CLAIMS => (u128, u128, Str), ();
     yields / v2_yields: YIELDS => (u128, u128, u128), Bytes;
     artifacts / v2_artifacts: ARTIFACTS => (u128, Str, Str, Str), Bytes;
     limits / v2_limits: LIMITS => (u128, Str), u64;
     limit_holders / v2_limit_holders: LIMIT_HOLDERS => (u128, Str, Str), ();
-    events / v2_events: EVENTS => (u128, u64), Bytes;
-    task_events / v2_task_events: TASK_EVENTS => (u128, Str, u64), ();
-    build_events / v2_build_events: BUILD_EVENTS => (u128, u128, u64), ();
+    task_events / v2_task_events: TASK_EVENTS => (u128, Str, u64), u128;
+    build_events / v2_build_events: BUILD_EVENTS => (u128, u128, u64), Bytes;
     ticks / v2_ticks: TICKS => (u128, u128, u64), Bytes;
 }
 
-/// A build (§2 `build`).
+/// A build (§2 `build`). The fields a claiming start reads come first ([`BuildState`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildRow {
-    pub name: String,
-    pub description: Option<String>,
     pub status: BuildStatus,
-    pub root_task_ids: Vec<String>,
+    pub last_active_at: i64,
+    /// The activated, not superseded plan (at most one).
+    pub active_plan: Option<u128>,
+    /// Highest plan generation so far (0: no plan).
+    pub generations: u64,
     pub created_at: i64,
     pub completed_at: Option<i64>,
-    pub last_active_at: i64,
     pub is_resumed: bool,
+    pub wake: Wake,
+    pub user_id: Option<u128>,
+    pub name: String,
+    pub description: Option<String>,
+    pub root_task_ids: Vec<String>,
     pub executor_metadata: Option<String>,
     /// The message of the last `build_failed`; served only while failed.
     pub error_message: Option<String>,
     pub reactive_app_name: Option<String>,
     pub reactive_tick_kwargs: Option<String>,
-    pub wake: Wake,
-    /// The activated, not superseded plan (at most one).
-    pub active_plan: Option<u128>,
-    /// Highest plan generation so far (0: no plan).
-    pub generations: u64,
-    pub user_id: Option<u128>,
+}
+
+/// The leading fields of a [`BuildRow`].
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct BuildState {
+    pub status: BuildStatus,
+    pub last_active_at: i64,
 }
 
 impl BuildRow {
@@ -429,6 +427,26 @@ pub struct ExecutionRow {
 }
 
 impl ExecutionRow {
+    /// Closes the claim with `outcome` unless it is closed; whether it changed.
+    pub fn release_claim(&mut self, outcome: ClaimOutcome, now: i64) -> bool {
+        if self.claim_released_at.is_some() {
+            return false;
+        }
+        self.claim_released_at = Some(now);
+        self.claim_outcome = Some(outcome);
+        true
+    }
+
+    /// Records the execution's own end unless it has one; whether it changed.
+    pub fn end(&mut self, outcome: ExecOutcome, now: i64) -> bool {
+        if self.ended_at.is_some() {
+            return false;
+        }
+        self.ended_at = Some(now);
+        self.outcome = Some(outcome);
+        true
+    }
+
     /// Counts as an interruption for the frontier's `interruptions`.
     pub fn interrupted(&self) -> bool {
         self.claim_outcome == Some(ClaimOutcome::Interrupted)
