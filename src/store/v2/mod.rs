@@ -692,13 +692,7 @@ pub(crate) fn touch_build(
     build_id: u128,
     now: i64,
 ) -> Result<(), StoreError> {
-    let state: Option<BuildState> = {
-        let table = t.v2_builds()?;
-        let row = table.get((env, build_id))?;
-        row.map(|g| decode_prefix("v2_builds", g.value()))
-            .transpose()?
-    };
-    let due = state
+    let due = build_state(t, env, build_id)?
         .is_some_and(|s| s.status == BuildStatus::Running && now - s.last_active_at >= TOUCH_EVERY);
     if !due {
         return Ok(());
