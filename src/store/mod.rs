@@ -132,7 +132,7 @@ impl Store {
                 }
                 other => other.into(),
             })?;
-        schema::check_and_init(&db)?;
+        schema::check_and_init(&db, path)?;
         let journal_dir = journal::dir_for(path);
         let last_lsn = journal::recover(&db, &journal_dir, redo::replay)?;
         let db = Arc::new(db);

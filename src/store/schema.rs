@@ -1,17 +1,27 @@
 //! The schema version stored in the database (D26).
 
+use std::path::{Path, PathBuf};
+
 use redb::{Database, ReadableDatabase, TableDefinition};
 
 use super::StoreError;
 
-/// Version of the table layout this binary writes. Bump it with a migration below.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the table layout this binary writes. Bump it with a step in
+/// [`MIGRATIONS`].
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// A migration from version `i + 1` to `i + 2`: rewrites rows inside the transaction
+/// that also records the new version, so a crash leaves the older version whole.
+type Migration = fn(&redb::WriteTransaction) -> Result<(), StoreError>;
+
+/// One step per version, in order: `MIGRATIONS[0]` takes version 1 to 2.
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize - 1] = [super::v2::migrate::v1_to_v2];
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SCHEMA_KEY: &str = "schema_version";
 
 /// A fresh file gets the current version; an older one is migrated; a newer one refused.
-pub(super) fn check_and_init(db: &Database) -> Result<(), StoreError> {
+pub(super) fn check_and_init(db: &Database, path: &Path) -> Result<(), StoreError> {
     let found = read_version(db)?;
     match found {
         None => {
@@ -23,11 +33,38 @@ pub(super) fn check_and_init(db: &Database) -> Result<(), StoreError> {
             "the database has schema version {v}, but this stardag-server supports up to \
              {SCHEMA_VERSION}; upgrade stardag-server (or restore a backup made by this version)"
         ))),
-        // No released schema predates version 1; migrations go here when one does.
-        Some(v) => Err(StoreError::Schema(format!(
-            "the database has schema version {v}, which this stardag-server cannot migrate"
-        ))),
+        Some(0) => Err(StoreError::Schema(
+            "the database has schema version 0, which no stardag-server wrote".into(),
+        )),
+        Some(v) => {
+            backup_copy(path, v)?;
+            for (from, step) in (v..SCHEMA_VERSION).zip(&MIGRATIONS[v as usize - 1..]) {
+                let tx = db.begin_write()?;
+                step(&tx)?;
+                put_version(&tx, from + 1)?;
+                tx.commit()?;
+                tracing::info!(from, to = from + 1, "database schema migrated");
+            }
+            create_tables(db)
+        }
     }
+}
+
+/// `<file>.schema-v<N>.bak` beside the database, before its first migration (D26);
+/// an existing copy is kept (a migration that was interrupted runs again).
+fn backup_copy(path: &Path, version: u32) -> Result<(), StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".schema-v{version}.bak"));
+    let copy = PathBuf::from(name);
+    if !copy.exists() {
+        std::fs::copy(path, &copy).map_err(|e| {
+            StoreError::Schema(format!(
+                "cannot copy the database to {} before migrating it: {e}",
+                copy.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn read_version(db: &Database) -> Result<Option<u32>, StoreError> {
@@ -61,11 +98,14 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
 
 fn write_version(db: &Database, version: u32) -> Result<(), StoreError> {
     let tx = db.begin_write()?;
-    {
-        let mut table = tx.open_table(META)?;
-        table.insert(SCHEMA_KEY, version.to_le_bytes().as_slice())?;
-    }
+    put_version(&tx, version)?;
     tx.commit()?;
+    Ok(())
+}
+
+fn put_version(tx: &redb::WriteTransaction, version: u32) -> Result<(), StoreError> {
+    let mut table = tx.open_table(META)?;
+    table.insert(SCHEMA_KEY, version.to_le_bytes().as_slice())?;
     Ok(())
 }
 

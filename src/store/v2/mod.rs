@@ -16,6 +16,7 @@ pub mod schema;
 
 pub mod claims;
 pub mod lifecycle;
+pub(crate) mod migrate;
 pub mod plans;
 
 use std::borrow::Borrow;
