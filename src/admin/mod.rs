@@ -290,7 +290,10 @@ fn verify(config: &Config) -> Result<Printed, AdminError> {
         config.db_path().display(),
         report.tables.len()
     );
-    printed(&json!({"clean": true, "tables": report.tables.len(), "rows": rows}), text)
+    printed(
+        &json!({"clean": true, "tables": report.tables.len(), "rows": rows}),
+        text,
+    )
 }
 
 fn read_password(args: PasswordArgs) -> Result<Option<String>, AdminError> {

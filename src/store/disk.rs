@@ -86,7 +86,9 @@ impl DiskSpace {
                 data_dir = %dir, free, reserve = self.reserve,
                 "the disk is full: writes are refused (507) until space is freed; reads go on"
             ),
-            (true, false) => tracing::warn!(data_dir = %dir, free, "disk space is back: writes resume"),
+            (true, false) => {
+                tracing::warn!(data_dir = %dir, free, "disk space is back: writes resume")
+            }
             _ => {}
         }
     }

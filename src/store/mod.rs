@@ -157,7 +157,9 @@ impl Store {
                 Some(why) => damaged(why),
                 None => e,
             }),
-            Err(panic) => Err(damaged(format!("the database engine failed on it: {panic}"))),
+            Err(panic) => Err(damaged(format!(
+                "the database engine failed on it: {panic}"
+            ))),
         }
     }
 

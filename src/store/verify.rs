@@ -79,9 +79,9 @@ fn walk<K: Key + 'static, V: Value + 'static>(
     match outcome {
         Ok(Ok(n)) => report.tables.push((name, n)),
         Ok(Err(why)) => report.problems.push(format!("table {name}: {why}")),
-        Err(panic) => report
-            .problems
-            .push(format!("table {name}: the database engine failed on it: {panic}")),
+        Err(panic) => report.problems.push(format!(
+            "table {name}: the database engine failed on it: {panic}"
+        )),
     }
 }
 
@@ -168,9 +168,33 @@ fn check_index<IK, IV, RK, RV>(
 
 fn check_indexes(tx: &ReadTransaction, report: &mut Report) {
     check_index(tx, id::USER_BY_EMAIL, id::USERS, |_, user| user, report);
-    check_index(tx, id::WORKSPACE_BY_SLUG, id::WORKSPACES, |_, ws| ws, report);
-    check_index(tx, id::ENV_WORKSPACE, id::ENVIRONMENTS, |env, ws| (ws, env), report);
+    check_index(
+        tx,
+        id::WORKSPACE_BY_SLUG,
+        id::WORKSPACES,
+        |_, ws| ws,
+        report,
+    );
+    check_index(
+        tx,
+        id::ENV_WORKSPACE,
+        id::ENVIRONMENTS,
+        |env, ws| (ws, env),
+        report,
+    );
     check_index(tx, id::API_KEY_BY_HASH, id::API_KEYS, |_, key| key, report);
-    check_index(tx, tasks::TASK_IDS, tasks::TASKS, |(env, _), task| (env, task), report);
-    check_index(tx, v2::BUILD_ENVS, v2::BUILDS, |build, env| (env, build), report);
+    check_index(
+        tx,
+        tasks::TASK_IDS,
+        tasks::TASKS,
+        |(env, _), task| (env, task),
+        report,
+    );
+    check_index(
+        tx,
+        v2::BUILD_ENVS,
+        v2::BUILDS,
+        |build, env| (env, build),
+        report,
+    );
 }

@@ -122,12 +122,12 @@ fn assert_disk_full_detail(body: &Value) {
 
 async fn assert_all_present(sdk: &Client, acked: &Acked) {
     for (_build, task) in &acked.v1_tasks {
-        sdk.get(&format!("/api/v1/tasks/{task}"))
-            .await
-            .expect(200);
+        sdk.get(&format!("/api/v1/tasks/{task}")).await.expect(200);
     }
     for build in &acked.v2_builds {
-        sdk.get(&format!("/api/v2/builds/{build}")).await.expect(200);
+        sdk.get(&format!("/api/v2/builds/{build}"))
+            .await
+            .expect(200);
     }
 }
 
@@ -148,7 +148,10 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_a_restart(
     let build = crate::tasks::new_build_id(&sdk).await;
     let mut acked = Acked::default();
     for i in 0..10 {
-        assert_eq!(write_both(&sdk, &build, &format!("a{i}"), &mut acked).await, (201, 201));
+        assert_eq!(
+            write_both(&sdk, &build, &format!("a{i}"), &mut acked).await,
+            (201, 201)
+        );
     }
 
     fs.fill();
@@ -158,7 +161,10 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_a_restart(
         json!({"status": "degraded", "disk": "full", "writes": "refused"})
     );
     let metrics = metrics_text(&server.client()).await;
-    assert_eq!(metric_sample(&metrics, "stardag_store_disk_full"), Some(1.0));
+    assert_eq!(
+        metric_sample(&metrics, "stardag_store_disk_full"),
+        Some(1.0)
+    );
     for i in 0..5 {
         let (v1, v2) = write_both(&sdk, &build, &format!("full{i}"), &mut acked).await;
         assert_eq!((v1, v2), (507, 507), "writes on a full disk");
@@ -190,7 +196,10 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_a_restart(
         json!({"status": "healthy"})
     );
     let metrics = metrics_text(&server.client()).await;
-    assert_eq!(metric_sample(&metrics, "stardag_store_disk_full"), Some(0.0));
+    assert_eq!(
+        metric_sample(&metrics, "stardag_store_disk_full"),
+        Some(0.0)
+    );
 
     // Everything acknowledged is still there after a restart.
     server.signal(15);
@@ -206,7 +215,10 @@ async fn a_start_on_a_full_disk_serves_reads_and_refuses_writes() {
     let (mut server, sdk) = start(&data).await;
     let build = crate::tasks::new_build_id(&sdk).await;
     let mut acked = Acked::default();
-    assert_eq!(write_both(&sdk, &build, "before", &mut acked).await, (201, 201));
+    assert_eq!(
+        write_both(&sdk, &build, "before", &mut acked).await,
+        (201, 201)
+    );
     server.signal(15);
     assert!(server.wait().await.success());
 
@@ -217,7 +229,10 @@ async fn a_start_on_a_full_disk_serves_reads_and_refuses_writes() {
         "full"
     );
     assert_reads_work(&sdk, &build, &acked).await;
-    assert_eq!(write_both(&sdk, &build, "full", &mut acked).await, (507, 507));
+    assert_eq!(
+        write_both(&sdk, &build, "full", &mut acked).await,
+        (507, 507)
+    );
     fs.free();
     let deadline = Instant::now() + Duration::from_secs(10);
     while write_both(&sdk, &build, "after", &mut acked).await != (201, 201) {
