@@ -12,7 +12,8 @@ use crate::harness::{binary, credentials, metric_sample, metrics_text, BinarySer
 use crate::tasks::{hash, reg};
 
 /// A tmpfs of `mb` MiB, unmounted on drop.
-struct Tmpfs(PathBuf, tempfile::TempDir);
+/// The mount point, and its directory (held only to be removed after the unmount).
+struct Tmpfs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl Tmpfs {
     fn mount(mb: u32) -> Option<Tmpfs> {
