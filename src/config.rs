@@ -230,6 +230,10 @@ pub struct StoreConfig {
     /// fewer are better for the tail; 2 s keeps the replay after a crash under a second
     /// (docs/performance.md, "Tail latency").
     pub checkpoint_ms: u64,
+    /// Below this many free bytes on the data dir's filesystem, writes are refused with
+    /// 507 and reads go on (docs/operations.md, "Disk full"); they resume on their own
+    /// once space is back. Leaves room for the checkpoint that follows.
+    pub min_free_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -239,6 +243,7 @@ impl Default for StoreConfig {
             write_queue: 4096,
             max_batch: 512,
             checkpoint_ms: 2000,
+            min_free_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -13,5 +13,6 @@ pub mod domain;
 pub mod http;
 pub mod logging;
 pub mod memory;
+pub mod panics;
 pub mod server;
 pub mod store;

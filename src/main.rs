@@ -43,6 +43,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A panic (redb meets a damaged page) is one log line, never a trace on stderr.
+    stardag_server::panics::install_hook();
     let sources = Sources {
         config_file: cli.config.clone(),
         flags: FlagOverrides {

@@ -39,6 +39,9 @@ pub enum AdminError {
     Store(StoreError),
     #[error("{0}")]
     Internal(String),
+    /// `admin verify` found damage (or the file did not open).
+    #[error("{0}")]
+    Damaged(String),
 }
 
 impl AdminError {
@@ -50,6 +53,7 @@ impl AdminError {
             AdminError::NotFound(_) => "not_found",
             AdminError::Conflict(_) => "conflict",
             AdminError::Invalid(_) => "invalid",
+            AdminError::Damaged(_) | AdminError::Store(StoreError::Damaged { .. }) => "damaged",
             AdminError::Store(_) | AdminError::Internal(_) => "internal",
         }
     }

@@ -14,8 +14,15 @@ use crate::http::response::{ok, ApiError, ApiResult, HttpResponse};
 use crate::http::AppState;
 use crate::store::{WriterStats, BATCH_BOUNDS};
 
-pub fn health() -> HttpResponse {
-    ok(&json!({ "status": "healthy" }))
+/// `{"status": "healthy"}` as upstream; while the disk is full (writes refused, reads
+/// served) still 200, so that a load balancer keeps sending reads, but
+/// `{"status": "degraded", "disk": "full", "writes": "refused"}`.
+pub fn health(state: &AppState) -> HttpResponse {
+    if state.store.disk_full() {
+        ok(&json!({ "status": "degraded", "disk": "full", "writes": "refused" }))
+    } else {
+        ok(&json!({ "status": "healthy" }))
+    }
 }
 
 pub fn metrics(state: &AppState, headers: &HeaderMap) -> ApiResult {
@@ -50,14 +57,22 @@ pub fn metrics(state: &AppState, headers: &HeaderMap) -> ApiResult {
          stardag_store_failed_batches_total {}\n\
          # HELP stardag_store_file_bytes Size of the database file.\n\
          # TYPE stardag_store_file_bytes gauge\n\
-         stardag_store_file_bytes {}\n",
+         stardag_store_file_bytes {}\n\
+         # HELP stardag_store_disk_full 1 while writes are refused for lack of disk space (store.min_free_bytes).\n\
+         # TYPE stardag_store_disk_full gauge\n\
+         stardag_store_disk_full {}\n\
+         # HELP stardag_store_disk_free_bytes Free bytes on the data dir's filesystem at the last check.\n\
+         # TYPE stardag_store_disk_free_bytes gauge\n\
+         stardag_store_disk_free_bytes {}\n",
         s.commits,
         s.durable_commits,
         s.journal_syncs,
         s.ops,
         s.max_batch,
         s.failed_batches,
-        db_bytes
+        db_bytes,
+        u8::from(state.store.disk_full()),
+        state.store.free_bytes()
     );
     batch_histogram(&s, &mut text);
     state.requests.render(&mut text);

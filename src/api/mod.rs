@@ -115,7 +115,7 @@ pub async fn dispatch(
     use crate::domain::events::EventType as Ev;
     use Endpoint::*;
     match endpoint {
-        Health => Ok(health::health()),
+        Health => Ok(health::health(state)),
         Metrics => health::metrics(state, &rq.headers),
         Jwks => auth::jwks(state),
         AuthConfig => auth::config(state),

@@ -178,10 +178,13 @@ pub async fn handle(
         (Some(answer), _) => ("cors_preflight", Ok(answer)),
         (None, Ok(endpoint)) => {
             close = endpoint.is_lock_route() && sdk_lock_client(req.headers());
-            (
-                endpoint.name(),
-                api::dispatch(&state, endpoint, req, &ctx).await,
-            )
+            // A handler that panics (redb does on some damaged pages) answers a JSON 500;
+            // the hook logged the panic, and the connection and the server go on.
+            let name = endpoint.name();
+            let answer = crate::panics::CatchPanic(api::dispatch(&state, endpoint, req, &ctx))
+                .await
+                .unwrap_or_else(|panic| Err(ApiError::Internal(format!("panic: {panic}"))));
+            (name, answer)
         }
         (None, Err(e)) => ("unmatched", Err(e)),
     };

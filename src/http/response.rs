@@ -138,6 +138,9 @@ pub enum ApiError {
     },
     #[error("Service temporarily unavailable")]
     Unavailable { retry_after: u64 },
+    /// The disk is full (`store/disk.rs`): writes are refused until space is freed.
+    #[error("Insufficient storage: the server's disk is full; writes are refused until space is freed, reads still work")]
+    InsufficientStorage,
     /// The cause goes to the log only; the client sees a generic 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -149,6 +152,7 @@ impl From<StoreError> for ApiError {
             StoreError::Busy | StoreError::ShuttingDown | StoreError::BatchFailed(_) => {
                 ApiError::Unavailable { retry_after: 1 }
             }
+            StoreError::DiskFull => ApiError::InsufficientStorage,
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -273,6 +277,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Structured { status, .. } => *status,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

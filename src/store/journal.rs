@@ -27,6 +27,7 @@ use std::sync::mpsc::Receiver;
 
 use redb::{Database, ReadableDatabase};
 
+use super::disk::{wait_for_space, DiskSpace};
 use super::schema::META;
 use super::tables::Tables;
 use super::StoreError;
@@ -213,7 +214,14 @@ pub(super) fn recover(
 /// The journal thread: writes and syncs batches, answers their waiters, starts the
 /// file over after each checkpoint. Runs until the writer drops its sender; a clean stop
 /// (everything checkpointed) removes the file.
-pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atomic::AtomicU64) {
+/// A full disk (ENOSPC, EDQUOT) is waited out: the batch is written again until it fits,
+/// its writers unanswered meanwhile (`disk.rs`). Any other write error stops the process.
+pub(super) fn run(
+    dir: PathBuf,
+    rx: Receiver<ToJournal>,
+    syncs: &std::sync::atomic::AtomicU64,
+    space: &DiskSpace,
+) {
     let path = dir.join(FILE_NAME);
     let mut file: Option<File> = None;
     let mut buf = Vec::with_capacity(1 << 20);
@@ -255,8 +263,11 @@ pub(super) fn run(dir: PathBuf, rx: Receiver<ToJournal>, syncs: &std::sync::atom
             next = rx.try_recv().ok();
         }
         if let (Some(at), false) = (offset, buf.is_empty()) {
-            let file = file.get_or_insert_with(|| create(&dir, &path));
-            if let Err(e) = file.write_all_at(&buf, at).and_then(|_| file.sync_data()) {
+            let file = file.get_or_insert_with(|| create(&dir, &path, space));
+            let written = wait_for_space(space, "journal", || {
+                file.write_all_at(&buf, at).and_then(|_| file.sync_data())
+            });
+            if let Err(e) = written {
                 fatal(&path, e);
             }
             syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -290,13 +301,15 @@ pub(super) fn stop(why: &str) -> ! {
 }
 
 /// Creates the empty journal file; its name is made durable too.
-fn create(dir: &Path, path: &Path) -> File {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(path)
-        .unwrap_or_else(|e| fatal(path, e));
+fn create(dir: &Path, path: &Path, space: &DiskSpace) -> File {
+    let file = wait_for_space(space, "journal", || {
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(path)
+    })
+    .unwrap_or_else(|e| fatal(path, e));
     if let Err(StoreError::Journal(why)) = sync_dir(dir) {
         fatal(path, std::io::Error::other(why));
     }

@@ -6,6 +6,7 @@
 //! only ever see the caller's rows.
 
 pub mod codec;
+pub mod disk;
 pub mod identity;
 mod journal;
 pub mod locks;
@@ -15,6 +16,7 @@ pub mod search;
 pub mod tables;
 pub mod tasks;
 pub mod v2;
+pub mod verify;
 mod writeback;
 mod writer;
 
@@ -48,6 +50,16 @@ pub enum StoreError {
     Join(String),
     #[error("journal: {0}")]
     Journal(String),
+    /// Free space is below `store.min_free_bytes` (`disk.rs`): the write was not tried.
+    #[error("the disk holding the database is full")]
+    DiskFull,
+    /// The database file cannot be trusted; only a backup brings it back.
+    #[error(
+        "the database file {path} is damaged ({why}); it is left untouched. Move it \
+         aside and restore your last backup of it (docs/operations.md, \"Damaged \
+         database file\")"
+    )]
+    Damaged { path: String, why: String },
 }
 
 macro_rules! redb_error_from {
@@ -74,6 +86,8 @@ pub struct StoreOptions {
     pub write_queue: usize,
     pub max_batch: usize,
     pub checkpoint_interval: std::time::Duration,
+    /// Below this many free bytes on the data dir's filesystem, writes are refused.
+    pub min_free_bytes: u64,
 }
 
 impl From<&crate::config::StoreConfig> for StoreOptions {
@@ -83,6 +97,7 @@ impl From<&crate::config::StoreConfig> for StoreOptions {
             write_queue: c.write_queue,
             max_batch: c.max_batch,
             checkpoint_interval: std::time::Duration::from_millis(c.checkpoint_ms),
+            min_free_bytes: c.min_free_bytes,
         }
     }
 }
@@ -117,15 +132,55 @@ pub(crate) fn test_options() -> StoreOptions {
 pub struct Store {
     db: Arc<Database>,
     writer: writer::WriterHandle,
+    space: Arc<disk::DiskSpace>,
 }
+
+/// The first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
 impl Store {
     /// Opens (or creates) the database, checks its schema version, replays the journal
-    /// a crash left behind (`journal.rs`), starts the writer.
+    /// a crash left behind (`journal.rs`), starts the writer. A damaged file is
+    /// [`StoreError::Damaged`], whatever redb did with it (error or panic).
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let damaged = |why: String| StoreError::Damaged {
+            path: path.display().to_string(),
+            why,
+        };
+        check_header(path).map_err(damaged)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let space = disk::DiskSpace::new(dir, opts.min_free_bytes);
+        let opened = crate::panics::catch(|| Self::open_checked(path, opts, space.clone()));
+        match opened {
+            Ok(Ok(db)) => Self::start(db, path, opts, space),
+            Ok(Err(e)) => Err(match corruption(&e) {
+                Some(why) => damaged(why),
+                None => e,
+            }),
+            Err(panic) => Err(damaged(format!(
+                "the database engine failed on it: {panic}"
+            ))),
+        }
+    }
+
+    /// redb's open with its integrity check (it verifies every page's checksum, so a
+    /// damaged file fails here instead of panicking later), then schema and journal.
+    fn open_checked(
+        path: &Path,
+        opts: &StoreOptions,
+        space: Arc<disk::DiskSpace>,
+    ) -> Result<(Database, u64), StoreError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StoreError::Db(redb::Error::Io(e)))?;
         let db = redb::Builder::new()
             .set_cache_size(opts.cache_bytes)
-            .create(path)
+            .set_check_integrity_on_open(true)
+            .create_with_backend(disk::SpaceWaitingFile::new(file, space)?)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
                     StoreError::Locked(path.display().to_string())
@@ -133,8 +188,16 @@ impl Store {
                 other => other.into(),
             })?;
         schema::check_and_init(&db, path)?;
-        let journal_dir = journal::dir_for(path);
-        let last_lsn = journal::recover(&db, &journal_dir, redo::replay)?;
+        let last_lsn = journal::recover(&db, &journal::dir_for(path), redo::replay)?;
+        Ok((db, last_lsn))
+    }
+
+    fn start(
+        (db, last_lsn): (Database, u64),
+        path: &Path,
+        opts: &StoreOptions,
+        space: Arc<disk::DiskSpace>,
+    ) -> Result<Store, StoreError> {
         let db = Arc::new(db);
         writeback::start(path, Arc::downgrade(&db));
         let writer = writer::WriterHandle::start(
@@ -142,12 +205,23 @@ impl Store {
             writer::WriterConfig {
                 queue: opts.write_queue,
                 max_batch: opts.max_batch,
-                journal_dir,
+                journal_dir: journal::dir_for(path),
                 last_lsn,
                 checkpoint_interval: opts.checkpoint_interval,
+                space: space.clone(),
             },
         )?;
-        Ok(Store { db, writer })
+        Ok(Store { db, writer, space })
+    }
+
+    /// Whether writes are refused for lack of disk space (`disk.rs`).
+    pub fn disk_full(&self) -> bool {
+        self.space.is_full()
+    }
+
+    /// Free bytes on the data dir's filesystem at the last check.
+    pub fn free_bytes(&self) -> u64 {
+        self.space.free_bytes()
     }
 
     /// Runs `f` on a fresh read snapshot off the async runtime.
@@ -242,6 +316,39 @@ impl Store {
     /// `ShuttingDown`. The database file closes cleanly when the last clone is dropped.
     pub fn shutdown(&self) {
         self.writer.shutdown();
+    }
+}
+
+/// A file that exists but cannot be a redb database (empty, cut short before the end of
+/// its header, or foreign) is refused before redb sees it: redb would start a new
+/// database in an empty file, and the first start would bootstrap a new install over
+/// the operator's data.
+fn check_header(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Permissions and the like: redb's open reports them.
+        Err(_) => return Ok(()),
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len == 0 {
+        return Err("the file is empty (0 bytes)".into());
+    }
+    let mut head = [0u8; REDB_MAGIC.len()];
+    if file.read_exact(&mut head).is_err() || head != REDB_MAGIC {
+        return Err("it does not start with a redb header".into());
+    }
+    Ok(())
+}
+
+/// The description of a damaged file, if `e` says the file is one.
+fn corruption(e: &StoreError) -> Option<String> {
+    let text = e.to_string();
+    match e {
+        StoreError::Db(redb::Error::Corrupted(_)) | StoreError::Corrupt { .. } => Some(text),
+        StoreError::Db(_) if text.contains("orrupt") => Some(text),
+        _ => None,
     }
 }
 

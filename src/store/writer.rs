@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability};
 use tokio::sync::{mpsc, oneshot};
 
+use super::disk::DiskSpace;
 use super::journal::{self, Answer, Record, ToJournal};
 use super::tables::Tables;
 use super::StoreError;
@@ -103,11 +104,14 @@ pub(super) struct WriterConfig {
     /// The last LSN applied (after recovery); the writer numbers on from it.
     pub last_lsn: u64,
     pub checkpoint_interval: Duration,
+    /// Writes are refused while it says the disk is full (`disk.rs`).
+    pub space: Arc<DiskSpace>,
 }
 
 #[derive(Clone)]
 pub(super) struct WriterHandle {
     tx: mpsc::Sender<Command>,
+    space: Arc<DiskSpace>,
     counters: Arc<Counters>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -117,6 +121,7 @@ impl WriterHandle {
         let (tx, rx) = mpsc::channel(cfg.queue);
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
+        let space = cfg.space.clone();
         let spawn_error =
             |e: std::io::Error| StoreError::BatchFailed(format!("cannot start writer thread: {e}"));
         start_ticker(tx.downgrade(), cfg.checkpoint_interval).map_err(spawn_error)?;
@@ -126,6 +131,7 @@ impl WriterHandle {
             .map_err(spawn_error)?;
         Ok(WriterHandle {
             tx,
+            space,
             counters,
             thread: Arc::new(Mutex::new(Some(thread))),
         })
@@ -168,6 +174,11 @@ impl WriterHandle {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        // A full disk refuses before queueing: the writer re-measures on every batch and
+        // tick, so the refusals stop within about a second of space coming back.
+        if self.space.is_full() {
+            return Err(StoreError::DiskFull.into());
+        }
         let journaled = journal.is_some();
         let (op, reply) = Self::wrap(op, journal);
         let cmd = Command::Op { op, journaled };
@@ -186,6 +197,9 @@ impl WriterHandle {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        if self.space.is_full() {
+            return Err(StoreError::DiskFull.into());
+        }
         let (op, reply) = Self::wrap(op, None);
         let cmd = Command::Op {
             op,
@@ -257,6 +271,7 @@ struct Writer {
     journal_bytes: usize,
     last_checkpoint: Instant,
     checkpoint_interval: Duration,
+    space: Arc<DiskSpace>,
 }
 
 fn run(
@@ -268,9 +283,17 @@ fn run(
     let (journal_tx, journal_rx) = std::sync::mpsc::channel();
     let journal_counters = counters.clone();
     let dir = cfg.journal_dir.clone();
+    let journal_space = cfg.space.clone();
     let journal_thread = std::thread::Builder::new()
         .name("store-journal".into())
-        .spawn(move || journal::run(dir, journal_rx, &journal_counters.journal_syncs));
+        .spawn(move || {
+            journal::run(
+                dir,
+                journal_rx,
+                &journal_counters.journal_syncs,
+                &journal_space,
+            )
+        });
     let journal_thread = match journal_thread {
         Ok(t) => Some(t),
         Err(e) => {
@@ -287,6 +310,7 @@ fn run(
         journal_bytes: 0,
         last_checkpoint: Instant::now(),
         checkpoint_interval: cfg.checkpoint_interval,
+        space: cfg.space.clone(),
     };
     let max_batch = cfg.max_batch;
     let mut batch: Vec<Op> = Vec::with_capacity(max_batch);
@@ -301,6 +325,7 @@ fn run(
             Some(Command::Tick) => {}
             Some(Command::Shutdown) | None => break,
         }
+        w.space.refresh();
         let due = w.checkpoint_due();
         if !batch.is_empty() || due {
             // Ops that arrive while the batch is being applied join it: a commit costs
@@ -327,8 +352,15 @@ fn run(
             batch.push(op);
         }
     }
-    // The last commit is durable: a clean stop leaves nothing to replay.
-    w.commit_batch(&mut batch, true, usize::MAX, &mut || None);
+    // The last commit is durable: a clean stop leaves nothing to replay. On a full disk
+    // it could wait for space forever: then the journal stays, and the next start
+    // replays it.
+    if w.space.refresh() {
+        tracing::warn!("the disk is full: no final checkpoint; the next start replays the journal");
+        batch.clear();
+    } else {
+        w.commit_batch(&mut batch, true, usize::MAX, &mut || None);
+    }
     drop(w.journal.take());
     if let Some(t) = journal_thread {
         let _ = t.join();
@@ -341,8 +373,11 @@ impl Writer {
         self.journal_bytes > 0
     }
 
+    /// Put off while the disk is full: a checkpoint writes pages, and the journal keeps
+    /// everything durable meanwhile.
     fn checkpoint_due(&self) -> bool {
-        self.dirty()
+        !self.space.is_full()
+            && self.dirty()
             && (self.last_checkpoint.elapsed() >= self.checkpoint_interval
                 || self.journal_bytes >= CHECKPOINT_BYTES)
     }

@@ -9,6 +9,7 @@ mod auth;
 mod before_auth;
 mod config_cli;
 mod crash;
+mod disk;
 mod environments;
 mod foundation;
 mod limits;
