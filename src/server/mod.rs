@@ -1,6 +1,7 @@
 //! The listener: accept loop, per-connection hyper tasks with timeouts, a connection
 //! cap, and graceful shutdown (D29).
 
+pub mod backup_socket;
 mod conn;
 pub mod head_check;
 mod redirect;
@@ -100,12 +101,22 @@ pub async fn run(
         oidc,
         tls.is_some(),
     ));
+    // A data dir whose path is too long for a socket address still serves; only the
+    // online backup is missing, and the log says so.
+    let backup_socket = match backup_socket::listen(&config.data_dir, store.backup_source()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "no backup socket: `stardag-server backup` will not reach this server");
+            None
+        }
+    };
     let reloader = tls.clone().map(|t| tokio::spawn(reload_on_sighup(t)));
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     // systemd (Type=notify) learns we are ready only after start-up work is done.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     serve(state, listener, tls, shutdown).await;
     housekeeping.abort();
+    drop(backup_socket);
     for task in [reloader, redirect].into_iter().flatten() {
         task.abort();
     }

@@ -5,6 +5,7 @@
 //! ([`Store::write`], see `writer.rs`). Keys start with the tenant id so a lookup can
 //! only ever see the caller's rows.
 
+pub mod backup;
 pub mod codec;
 pub mod identity;
 mod journal;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
-pub use schema::{force_schema_version_for_tests, SCHEMA_VERSION};
+pub use schema::{force_schema_version_for_tests, pre_migration_copy, SCHEMA_VERSION};
 pub use writer::{WriterStats, BATCH_BOUNDS};
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +133,7 @@ impl Store {
                 }
                 other => other.into(),
             })?;
-        schema::check_and_init(&db)?;
+        schema::check_and_init(&db, path)?;
         let journal_dir = journal::dir_for(path);
         let last_lsn = journal::recover(&db, &journal_dir, redo::replay)?;
         let db = Arc::new(db);
@@ -234,6 +235,22 @@ impl Store {
         self.writer.submit_blocking(move |t| op(t.closed()?))
     }
 
+    /// Streams a consistent dump of the whole database to `out` (`backup.rs`): one read
+    /// transaction, so writers go on while it runs. Blocking; call it off the runtime.
+    pub fn backup_to(
+        &self,
+        out: impl std::io::Write,
+    ) -> Result<backup::BackupSummary, backup::BackupError> {
+        let tx = self.db.begin_read().map_err(StoreError::from)?;
+        backup::dump(&tx, out)
+    }
+
+    /// A handle for backups that does not keep the database open (the backup socket
+    /// outlives a stopped store in tests that restart in one process).
+    pub fn backup_source(&self) -> BackupSource {
+        BackupSource(Arc::downgrade(&self.db))
+    }
+
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()
     }
@@ -242,6 +259,22 @@ impl Store {
     /// `ShuttingDown`. The database file closes cleanly when the last clone is dropped.
     pub fn shutdown(&self) {
         self.writer.shutdown();
+    }
+}
+
+/// See [`Store::backup_source`].
+#[derive(Clone)]
+pub struct BackupSource(std::sync::Weak<Database>);
+
+impl BackupSource {
+    /// Like [`Store::backup_to`]; fails once the store is closed.
+    pub fn backup_to(
+        &self,
+        out: impl std::io::Write,
+    ) -> Result<backup::BackupSummary, backup::BackupError> {
+        let db = self.0.upgrade().ok_or(StoreError::ShuttingDown)?;
+        let tx = db.begin_read().map_err(StoreError::from)?;
+        backup::dump(&tx, out)
     }
 }
 
