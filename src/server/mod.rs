@@ -110,7 +110,8 @@ pub async fn run(
             None
         }
     };
-    let reloader = tls.clone().map(|t| tokio::spawn(reload_on_sighup(t)));
+    // Always handled: `systemctl reload` (ExecReload) must never kill a plain-HTTP server.
+    let reloader = Some(tokio::spawn(reload_on_sighup(tls.clone())));
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     // systemd (Type=notify) learns we are ready only after start-up work is done.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -146,8 +147,9 @@ async fn housekeeping(state: Arc<AppState>) {
     }
 }
 
-/// SIGHUP re-reads the certificate (D23); a bad pair keeps the old one.
-async fn reload_on_sighup(tls: tls::Tls) {
+/// SIGHUP re-reads the certificate (D23); a bad pair keeps the old one. Without TLS
+/// there is nothing to reload, and the signal is only logged.
+async fn reload_on_sighup(tls: Option<tls::Tls>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -156,6 +158,10 @@ async fn reload_on_sighup(tls: tls::Tls) {
             return;
         };
         while hup.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: nothing to reload (TLS is off)");
+                continue;
+            };
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
                 Err(e) => {
