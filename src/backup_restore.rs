@@ -201,15 +201,12 @@ pub fn restore(config: &Config, from: &Path, force: bool) -> Result<BackupSummar
 /// must never be replayed onto the restored one) and a stale backup socket.
 fn clear_for_restore(db_path: &Path) -> Result<(), Failed> {
     if db_path.exists() {
-        match redb::Database::open(db_path) {
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(Failed(format!(
-                    "the database {} is in use: stop the server before restoring",
-                    db_path.display()
-                )))
-            }
-            // Damaged or fine: it is replaced either way.
-            _ => {}
+        // Damaged or fine, the file is replaced; only a running server stops us.
+        if let Err(redb::DatabaseError::DatabaseAlreadyOpen) = redb::Database::open(db_path) {
+            return Err(Failed(format!(
+                "the database {} is in use: stop the server before restoring",
+                db_path.display()
+            )));
         }
         fs::remove_file(db_path)?;
     }

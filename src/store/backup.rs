@@ -620,6 +620,9 @@ fn load(r: impl Read, path: &Path) -> Result<BackupSummary, BackupError> {
     result
 }
 
+/// A row as its key and value bytes.
+type RawRow = (Vec<u8>, Vec<u8>);
+
 /// Row-by-row equality of two snapshots, for tests: the first difference, if any.
 #[doc(hidden)]
 pub fn first_difference(a: &ReadTransaction, b: &ReadTransaction) -> Option<String> {
@@ -636,7 +639,7 @@ pub fn first_difference(a: &ReadTransaction, b: &ReadTransaction) -> Option<Stri
             if self.diff.is_some() {
                 return Ok(());
             }
-            let rows = |tx: &ReadTransaction| -> Result<Vec<(Vec<u8>, Vec<u8>)>, BackupError> {
+            let rows = |tx: &ReadTransaction| -> Result<Vec<RawRow>, BackupError> {
                 let t = match tx.open_table(def) {
                     Ok(t) => t,
                     Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),

@@ -389,3 +389,15 @@ async fn write_schema_v1_fixture() {
     )
     .unwrap();
 }
+
+/// `systemctl reload` (ExecReload sends SIGHUP) must not stop a server without TLS.
+#[tokio::test]
+async fn sighup_without_tls_is_logged_and_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path(), &[]).await;
+    server.signal(1);
+    server.assert_logged("nothing to reload").await;
+    server.client().get("/health").await.expect(200);
+    server.signal(SIGTERM);
+    assert!(server.wait().await.success());
+}
