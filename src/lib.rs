@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod backup_restore;
 pub mod bootstrap;
 pub mod clock;
 pub mod config;

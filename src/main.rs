@@ -37,6 +37,23 @@ enum Command {
     /// Administer users, workspaces, environments, API keys and signing keys
     /// (works on the data dir directly; stop the server first).
     Admin(stardag_server::admin::AdminArgs),
+    /// Write a consistent backup of the database (works while the server runs: it
+    /// streams a snapshot through <data_dir>/backup.sock; writes go on meanwhile).
+    Backup {
+        /// The backup file ("-" for standard output). Written as FILE.partial and
+        /// renamed once its checksum is verified.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into the data dir (which must be empty unless --force).
+    Restore {
+        /// A file written by `stardag-server backup`.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace the database and journal of a non-empty data dir (server stopped).
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the version.
     Version,
 }
@@ -62,6 +79,8 @@ fn main() -> ExitCode {
             print_ignored_env_vars();
             stardag_server::admin::main(&sources, args)
         }
+        Command::Backup { out } => backup(&sources, &out),
+        Command::Restore { from, force } => restore(&sources, &from, force),
         Command::Version => {
             println!("stardag-server {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -95,6 +114,65 @@ fn check_config(sources: &Sources) -> ExitCode {
         Err(e) => {
             eprintln!("stardag-server: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn backup(sources: &Sources, out: &std::path::Path) -> ExitCode {
+    let config = match load(sources) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match stardag_server::backup_restore::backup(&config, out) {
+        Ok(s) => {
+            let line = format!(
+                "backup: wrote {}: {} tables, {} rows, {} bytes, schema version {}, journal LSN {}, sha256 {}",
+                out.display(),
+                s.tables,
+                s.rows,
+                s.bytes,
+                s.header.schema_version,
+                s.header.journal_lsn,
+                s.sha256
+            );
+            // With --out -, standard output is the backup itself.
+            if out == std::path::Path::new("-") {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stardag-server: backup failed: {}", e.0);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore(sources: &Sources, from: &std::path::Path, force: bool) -> ExitCode {
+    let config = match load(sources) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match stardag_server::backup_restore::restore(&config, from, force) {
+        Ok(s) => {
+            println!(
+                "restore: {} into {}: {} tables, {} rows, backup of {} (schema version {}, journal LSN {}), sha256 {} verified",
+                from.display(),
+                config.data_dir.display(),
+                s.tables,
+                s.rows,
+                s.header.created_at,
+                s.header.schema_version,
+                s.header.journal_lsn,
+                s.sha256
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stardag-server: restore failed: {}", e.0);
+            ExitCode::FAILURE
         }
     }
 }

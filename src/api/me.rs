@@ -1,13 +1,12 @@
 //! The current user: `/ui/me`, `/ui/me/invites`, and the seed's `GET /workspaces` (D6).
 
-use redb::ReadableTable;
 use serde_json::{json, Value};
 
 use crate::clock;
 use crate::domain::roles::invite_is_open;
 use crate::http::response::{ok, ApiError, ApiResult};
 use crate::http::{AppState, Req};
-use crate::store::identity::{self, InviteRow, UserRow, INVITES, INVITE_BY_EMAIL};
+use crate::store::identity::{self, InviteRow, UserRow};
 use crate::store::{Reader, StoreError};
 
 /// The `workspaces` entries of `/ui/me`, oldest workspace first.
@@ -60,26 +59,8 @@ pub fn open_invites_for(
     email: &str,
     now: i64,
 ) -> Result<Vec<InviteRow>, StoreError> {
-    let key = identity::lower(email);
-    let mut ids = Vec::new();
-    for entry in r
-        .open(INVITE_BY_EMAIL)?
-        .range((key.as_str(), 0u128)..=(key.as_str(), u128::MAX))?
-    {
-        let (k, ws) = entry?;
-        ids.push((
-            uuid::Uuid::from_u128(ws.value()),
-            uuid::Uuid::from_u128(k.value().1),
-        ));
-    }
-    let mut out = Vec::new();
-    for (ws, invite) in ids {
-        if let Some(row) = identity::row_of::<InviteRow>(r, INVITES, "invites", ws, invite)? {
-            if invite_is_open(row.status, row.expires_at, now) {
-                out.push(row);
-            }
-        }
-    }
+    let mut out = identity::invites_for_email(r, email)?;
+    out.retain(|row| invite_is_open(row.status, row.expires_at, now));
     Ok(out)
 }
 

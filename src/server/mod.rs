@@ -1,6 +1,7 @@
 //! The listener: accept loop, per-connection hyper tasks with timeouts, a connection
 //! cap, and graceful shutdown (D29).
 
+pub mod backup_socket;
 mod conn;
 pub mod head_check;
 mod redirect;
@@ -100,12 +101,23 @@ pub async fn run(
         oidc,
         tls.is_some(),
     ));
-    let reloader = tls.clone().map(|t| tokio::spawn(reload_on_sighup(t)));
+    // A data dir whose path is too long for a socket address still serves; only the
+    // online backup is missing, and the log says so.
+    let backup_socket = match backup_socket::listen(&config.data_dir, store.backup_source()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "no backup socket: `stardag-server backup` will not reach this server");
+            None
+        }
+    };
+    // Always handled: `systemctl reload` (ExecReload) must never kill a plain-HTTP server.
+    let reloader = Some(tokio::spawn(reload_on_sighup(tls.clone())));
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     // systemd (Type=notify) learns we are ready only after start-up work is done.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     serve(state, listener, tls, shutdown).await;
     housekeeping.abort();
+    drop(backup_socket);
     for task in [reloader, redirect].into_iter().flatten() {
         task.abort();
     }
@@ -135,8 +147,9 @@ async fn housekeeping(state: Arc<AppState>) {
     }
 }
 
-/// SIGHUP re-reads the certificate (D23); a bad pair keeps the old one.
-async fn reload_on_sighup(tls: tls::Tls) {
+/// SIGHUP re-reads the certificate (D23); a bad pair keeps the old one. Without TLS
+/// there is nothing to reload, and the signal is only logged.
+async fn reload_on_sighup(tls: Option<tls::Tls>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -145,6 +158,10 @@ async fn reload_on_sighup(tls: tls::Tls) {
             return;
         };
         while hup.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: nothing to reload (TLS is off)");
+                continue;
+            };
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
                 Err(e) => {

@@ -665,3 +665,26 @@ pub fn add_member(
     put_member(tx, &row)?;
     Ok(row)
 }
+
+/// Invites addressed to an email (case-insensitive, D11), open or not, in key order.
+pub fn invites_for_email(r: &impl Reader, email: &str) -> Result<Vec<InviteRow>, StoreError> {
+    let key = lower(email);
+    let mut ids = Vec::new();
+    for entry in r
+        .open(INVITE_BY_EMAIL)?
+        .range((key.as_str(), 0u128)..=(key.as_str(), u128::MAX))?
+    {
+        let (k, ws) = entry?;
+        ids.push((
+            uuid::Uuid::from_u128(ws.value()),
+            uuid::Uuid::from_u128(k.value().1),
+        ));
+    }
+    let mut out = Vec::new();
+    for (ws, invite) in ids {
+        if let Some(row) = row_of::<InviteRow>(r, INVITES, "invites", ws, invite)? {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}

@@ -73,8 +73,16 @@ pub(super) fn set_applied(t: &Tables, lsn: u64) -> Result<(), StoreError> {
 }
 
 fn applied(db: &Database) -> Result<u64, StoreError> {
-    let tx = db.begin_read()?;
-    let meta = tx.open_table(META)?;
+    applied_in(&db.begin_read()?)
+}
+
+/// The last LSN whose effects are in the snapshot `tx` (0 before the first).
+pub(super) fn applied_in(tx: &redb::ReadTransaction) -> Result<u64, StoreError> {
+    let meta = match tx.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
     let Some(raw) = meta.get(LSN_KEY)? else {
         return Ok(0);
     };
@@ -160,6 +168,18 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Replays the journal into the database after a crash, then empties it. Returns the
 /// last applied LSN, from which the writer numbers on. `replay` applies one record.
+/// Whether the journal in `dir` holds records the database has not applied (a crash
+/// happened after them): [`recover`] would replay them.
+pub(super) fn has_unreplayed(db: &Database, dir: &Path) -> Result<bool, StoreError> {
+    let bytes = match fs::read(dir.join(FILE_NAME)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(StoreError::Journal(format!("{}: {e}", dir.display()))),
+    };
+    let last = applied(db)?;
+    Ok(parse_until(&bytes).0.iter().any(|r| r.lsn > last))
+}
+
 pub(super) fn recover(
     db: &Database,
     dir: &Path,

@@ -5,6 +5,7 @@
 //! ([`Store::write`], see `writer.rs`). Keys start with the tenant id so a lookup can
 //! only ever see the caller's rows.
 
+pub mod backup;
 pub mod codec;
 pub mod disk;
 pub mod identity;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
-pub use schema::{force_schema_version_for_tests, SCHEMA_VERSION};
+pub use schema::{force_schema_version_for_tests, pre_migration_copy, SCHEMA_VERSION};
 pub use writer::{WriterStats, BATCH_BOUNDS};
 
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +309,22 @@ impl Store {
         self.writer.submit_blocking(move |t| op(t.closed()?))
     }
 
+    /// Streams a consistent dump of the whole database to `out` (`backup.rs`): one read
+    /// transaction, so writers go on while it runs. Blocking; call it off the runtime.
+    pub fn backup_to(
+        &self,
+        out: impl std::io::Write,
+    ) -> Result<backup::BackupSummary, backup::BackupError> {
+        let tx = self.db.begin_read().map_err(StoreError::from)?;
+        backup::dump(&tx, out)
+    }
+
+    /// A handle for backups that does not keep the database open (the backup socket
+    /// outlives a stopped store in tests that restart in one process).
+    pub fn backup_source(&self) -> BackupSource {
+        BackupSource(Arc::downgrade(&self.db))
+    }
+
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()
     }
@@ -349,6 +366,22 @@ fn corruption(e: &StoreError) -> Option<String> {
         StoreError::Db(redb::Error::Corrupted(_)) | StoreError::Corrupt { .. } => Some(text),
         StoreError::Db(_) if text.contains("orrupt") => Some(text),
         _ => None,
+    }
+}
+
+/// See [`Store::backup_source`].
+#[derive(Clone)]
+pub struct BackupSource(std::sync::Weak<Database>);
+
+impl BackupSource {
+    /// Like [`Store::backup_to`]; fails once the store is closed.
+    pub fn backup_to(
+        &self,
+        out: impl std::io::Write,
+    ) -> Result<backup::BackupSummary, backup::BackupError> {
+        let db = self.0.upgrade().ok_or(StoreError::ShuttingDown)?;
+        let tx = db.begin_read().map_err(StoreError::from)?;
+        backup::dump(&tx, out)
     }
 }
 

@@ -6,6 +6,7 @@ mod identity_support;
 
 mod admin_cli;
 mod auth;
+mod backup;
 mod before_auth;
 mod config_cli;
 mod crash;

@@ -26,7 +26,7 @@ async fn a_schema_1_database_with_v2_data_is_migrated_and_serves_the_same_answer
     let fixture = unpack_schema_v1(dir.path());
     let key = fixture["api_key"].as_str().unwrap();
     let server = BinaryServer::start(dir.path(), &[]).await;
-    server.assert_logged("database schema migrated").await;
+    server.assert_logged("schema migration step done").await;
     assert!(
         dir.path().join("stardag.redb.schema-v1.bak").exists(),
         "the migration keeps a copy of the version-1 file"
