@@ -1100,10 +1100,35 @@ impl Exec {
         if matches!(p.source, Source::TaskIds { scan: true, .. }) {
             return Ok(Way::Filter);
         }
-        if self.estimate(p, &p.source, MATERIALISE_CAP + 1)? <= MATERIALISE_CAP {
+        let size = match &p.source {
+            // Postings in the value range, accepted or not: bounded work, even over a
+            // field whose values are all distinct.
+            Source::Values {
+                field,
+                scan: scan @ (ValueScan::Range(..) | ValueScan::All),
+                ..
+            } => self.postings_in(field, scan, MATERIALISE_CAP + 1)?,
+            src => self.estimate(p, src, MATERIALISE_CAP + 1)?,
+        };
+        if size <= MATERIALISE_CAP {
             return materialise(self);
         }
         Ok(Way::Filter)
+    }
+
+    /// Postings of a field in a scan's value ranges, counted up to `cap`.
+    fn postings_in(&self, field: &str, scan: &ValueScan, cap: u64) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for (lo, hi) in &value_ranges(scan) {
+            for entry in self.postings.range(value_bounds(self.env, field, lo, hi))? {
+                entry?;
+                n += 1;
+                if n >= cap {
+                    return Ok(n);
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// A cursor over a source's matches in id order, when few index ranges hold them.
