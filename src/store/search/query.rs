@@ -1259,7 +1259,7 @@ impl Exec {
                 Bound::Excluded(x) => Bound::Excluded((e, field, x.as_slice(), u128::MAX)),
                 Bound::Unbounded => Bound::Included((e, field, &[][..], 0u128)),
             };
-            let Some(entry) = self.postings.range((start, end.clone()))?.next() else {
+            let Some(entry) = self.postings.range((start, end))?.next() else {
                 return Ok(Some(out));
             };
             let (k, _) = entry?;
