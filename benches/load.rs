@@ -47,6 +47,8 @@ struct Options {
     clients: usize,
     seconds: f64,
     search_tasks: usize,
+    /// Concurrent clients of the search rows (issue 20: 4).
+    search_clients: usize,
     binary: PathBuf,
     url: Option<String>,
     api_key: Option<String>,
@@ -66,6 +68,7 @@ usage: cargo bench --bench load [-- OPTIONS]
   --clients N         concurrent keep-alive clients (16)
   --seconds S         seconds per operation (5; 1 with --smoke)
   --search-tasks N    tasks seeded for the search rows (10000; 500 with --smoke)
+  --search-clients N  concurrent clients of the search rows (4), beside one writing build
   --scale-tasks N     register N more tasks, then time a restart (0: skip)
   --smoke             a short run that checks the benchmark works
   --only TEXT         only the rows whose name contains TEXT
@@ -82,6 +85,7 @@ fn options() -> (Options, usize) {
             "--clients",
             "--seconds",
             "--search-tasks",
+            "--search-clients",
             "--scale-tasks",
             "--only",
             "--threads",
@@ -98,6 +102,7 @@ fn options() -> (Options, usize) {
         clients: args.arg("--clients", 16),
         seconds: args.arg("--seconds", if smoke { 1.0 } else { 5.0 }),
         search_tasks: args.arg("--search-tasks", if smoke { 500 } else { 10_000 }),
+        search_clients: args.arg("--search-clients", 4),
         binary: args
             .value("--binary")
             .map(PathBuf::from)
@@ -581,6 +586,16 @@ fn print(rows: &[Row]) {
     }
 }
 
+/// A seeded task for the search rows: the registration body's fields plus a parameter
+/// every task shares and two halves overlapping on 1 % (issue 20's query shapes).
+fn search_body(id: &str, i: u64) -> Value {
+    let mut body = task_body(id, i);
+    body["task_data"]["project"] = json!("atlas");
+    body["task_data"]["early"] = json!(i % 1000 < 505);
+    body["task_data"]["late"] = json!(i % 1000 >= 495);
+    body
+}
+
 /// Registers `n` tasks (rounded up to whole rounds of `clients`) in a new build.
 async fn seed_for_search(target: &Target, n: usize, clients: usize) {
     let headers = target.key_headers();
@@ -599,7 +614,7 @@ async fn seed_for_search(target: &Target, n: usize, clients: usize) {
                 let id = format!("seed-{i:08}");
                 let path = format!("/api/v1/builds/{build}/tasks");
                 let _ = conn
-                    .call(Method::POST, &path, Some(&task_body(&id, i)))
+                    .call(Method::POST, &path, Some(&search_body(&id, i)))
                     .await;
                 // Every third task completes, so status filters have work to do.
                 if i.is_multiple_of(3) {
@@ -668,6 +683,23 @@ async fn scale(mut target: Target, opts: &Options) {
     );
     let _ = again.kill().await;
 }
+
+/// The search rows (issue 20's shapes), page of 50; seeded tasks: names `Task0`..`Task6`,
+/// `group` g0..g99 (1 % each), `ratio` 0..99.9, every third completed, `project` shared.
+const SEARCHES: [(&str, &str); 12] = [
+    ("latest page", "/api/v1/tasks/search?page_size=50"),
+    ("oldest page", "/api/v1/tasks/search?page_size=50&sort=created_at:asc"),
+    ("by name", "/api/v1/tasks/search?page_size=50&sort=task_name:asc"),
+    ("q=k3", "/api/v1/tasks/search?page_size=50&q=k3"),
+    ("task_name~k3", "/api/v1/tasks/search?page_size=50&filter=task_name%3A~%3Ak3"),
+    ("status:=completed", "/api/v1/tasks/search?page_size=50&filter=status%3A%3D%3Acompleted"),
+    ("status:=completed by name", "/api/v1/tasks/search?page_size=50&filter=status%3A%3D%3Acompleted&sort=task_name:desc"),
+    ("shared AND group=g42", "/api/v1/tasks/search?page_size=50&filter=param.project%3A%3D%3Aatlas,param.group%3A%3D%3Ag42"),
+    ("shared AND ratio<50", "/api/v1/tasks/search?page_size=50&filter=param.project%3A%3D%3Aatlas,param.ratio%3A%3C%3A50"),
+    ("two halves, overlap 1 %", "/api/v1/tasks/search?page_size=50&filter=param.early%3A%3D%3Atrue,param.late%3A%3D%3Atrue"),
+    ("param.ratio>=99.5", "/api/v1/tasks/search?page_size=50&filter=param.ratio%3A%3E%3D%3A99.5"),
+    ("created_at since 2000", "/api/v1/tasks/search?page_size=50&filter=created_at%3A%3E%3D%3A2000-01-01T00%3A00%3A00Z"),
+];
 
 fn main() {
     let (opts, threads) = options();
@@ -815,33 +847,48 @@ async fn run(opts: Options) {
 
     // Search over a seeded environment (`seed_for_search` seeds whole rounds of clients).
     let n = opts.search_tasks.div_ceil(c) * c;
-    let searches: Vec<(String, &'static str)> = [
-        (
-            format!("search latest page ({n} tasks)"),
-            "/api/v1/tasks/search?page_size=50",
-        ),
-        (
-            format!("search param.ratio range ({n} tasks)"),
-            "/api/v1/tasks/search?filter=param.ratio%3A%3E%3D%3A99.5&page_size=50",
-        ),
-        (
-            format!("search status:=completed ({n} tasks)"),
-            "/api/v1/tasks/search?filter=status%3A%3D%3Acompleted&page_size=50",
-        ),
-    ]
-    .into_iter()
-    .filter(|(name, _)| opts.wants(name))
-    .collect();
+    let search_clients = opts.search_clients;
+    let searches: Vec<(String, &'static str)> = SEARCHES
+        .iter()
+        .map(|(name, query)| (format!("search {name} ({n} tasks)"), *query))
+        .filter(|(name, _)| opts.wants(name))
+        .collect();
     if !searches.is_empty() {
         seed_for_search(&target, opts.search_tasks, c).await;
     }
+    // Searches run with a build's writes in parallel: one SDK-like client registering,
+    // starting and completing tasks one after the other (issue 20).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = (!searches.is_empty()).then(|| {
+        let (stop, addr, headers) = (stop.clone(), target.addr, target.key_headers());
+        tokio::spawn(async move {
+            let mut conn = Conn::open(addr, headers).await;
+            let build = new_build(&mut conn, None).await;
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let id = format!("bg-{i:08}");
+                let path = format!("/api/v1/builds/{build}/tasks");
+                let _ = conn
+                    .call(Method::POST, &path, Some(&search_body(&id, i)))
+                    .await;
+                let _ = conn
+                    .call(Method::POST, &format!("{path}/{id}/start"), None)
+                    .await;
+                let _ = conn
+                    .call(Method::POST, &format!("{path}/{id}/complete"), None)
+                    .await;
+                i += 1;
+            }
+            i
+        })
+    });
     for (name, query) in searches {
         rows.push(
             drive(
                 &name,
                 &target,
                 target.key_headers(),
-                c,
+                search_clients,
                 s,
                 move |conn, _, _| {
                     Box::pin(async move { (1, ok(&conn.call(Method::GET, query, None).await)) })
@@ -849,6 +896,11 @@ async fn run(opts: Options) {
             )
             .await,
         );
+    }
+    if let Some(w) = writer {
+        stop.store(true, Ordering::Relaxed);
+        let written = w.await.unwrap_or(0);
+        println!("(search rows ran beside a build writing {written} tasks, 3 writes each)");
     }
 
     // Locks: acquire + release of per-client lock names.

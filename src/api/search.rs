@@ -81,6 +81,9 @@ struct ResultOut<'a> {
 struct SearchOut<'a> {
     tasks: Vec<ResultOut<'a>>,
     total: u64,
+    /// New next to `total` (issue 20): `total` counts at most a bound, or what a work
+    /// budget reached; then this is true and more may match. v1 clients ignore it.
+    total_is_lower_bound: bool,
     page: i64,
     page_size: i64,
     available_columns: [&'static str; 5],
@@ -128,6 +131,7 @@ pub fn render(
     to_raw(&SearchOut {
         tasks,
         total: found.total,
+        total_is_lower_bound: found.total_is_lower_bound,
         page,
         page_size,
         available_columns: AVAILABLE_COLUMNS,

@@ -286,6 +286,8 @@ async fn q_sort_paging_and_result_shape() {
         "newest first"
     );
     assert_eq!(all["total"], 5);
+    // The new field next to `total`: small answers are counted exactly.
+    assert_eq!(all["total_is_lower_bound"], false);
     assert_eq!(
         (all["page"].clone(), all["page_size"].clone()),
         (json!(1), json!(50))

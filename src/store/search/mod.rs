@@ -21,7 +21,10 @@ use super::{Reader, StoreError};
 use crate::domain::events::TaskStatus;
 use crate::domain::search::{addressable_key, discover_keys, for_each_scalar, Scalar};
 
-pub use query::{asset_bodies, search, search_with, Found, Hit, Strategy};
+pub use query::{
+    asset_bodies, search, search_with, Access, Found, Hit, Strategy, Total, COUNT_BUDGET,
+    TOTAL_BOUND,
+};
 
 /// (env, field, encoded value, task) → references: every posting list, in task id
 /// (= created_at) order within one value. Fields: `param.<path>`, `asset.<name>.<path>`,

@@ -1,13 +1,15 @@
 //! Answering a search from the indexes (docs/search.md "How a query runs").
 //!
 //! Every condition (and `q`) resolves to a *source*: the index postings that hold exactly
-//! its matches, plus an estimate of their number read from the count tables. A lone
-//! condition whose postings come in result order is streamed: the page costs the page,
-//! the total comes from counts. Otherwise the smallest source is collected and the other
-//! conditions either intersect their own postings with it (when they are comparably
-//! small) or are checked task by task. Either way the work follows the match counts, not
-//! the environment's size; the exceptions (`task_id` `~`/`!=`, and `~`/`!=` over fields
-//! with many distinct values) are listed in docs/search.md.
+//! its matches. Each term then takes part in one of three ways: streamed (its postings,
+//! in id order, through a few cursors), materialised (a bounded set of matches, sorted),
+//! or checked on each candidate. The matcher (`cursor.rs`) intersects the streams lazily
+//! in result order and stops at the page, so a page costs the ids read up to its last
+//! match, not the match count. `total` is exact from the count tables when the query is
+//! one counted term, else counted on after the page up to [`TOTAL_BOUND`] matches within
+//! a work budget, and flagged as a lower bound when either runs out.
+
+mod cursor;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,6 +36,7 @@ use crate::store::tasks::{
     TASK_IDS, TASK_STATES,
 };
 use crate::store::StoreError;
+use cursor::{key_hull, Cursor, Matcher, RangeKind, Step};
 
 /// One task of a result page.
 #[derive(Debug, Clone)]
@@ -44,26 +47,82 @@ pub struct Hit {
     pub build: Option<(Uuid, String)>,
 }
 
-/// A result page and the number of all matches.
+/// A result page and the number of matches.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub hits: Vec<Hit>,
+    /// Exact, unless `total_is_lower_bound`: then at least this many match.
     pub total: u64,
+    pub total_is_lower_bound: bool,
+}
+
+/// The number of matches, or a lower bound of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub n: u64,
+    pub lower_bound: bool,
+}
+
+impl Total {
+    fn exact(n: u64) -> Total {
+        Total {
+            n,
+            lower_bound: false,
+        }
+    }
+}
+
+/// How a term takes part in a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Its postings are walked in id order with the others (leapfrog).
+    Stream,
+    /// Its matches are collected, sorted, and walked like postings.
+    Materialise,
+    /// It is checked on each candidate the other terms agree on.
+    Filter,
 }
 
 /// Planner overrides, so tests can run every execution path on the same data.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Strategy {
-    /// Collect this condition first (index into conditions, then `q`).
-    pub driver: Option<usize>,
-    /// Always intersect postings (`true`) or always check tasks (`false`).
-    pub intersect: Option<bool>,
-    /// Never stream a lone condition.
+    /// Take the terms this way (where they can; a term that cannot stream is
+    /// materialised instead).
+    pub forced: Option<Access>,
+    /// Only term number `i` (conditions, then `q`) is forced.
+    pub forced_term: Option<usize>,
+    /// Never take the total from the count tables.
     pub no_fast_path: bool,
+    /// Count at most this many matches for `total` ([`TOTAL_BOUND`]).
+    pub total_bound: Option<u64>,
+    /// Work units spent counting after the page at most ([`COUNT_BUDGET`]).
+    pub count_budget: Option<u64>,
+    /// Sort by name or namespace by walking the name index, checking every term.
+    pub name_walk: bool,
 }
 
-/// Streams merged for a streamed page at most; more go through collection.
-const MAX_MERGED_STREAMS: usize = 16;
+/// `total` is exact up to this many matches; beyond, it is this bound, flagged.
+pub const TOTAL_BOUND: u64 = 10_000;
+/// Work units (cursor steps 1, re-opened ranges 8, checked tasks 12) spent on counting
+/// after the page; when they run out, `total` is the count so far, flagged.
+pub const COUNT_BUDGET: u64 = 60_000;
+/// A term that cannot be streamed is collected when it has at most this many matches
+/// (so no query holds more ids than this per term), else checked per candidate.
+const MATERIALISE_CAP: u64 = 20_000;
+/// Index ranges united into one cursor at most (names, builds, values of a field).
+const MAX_UNION: usize = 16;
+/// Distinct values probed when looking for the few a `~`, `!=` or range accepts.
+const DISTINCT_PROBE: usize = 64;
+/// Distinct names for which sorting by name runs one pass per name.
+const MAX_NAME_PASSES: usize = 512;
+
+/// How a term takes part, with its cursor.
+enum Way<'a> {
+    Stream(Cursor<'a>),
+    Filter,
+    /// `created_at`: inclusive id ranges.
+    Ids(Vec<(u128, u128)>),
+}
 
 pub fn search(
     tx: &ReadTransaction,
@@ -99,7 +158,11 @@ pub fn search_with(
         .into_iter()
         .map(|id| x.hit(id))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Found { hits, total })
+    Ok(Found {
+        hits,
+        total: total.n,
+        total_is_lower_bound: total.lower_bound,
+    })
 }
 
 /// The bodies of the task's assets with these names; where types share a name, the
@@ -199,7 +262,6 @@ struct Plan<'q> {
     source: Source,
     /// `param.…`/`asset.…` field of the term, for point checks.
     field: Option<String>,
-    est: u64,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -258,22 +320,6 @@ fn normalise(mut ids: Ids) -> Ids {
     ids.sort_unstable();
     ids.dedup();
     ids
-}
-
-fn intersect(a: &[u128], b: &[u128]) -> Ids {
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
 }
 
 /// Upper bound of an environment's keys in a table keyed (env, &str, u128).
@@ -429,7 +475,6 @@ impl Exec {
             term,
             source,
             field,
-            est: 0,
         })
     }
 
@@ -914,123 +959,372 @@ impl Exec {
     }
 
     // -----------------------------------------------------------------------------------
-    // Running
+    // Running: lazy matching in result order (cursor.rs)
     // -----------------------------------------------------------------------------------
 
     fn run(
         &self,
-        mut plans: Vec<Plan<'_>>,
+        plans: Vec<Plan<'_>>,
         sort: Sort,
         offset: u64,
         limit: usize,
         strategy: Strategy,
-    ) -> Result<(Ids, u64), StoreError> {
-        // Cheap estimates first, so iterating ones can stop at the best found so far.
-        plans.sort_by_key(|p| cost_class(&p.source));
-        let mut best = u64::MAX;
-        for p in plans.iter_mut() {
-            let est = self.estimate(p, &p.source, best)?;
-            p.est = est;
-            best = best.min(est);
-        }
-        if !strategy.no_fast_path && plans.len() <= 1 {
-            if let Some(page) = self.streamed(plans.first(), sort, offset, limit)? {
-                return Ok(page);
-            }
-        }
-        let mut ids = if plans.is_empty() {
-            self.collect_all()?
+    ) -> Result<(Ids, Total), StoreError> {
+        let exact = if strategy.no_fast_path {
+            None
         } else {
-            let driver = match strategy.driver {
-                Some(d) => d.min(plans.len() - 1),
-                None => (0..plans.len()).min_by_key(|i| plans[*i].est).unwrap_or(0),
-            };
-            let first = plans.remove(driver);
-            let mut ids = self.collect(&first, &first.source)?;
-            plans.sort_by_key(|p| p.est);
-            for p in &plans {
-                if ids.is_empty() {
-                    break;
-                }
-                let collectable = !matches!(p.source, Source::TaskIds { scan: true, .. });
-                let materialise = strategy
-                    .intersect
-                    .unwrap_or(collectable && p.est <= (ids.len() as u64).saturating_mul(8));
-                if materialise {
-                    let other = self.collect(p, &p.source)?;
-                    ids = intersect(&ids, &other);
-                } else {
-                    let mut kept = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        if self.check(p, &mut Cand::new(id))? {
-                            kept.push(id);
-                        }
-                    }
-                    ids = kept;
-                }
-            }
-            ids
+            self.counted_total(&plans)?
         };
-        let total = ids.len() as u64;
-        let page = match sort.field {
+        let desc = sort.descending;
+        let (page, seen, exhausted, mut m) = match sort.field {
             SortField::CreatedAt => {
-                let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-                if sort.descending {
-                    ids.reverse();
-                }
-                ids.into_iter().skip(skip).take(limit).collect()
+                let mut m = self.matcher(&plans, desc, strategy, true)?;
+                let (page, seen, next) = walk(&mut m, 0, offset, limit)?;
+                (page, seen, next.is_none(), Some((m, next)))
             }
-            field => self.order_by_text(&mut ids, field, sort.descending, offset, limit)?,
+            field => {
+                let (page, seen, exhausted) =
+                    self.by_text(&plans, field, desc, offset, limit, strategy)?;
+                (page, seen, exhausted, None)
+            }
+        };
+        let total = if let Some(n) = exact {
+            Total::exact(n)
+        } else if exhausted {
+            Total::exact(seen)
+        } else {
+            let bound = strategy.total_bound.unwrap_or(TOTAL_BOUND).max(seen);
+            let budget = strategy.count_budget.unwrap_or(COUNT_BUDGET);
+            match m.as_mut() {
+                // Counting goes on from the page's end.
+                Some((m, Some(from))) => count_on(m, *from, seen, bound, budget)?,
+                Some((_, None)) => Total::exact(seen),
+                // Sorted by text: count again, in id order.
+                None => {
+                    let mut m = self.matcher(&plans, false, strategy, true)?;
+                    let counted = count_on(&mut m, 0, 0, bound, budget)?;
+                    Total {
+                        n: counted.n.max(seen),
+                        lower_bound: counted.lower_bound,
+                    }
+                }
+            }
         };
         Ok((page, total))
     }
 
-    fn collect_all(&self) -> Result<Ids, StoreError> {
-        let mut out = Vec::new();
-        for entry in self
-            .tasks
-            .range((self.env, 0u128)..=(self.env, u128::MAX))?
-        {
-            out.push(entry?.0.value().1);
+    /// The exact number of matches from the count tables, when the query is one term
+    /// whose postings are disjoint per counted value (or no term at all).
+    fn counted_total(&self, plans: &[Plan<'_>]) -> Result<Option<u64>, StoreError> {
+        match plans {
+            [] => Ok(Some(self.total_tasks)),
+            [p] => Ok(match &p.source {
+                Source::Status(_)
+                | Source::Names(_)
+                | Source::Namespaces(_)
+                | Source::Builds(_) => Some(self.estimate(p, &p.source, u64::MAX)?),
+                _ => None,
+            }),
+            _ => Ok(None),
         }
-        Ok(out)
     }
 
-    /// A page of matches ordered by name or namespace (then id). Few matches: read their
-    /// names. Many: walk the name index and keep the matches, stopping after the page.
-    fn order_by_text(
+    /// The conjunction of the plans in a page's direction. `drive`: when no term
+    /// streams, every task is a candidate (the task table is the stream).
+    fn matcher<'a, 'q>(
+        &'a self,
+        plans: &'a [Plan<'q>],
+        desc: bool,
+        strategy: Strategy,
+        drive: bool,
+    ) -> Result<Matcher<'a, 'q>, StoreError> {
+        let mut m = Matcher {
+            x: self,
+            desc,
+            streams: Vec::new(),
+            filters: Vec::new(),
+            id_ranges: Vec::new(),
+            lo: 0,
+            hi: u128::MAX,
+            work: 0,
+            budget: u64::MAX,
+        };
+        for (i, p) in plans.iter().enumerate() {
+            let forced = strategy
+                .forced
+                .filter(|_| strategy.forced_term.is_none_or(|t| t == i));
+            match self.access(p, desc, forced)? {
+                Way::Stream(c) => m.streams.push(c),
+                Way::Filter => m.filters.push(p),
+                Way::Ids(ranges) => {
+                    let (lo, hi) = key_hull(desc, &ranges);
+                    m.lo = m.lo.max(lo);
+                    m.hi = m.hi.min(hi);
+                    m.id_ranges.push(ranges);
+                }
+            }
+        }
+        m.filters.sort_by_key(|p| check_cost(p));
+        if drive && m.streams.is_empty() {
+            m.streams.push(Cursor::range(self, RangeKind::Tasks, desc));
+        }
+        Ok(m)
+    }
+
+    /// How a term takes part: streamed when its postings come in id order through few
+    /// cursors, else materialised when it has at most [`MATERIALISE_CAP`] matches, else
+    /// checked on each candidate. A `created_at` range is an id range: it bounds the walk.
+    fn access<'a>(
+        &'a self,
+        p: &Plan<'_>,
+        desc: bool,
+        forced: Option<Access>,
+    ) -> Result<Way<'a>, StoreError> {
+        if let Source::Ids(ranges) = &p.source {
+            return Ok(Way::Ids(ranges.clone()));
+        }
+        let materialise = |x: &'a Exec| -> Result<Way<'a>, StoreError> {
+            Ok(Way::Stream(Cursor::sorted(&x.collect(p, &p.source)?, desc)))
+        };
+        match forced {
+            Some(Access::Filter) => return Ok(Way::Filter),
+            Some(Access::Materialise) => return materialise(self),
+            Some(Access::Stream) | None => {}
+        }
+        if let Some(c) = self.stream_of(p, &p.source, desc)? {
+            return Ok(Way::Stream(c));
+        }
+        if forced == Some(Access::Stream) {
+            return materialise(self);
+        }
+        if matches!(p.source, Source::TaskIds { scan: true, .. }) {
+            return Ok(Way::Filter);
+        }
+        let size = match &p.source {
+            // Postings in the value range, accepted or not: bounded work, even over a
+            // field whose values are all distinct.
+            Source::Values {
+                field,
+                scan: scan @ (ValueScan::Range(..) | ValueScan::All),
+                ..
+            } => self.postings_in(field, scan, MATERIALISE_CAP + 1)?,
+            src => self.estimate(p, src, MATERIALISE_CAP + 1)?,
+        };
+        if size <= MATERIALISE_CAP {
+            return materialise(self);
+        }
+        Ok(Way::Filter)
+    }
+
+    /// Postings of a field in a scan's value ranges, counted up to `cap`.
+    fn postings_in(&self, field: &str, scan: &ValueScan, cap: u64) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for (lo, hi) in &value_ranges(scan) {
+            for entry in self.postings.range(value_bounds(self.env, field, lo, hi))? {
+                entry?;
+                n += 1;
+                if n >= cap {
+                    return Ok(n);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// A cursor over a source's matches in id order, when few index ranges hold them.
+    fn stream_of<'a>(
+        &'a self,
+        p: &Plan<'_>,
+        src: &Source,
+        desc: bool,
+    ) -> Result<Option<Cursor<'a>>, StoreError> {
+        let posting = |field: &str, enc: Vec<u8>| {
+            Cursor::range(self, RangeKind::Posting(field.to_owned(), enc), desc)
+        };
+        Ok(Some(match src {
+            Source::Status(codes) => {
+                Cursor::Union(codes.iter().map(|c| posting(STATUS, vec![*c])).collect())
+            }
+            Source::Builds(builds) if builds.len() <= MAX_UNION => Cursor::Union(
+                builds
+                    .iter()
+                    .map(|b| posting(BUILD, b.to_be_bytes().to_vec()))
+                    .collect(),
+            ),
+            Source::Names(names) | Source::Namespaces(names) if names.len() <= MAX_UNION => {
+                let by_name = matches!(src, Source::Names(_));
+                Cursor::Union(
+                    names
+                        .iter()
+                        .map(|n| Cursor::range(self, RangeKind::Name(by_name, n.clone()), desc))
+                        .collect(),
+                )
+            }
+            Source::TaskIds {
+                lo: Bound::Included(a),
+                hi: Bound::Included(b),
+                scan: false,
+            } if a == b => {
+                let id = self
+                    .task_ids
+                    .get((self.env, a.as_str()))?
+                    .map(|g| g.value());
+                Cursor::sorted(&id.into_iter().collect::<Vec<_>>(), desc)
+            }
+            Source::Values { field, scan, scope } => {
+                let encs = match scan {
+                    ValueScan::Points(encs) => encs.clone(),
+                    ValueScan::Range(lo, hi) => match self.accepted_values(p, field, lo, hi)? {
+                        Some(encs) => encs,
+                        None => return Ok(None),
+                    },
+                    ValueScan::All => {
+                        match self.accepted_values(
+                            p,
+                            field,
+                            &Bound::Unbounded,
+                            &Bound::Unbounded,
+                        )? {
+                            Some(encs) => encs,
+                            None => return Ok(None),
+                        }
+                    }
+                };
+                // Prefixes of long strings and overflowing documents are checked here,
+                // once, into a bounded list.
+                let mut checked = Vec::new();
+                let mut parts = Vec::new();
+                for enc in encs {
+                    if enc.first() == Some(&TAG_LONG) {
+                        for entry in self.postings_of(field, &enc)? {
+                            let task = entry?.0.value().3;
+                            if self.check(p, &mut Cand::new(task))? {
+                                checked.push(task);
+                            }
+                            if checked.len() as u64 > MATERIALISE_CAP {
+                                return Ok(None);
+                            }
+                        }
+                    } else {
+                        parts.push(posting(field, enc));
+                    }
+                }
+                if let Some(scope) = scope {
+                    for entry in self.overflow.range(overflow_range(self.env, scope))? {
+                        let task = entry?.0.value().2;
+                        if self.check(p, &mut Cand::new(task))? {
+                            checked.push(task);
+                        }
+                        if checked.len() as u64 > MATERIALISE_CAP {
+                            return Ok(None);
+                        }
+                    }
+                }
+                if !checked.is_empty() {
+                    parts.push(Cursor::sorted(&checked, desc));
+                }
+                Cursor::Union(parts)
+            }
+            Source::Union(parts) => {
+                let mut cursors = Vec::new();
+                for part in parts {
+                    match self.stream_of(p, part, desc)? {
+                        Some(c) => cursors.push(c),
+                        None => return Ok(None),
+                    }
+                }
+                Cursor::Union(cursors)
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The distinct encoded values of a field in `lo..hi` that the term accepts (or must
+    /// verify), found by seeking from value to value; `None` when the field has more than
+    /// [`DISTINCT_PROBE`] values there or the term accepts more than [`MAX_UNION`].
+    fn accepted_values(
         &self,
-        ids: &mut Ids,
+        p: &Plan<'_>,
+        field: &str,
+        lo: &Bound<Vec<u8>>,
+        hi: &Bound<Vec<u8>>,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let e = self.env;
+        let (_, end) = value_bounds(e, field, lo, hi);
+        let mut from: Bound<Vec<u8>> = lo.clone();
+        let mut out = Vec::new();
+        for _ in 0..=DISTINCT_PROBE {
+            let start = match &from {
+                Bound::Included(x) => Bound::Included((e, field, x.as_slice(), 0u128)),
+                Bound::Excluded(x) => Bound::Excluded((e, field, x.as_slice(), u128::MAX)),
+                Bound::Unbounded => Bound::Included((e, field, &[][..], 0u128)),
+            };
+            let Some(entry) = self.postings.range((start, end))?.next() else {
+                return Ok(Some(out));
+            };
+            let (k, _) = entry?;
+            let enc = k.value().2.to_vec();
+            if Self::decide(p.term, &enc) != Decision::No {
+                if out.len() >= MAX_UNION {
+                    return Ok(None);
+                }
+                out.push(enc.clone());
+            }
+            from = Bound::Excluded(enc);
+        }
+        Ok(None)
+    }
+
+    /// A page ordered by name or namespace (then id): one pass of the matcher per
+    /// distinct name in sort order, each restricted to that name's postings, until the
+    /// page is full. With very many distinct names, the name index is walked and every
+    /// term checked. Returns the page, the matches seen, and whether they were all.
+    fn by_text(
+        &self,
+        plans: &[Plan<'_>],
         field: SortField,
         desc: bool,
         offset: u64,
         limit: usize,
-    ) -> Result<Ids, StoreError> {
-        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-        if (ids.len() as u64).saturating_mul(16) <= self.total_tasks {
-            let mut keyed = Vec::with_capacity(ids.len());
-            for id in ids.iter() {
-                let mut c = Cand::new(*id);
-                let h = self.head(&mut c)?;
-                let text = if field == SortField::TaskName {
-                    h.task_name.clone()
-                } else {
-                    h.task_namespace.clone()
-                };
-                keyed.push((text, *id));
-            }
-            keyed.sort();
-            if desc {
-                keyed.reverse();
-            }
-            return Ok(keyed
-                .into_iter()
-                .skip(skip)
-                .take(limit)
-                .map(|(_, id)| id)
-                .collect());
+        strategy: Strategy,
+    ) -> Result<(Ids, u64, bool), StoreError> {
+        let by_name = field == SortField::TaskName;
+        let column = if by_name { FIELD_NAME } else { FIELD_NAMESPACE };
+        let mut names = self.distinct(column, |_| true)?;
+        if names.len() > MAX_NAME_PASSES || strategy.name_walk {
+            return self.walk_names(plans, by_name, desc, offset, limit);
         }
-        let table = if field == SortField::TaskName {
+        if desc {
+            names.reverse();
+        }
+        let mut m = self.matcher(plans, desc, strategy, false)?;
+        let (mut page, mut seen) = (Vec::new(), 0u64);
+        for name in names {
+            m.reset();
+            m.streams
+                .push(Cursor::range(self, RangeKind::Name(by_name, name), desc));
+            let skip = offset.saturating_sub(seen);
+            let (part, n, _) = walk(&mut m, 0, skip, limit - page.len())?;
+            m.streams.pop();
+            page.extend(part);
+            seen += n;
+            if page.len() >= limit {
+                return Ok((page, seen, false));
+            }
+        }
+        Ok((page, seen, true))
+    }
+
+    /// By name without passes: the name index in sort order, every term checked.
+    fn walk_names(
+        &self,
+        plans: &[Plan<'_>],
+        by_name: bool,
+        desc: bool,
+        offset: u64,
+        limit: usize,
+    ) -> Result<(Ids, u64, bool), StoreError> {
+        let table = if by_name {
             &self.by_name
         } else {
             &self.by_namespace
@@ -1045,136 +1339,28 @@ impl Exec {
         } else {
             Box::new(range.map(|e| e.map(|(k, _)| k.value().2).map_err(err)))
         };
-        let mut out = Vec::new();
-        let mut seen = 0usize;
-        for id in iter {
+        let (mut page, mut seen) = (Vec::new(), 0u64);
+        'tasks: for id in iter {
             let id = id?;
-            if ids.binary_search(&id).is_ok() {
-                if seen >= skip {
-                    out.push(id);
-                    if out.len() >= limit {
-                        break;
-                    }
+            let mut cand = Cand::new(id);
+            for p in plans {
+                let ok = match &p.source {
+                    Source::Ids(ranges) => ranges.iter().any(|(lo, hi)| *lo <= id && id <= *hi),
+                    _ => self.check(p, &mut cand)?,
+                };
+                if !ok {
+                    continue 'tasks;
                 }
-                seen += 1;
+            }
+            if seen >= offset {
+                page.push(id);
+            }
+            seen += 1;
+            if page.len() >= limit {
+                return Ok((page, seen, false));
             }
         }
-        Ok(out)
-    }
-
-    /// A lone condition whose postings come in result order and whose count is kept:
-    /// read only the page.
-    fn streamed(
-        &self,
-        plan: Option<&Plan<'_>>,
-        sort: Sort,
-        offset: u64,
-        limit: usize,
-    ) -> Result<Option<(Ids, u64)>, StoreError> {
-        let e = self.env;
-        let desc = sort.descending;
-        let by = |table: &ReadOnlyTable<(u128, &'static str, u128), ()>| -> Result<IdIter<'_>, StoreError> {
-            let range = table.range(env_str_bounds(e))?;
-            Ok(if desc {
-                Box::new(range.rev().map(|x| x.map(|(k, _)| k.value().2).map_err(err)))
-            } else {
-                Box::new(range.map(|x| x.map(|(k, _)| k.value().2).map_err(err)))
-            })
-        };
-        let Some(plan) = plan else {
-            let stream: IdIter<'_> = match sort.field {
-                SortField::CreatedAt => {
-                    let range = self.tasks.range((e, 0u128)..=(e, u128::MAX))?;
-                    if desc {
-                        Box::new(
-                            range
-                                .rev()
-                                .map(|x| x.map(|(k, _)| k.value().1).map_err(err)),
-                        )
-                    } else {
-                        Box::new(range.map(|x| x.map(|(k, _)| k.value().1).map_err(err)))
-                    }
-                }
-                SortField::TaskName => by(&self.by_name)?,
-                SortField::TaskNamespace => by(&self.by_namespace)?,
-            };
-            return Ok(Some((
-                page_of(vec![stream], desc, offset, limit)?,
-                self.total_tasks,
-            )));
-        };
-        let mut streams: Vec<IdIter<'_>> = Vec::new();
-        match (&plan.source, sort.field) {
-            (Source::Status(codes), SortField::CreatedAt) => {
-                for c in codes {
-                    let range = self.postings_of(STATUS, &[*c])?;
-                    streams.push(directed(range, desc, |k: (u128, &str, &[u8], u128)| k.3));
-                }
-            }
-            (Source::Builds(builds), SortField::CreatedAt)
-                if builds.len() <= MAX_MERGED_STREAMS =>
-            {
-                for b in builds {
-                    let range = self.postings_of(BUILD, &b.to_be_bytes())?;
-                    streams.push(directed(range, desc, |k: (u128, &str, &[u8], u128)| k.3));
-                }
-            }
-            (Source::Names(names), f) | (Source::Namespaces(names), f)
-                if f == SortField::CreatedAt && names.len() <= MAX_MERGED_STREAMS
-                    || f == SortField::TaskName && matches!(plan.source, Source::Names(_))
-                    || f == SortField::TaskNamespace
-                        && matches!(plan.source, Source::Namespaces(_)) =>
-            {
-                let table = if matches!(plan.source, Source::Names(_)) {
-                    &self.by_name
-                } else {
-                    &self.by_namespace
-                };
-                let ordered: Vec<&String> = if desc {
-                    names.iter().rev().collect()
-                } else {
-                    names.iter().collect()
-                };
-                for name in ordered {
-                    let range =
-                        table.range((e, name.as_str(), 0u128)..=(e, name.as_str(), u128::MAX))?;
-                    streams.push(directed(range, desc, |k: (u128, &str, u128)| k.2));
-                }
-                if f != SortField::CreatedAt {
-                    // Names are already in sort order: concatenate instead of merging.
-                    let chained: IdIter<'_> = Box::new(streams.into_iter().flatten());
-                    let page = page_of(vec![chained], desc, offset, limit)?;
-                    return Ok(Some((page, plan.est)));
-                }
-            }
-            (
-                Source::Values {
-                    field,
-                    scan: ValueScan::Points(encs),
-                    scope: Some(scope),
-                },
-                SortField::CreatedAt,
-            ) if scope == "param"
-                && encs.iter().all(|x| x[0] != TAG_LONG)
-                && self
-                    .overflow
-                    .range(overflow_range(e, scope))?
-                    .next()
-                    .is_none() =>
-            {
-                // One value per task and field: the point ranges are disjoint and their
-                // counts add up exactly.
-                for enc in encs {
-                    let x = enc.as_slice();
-                    let range = self
-                        .postings
-                        .range((e, field.as_str(), x, 0u128)..=(e, field.as_str(), x, u128::MAX))?;
-                    streams.push(directed(range, desc, |k: (u128, &str, &[u8], u128)| k.3));
-                }
-            }
-            _ => return Ok(None),
-        }
-        Ok(Some((page_of(streams, desc, offset, limit)?, plan.est)))
+        Ok((page, seen, true))
     }
 
     fn hit(&self, id: u128) -> Result<Hit, StoreError> {
@@ -1226,20 +1412,6 @@ fn value_scan(op: Op, v: &FilterValue) -> ValueScan {
     }
 }
 
-/// Cheapness of estimating a source: count-table reads first, iteration last.
-fn cost_class(src: &Source) -> u8 {
-    match src {
-        Source::Status(_) | Source::Builds(_) => 0,
-        Source::Names(_) | Source::Namespaces(_) | Source::Union(_) => 0,
-        Source::Values {
-            scan: ValueScan::Points(_),
-            ..
-        } => 1,
-        Source::Values { .. } => 2,
-        Source::Ids(_) | Source::TaskIds { .. } => 3,
-    }
-}
-
 fn overflow_range(env: u128, scope: &str) -> std::ops::RangeInclusive<(u128, &str, u128)> {
     (env, scope, 0u128)..=(env, scope, u128::MAX)
 }
@@ -1265,64 +1437,83 @@ fn hash_bounds<'a>(
     (lo, hi)
 }
 
-/// A range's task ids in the page's direction.
-fn directed<'a, K, V>(
-    range: redb::Range<'a, K, V>,
-    desc: bool,
-    id: fn(K::SelfType<'_>) -> u128,
-) -> IdIter<'a>
-where
-    K: redb::Key + 'static,
-    V: redb::Value + 'static,
-{
-    if desc {
-        Box::new(
-            range
-                .rev()
-                .map(move |x| x.map(|(k, _)| id(k.value())).map_err(err)),
-        )
-    } else {
-        Box::new(range.map(move |x| x.map(|(k, _)| id(k.value())).map_err(err)))
+/// Walks matches from key `from`: skips `offset`, keeps up to `limit`. Returns the page,
+/// the matches walked (skipped ones included), and the key to go on from (`None` when
+/// the matches ran out).
+fn walk(
+    m: &mut Matcher<'_, '_>,
+    from: u128,
+    offset: u64,
+    limit: usize,
+) -> Result<(Ids, u64, Option<u128>), StoreError> {
+    let (mut page, mut seen, mut from) = (Vec::with_capacity(limit), 0u64, from);
+    while page.len() < limit {
+        match m.next(from)? {
+            Step::Match(k) => {
+                if seen >= offset {
+                    page.push(cursor::key(m.desc, k));
+                }
+                seen += 1;
+                match k.checked_add(1) {
+                    Some(next) => from = next,
+                    None => return Ok((page, seen, None)),
+                }
+            }
+            Step::End | Step::OutOfBudget => return Ok((page, seen, None)),
+        }
+    }
+    Ok((page, seen, Some(from)))
+}
+
+/// Counts on from key `from`, `seen` matches already known: exact when the matches end
+/// before `bound` and the work budget; else `bound` (or what the budget reached) as a
+/// lower bound.
+fn count_on(
+    m: &mut Matcher<'_, '_>,
+    mut from: u128,
+    mut seen: u64,
+    bound: u64,
+    budget: u64,
+) -> Result<Total, StoreError> {
+    m.budget = m.work.saturating_add(budget);
+    loop {
+        match m.next(from)? {
+            Step::Match(k) => {
+                if seen >= bound {
+                    return Ok(Total {
+                        n: seen,
+                        lower_bound: true,
+                    });
+                }
+                seen += 1;
+                match k.checked_add(1) {
+                    Some(next) => from = next,
+                    None => return Ok(Total::exact(seen)),
+                }
+            }
+            Step::End => return Ok(Total::exact(seen)),
+            Step::OutOfBudget => {
+                return Ok(Total {
+                    n: seen,
+                    lower_bound: true,
+                })
+            }
+        }
     }
 }
 
-/// Merges streams that are each in page order (ascending ids, or descending) and
-/// returns entries `offset..offset + limit` of the merge, reading no further.
-fn page_of(
-    streams: Vec<IdIter<'_>>,
-    desc: bool,
-    offset: u64,
-    limit: usize,
-) -> Result<Ids, StoreError> {
-    let mut heads: Vec<(Option<u128>, IdIter<'_>)> = Vec::with_capacity(streams.len());
-    for mut s in streams {
-        let first = s.next().transpose()?;
-        heads.push((first, s));
+/// Rough cost of checking a term on one task, to check cheap terms first.
+fn check_cost(p: &Plan<'_>) -> u8 {
+    match p.term {
+        Term::Q(_) => 2,
+        Term::Cond(c) => match c {
+            Condition::CreatedAt(..) => 0,
+            Condition::Status(_) => 1,
+            Condition::Text(TextColumn::BuildId | TextColumn::BuildName, ..) => 1,
+            Condition::Text(..) => 2,
+            Condition::Param(_, Op::Eq, _) => 3,
+            Condition::Param(..) => 4,
+            Condition::Asset(..) => 5,
+        },
     }
-    let mut out = Vec::with_capacity(limit);
-    let mut skipped = 0u64;
-    while out.len() < limit {
-        let pick = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (h, _))| h.map(|v| (i, v)))
-            .reduce(|a, b| {
-                let better = if desc { b.1 > a.1 } else { b.1 < a.1 };
-                if better {
-                    b
-                } else {
-                    a
-                }
-            });
-        let Some((i, id)) = pick else {
-            break;
-        };
-        heads[i].0 = heads[i].1.next().transpose()?;
-        if skipped < offset {
-            skipped += 1;
-        } else {
-            out.push(id);
-        }
-    }
-    Ok(out)
 }
