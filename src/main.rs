@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             stardag_server::admin::main(&sources, args)
         }
         Command::Version => {
-            println!("stardag-server {}", env!("CARGO_PKG_VERSION"));
+            println!("stardag-server {}", stardag_server::VERSION);
             ExitCode::SUCCESS
         }
     }
