@@ -3,6 +3,10 @@
 //! Request path: `server` (accept, connection limits) → `http` (route, read, answer)
 //! → `api` (handlers) → `store` (redb: snapshot reads, one group-commit writer).
 
+/// The crate version: `GET /api/v1/version`, `stardag-server version` and the
+/// `stardag_server_build_info` gauge all show this one value.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod admin;
 pub mod api;
 pub mod auth;

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         Command::Backup { out } => backup(&sources, &out),
         Command::Restore { from, force } => restore(&sources, &from, force),
         Command::Version => {
-            println!("stardag-server {}", env!("CARGO_PKG_VERSION"));
+            println!("stardag-server {}", stardag_server::VERSION);
             ExitCode::SUCCESS
         }
     }

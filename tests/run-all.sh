@@ -7,5 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --release --locked
+bash tests/openapi/run.sh target/release/stardag-server
 bash tests/sdk/run.sh target/release/stardag-server "$@"
 bash tests/sdk_v2/run.sh target/release/stardag-server

@@ -49,8 +49,9 @@ pub async fn list(state: &AppState, rq: Req, ws: &str, env: &str) -> ApiResult {
     Ok(ok(&keys.iter().map(api_key_json).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = api_keys::CreateBody)]
+pub(crate) struct CreateBody {
     name: String,
 }
 

@@ -15,16 +15,19 @@ use crate::store::redo::UploadAssets;
 use crate::store::search::DocIndex;
 use crate::store::tasks::{self, AssetInput};
 
-#[derive(Deserialize)]
-struct AssetItem {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = assets::AssetItem)]
+pub(crate) struct AssetItem {
     #[serde(rename = "type")]
     asset_type: String,
     name: String,
+    #[schema(value_type = Object)]
     body: Map<String, Value>,
 }
 
-#[derive(Serialize)]
-struct Assets<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = assets::Assets)]
+pub(crate) struct Assets<'a> {
     assets: Vec<AssetOut<'a>>,
 }
 

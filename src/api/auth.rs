@@ -40,8 +40,9 @@ pub fn config(state: &AppState) -> ApiResult {
     Ok(ok(&body))
 }
 
-#[derive(Deserialize)]
-struct ExchangeBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = auth::ExchangeBody)]
+pub(crate) struct ExchangeBody {
     workspace_id: Uuid,
 }
 
@@ -71,8 +72,9 @@ pub async fn exchange(state: &AppState, rq: Req) -> ApiResult {
     })))
 }
 
-#[derive(Deserialize)]
-struct LoginBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = auth::LoginBody)]
+pub(crate) struct LoginBody {
     email: String,
     password: String,
 }
@@ -146,8 +148,9 @@ pub async fn login(state: &AppState, rq: Req) -> ApiResult {
     }
 }
 
-#[derive(Deserialize)]
-struct RegisterBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = auth::RegisterBody)]
+pub(crate) struct RegisterBody {
     email: String,
     password: String,
     #[serde(default)]

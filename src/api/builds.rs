@@ -19,8 +19,9 @@ use crate::store::redo::{CreateBuild, TransitionBuild};
 use crate::store::tasks::{self, NewBuild};
 
 /// `POST /builds` body; `environment_id` and `user_id` are accepted and ignored (§4.1).
-#[derive(Deserialize)]
-struct CreateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = builds::CreateBody)]
+pub(crate) struct CreateBody {
     #[serde(default)]
     commit_hash: Option<String>,
     #[serde(default)]
@@ -70,8 +71,9 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
     Ok(created(&build_out(env, &row, None)))
 }
 
-#[derive(Serialize)]
-struct BuildPage<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = builds::BuildPage)]
+pub(crate) struct BuildPage<'a> {
     builds: Vec<BuildOut<'a>>,
     total: u64,
     page: i64,
@@ -185,8 +187,9 @@ async fn apply_transition(
     Ok(ok(&body))
 }
 
-#[derive(Deserialize)]
-struct PatchBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = builds::PatchBody)]
+pub(crate) struct PatchBody {
     status: String,
     #[serde(default)]
     error_message: Option<String>,

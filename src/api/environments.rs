@@ -168,13 +168,15 @@ pub async fn list(state: &AppState, rq: Req, ws: &str) -> ApiResult {
     Ok(ok(&envs.iter().map(environment_json).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = environments::CreateBody)]
+pub(crate) struct CreateBody {
     name: String,
     slug: String,
     #[serde(default)]
     description: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     max_concurrent_locks: Option<Value>,
 }
 
@@ -244,13 +246,15 @@ pub async fn get(state: &AppState, rq: Req, ws: &str, env: &str) -> ApiResult {
     Ok(ok(&environment_json(&row)))
 }
 
-#[derive(Deserialize)]
-struct UpdateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = environments::UpdateBody)]
+pub(crate) struct UpdateBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     max_concurrent_locks: Option<Value>,
 }
 

@@ -5,6 +5,7 @@ use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::HeaderMap;
 use http::Response;
 use http_body_util::Full;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::api_key::{digests_equal, hash};
@@ -25,6 +26,22 @@ pub fn health(state: &AppState) -> HttpResponse {
     }
 }
 
+/// `GET /api/v1/version` (upstream's web UI footer reads it). `api_version` names the
+/// protocol generation of this path; `/api/v2` is served next to it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = health::VersionOut)]
+pub struct VersionOut {
+    server_version: &'static str,
+    api_version: &'static str,
+}
+
+pub fn version() -> HttpResponse {
+    ok(&VersionOut {
+        server_version: crate::VERSION,
+        api_version: "v1",
+    })
+}
+
 pub fn metrics(state: &AppState, headers: &HeaderMap) -> ApiResult {
     if !state.config.metrics.enabled {
         return Err(ApiError::not_found("Not Found"));
@@ -37,7 +54,10 @@ pub fn metrics(state: &AppState, headers: &HeaderMap) -> ApiResult {
         .map(|m| m.len())
         .unwrap_or(0);
     let mut text = format!(
-        "# HELP stardag_store_commits_total Write transactions committed (one per batch).\n\
+        "# HELP stardag_server_build_info The running binary's version (always 1).\n\
+         # TYPE stardag_server_build_info gauge\n\
+         stardag_server_build_info{{version=\"{}\"}} 1\n\
+         # HELP stardag_store_commits_total Write transactions committed (one per batch).\n\
          # TYPE stardag_store_commits_total counter\n\
          stardag_store_commits_total {}\n\
          # HELP stardag_store_durable_commits_total Commits synced to the database file (checkpoints).\n\
@@ -64,6 +84,7 @@ pub fn metrics(state: &AppState, headers: &HeaderMap) -> ApiResult {
          # HELP stardag_store_disk_free_bytes Free bytes on the data dir's filesystem at the last check.\n\
          # TYPE stardag_store_disk_free_bytes gauge\n\
          stardag_store_disk_free_bytes {}\n",
+        crate::VERSION,
         s.commits,
         s.durable_commits,
         s.journal_syncs,

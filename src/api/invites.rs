@@ -61,10 +61,12 @@ pub async fn list(state: &AppState, rq: Req, ws: String) -> ApiResult {
     Ok(ok(&invites))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = invites::CreateBody)]
+pub(crate) struct CreateBody {
     email: String,
     #[serde(default = "member_role")]
+    #[schema(value_type = Object)]
     role: Value,
 }
 

@@ -20,8 +20,9 @@ const DEFAULT_TTL_SECONDS: i64 = 60;
 const MAX_TTL_SECONDS: i64 = 86_400;
 const MICROS: i64 = 1_000_000;
 
-#[derive(Serialize)]
-struct LockOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = locks::LockOut)]
+pub(crate) struct LockOut<'a> {
     name: &'a str,
     environment_id: Uuid,
     owner_id: Uuid,

@@ -60,8 +60,10 @@ pub async fn list(state: &AppState, rq: Req, ws: String) -> ApiResult {
     Ok(ok(&members))
 }
 
-#[derive(Deserialize)]
-struct UpdateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = members::UpdateBody)]
+pub(crate) struct UpdateBody {
+    #[schema(value_type = Object)]
     role: Value,
 }
 

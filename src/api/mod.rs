@@ -12,11 +12,12 @@ mod invites;
 mod locks;
 mod me;
 mod members;
+mod openapi;
 pub mod provisioning;
 pub mod search;
 mod target_roots;
 mod tasks;
-mod v2;
+pub(crate) mod v2;
 mod wire;
 mod workspaces;
 
@@ -117,6 +118,9 @@ pub async fn dispatch(
     match endpoint {
         Health => Ok(health::health(state)),
         Metrics => health::metrics(state, &rq.headers),
+        Version => Ok(health::version()),
+        OpenApi => Ok(openapi::openapi_json()),
+        Docs => Ok(openapi::docs()),
         Jwks => auth::jwks(state),
         AuthConfig => auth::config(state),
         Exchange => auth::exchange(state, rq).await,

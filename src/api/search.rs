@@ -63,8 +63,9 @@ const STATUS_VALUES: [TaskStatus; 5] = [
 /// Columns listed by `/search/columns` per kind.
 const TOP_COLUMNS: usize = 50;
 
-#[derive(Serialize)]
-struct ResultOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = search::ResultOut)]
+pub(crate) struct ResultOut<'a> {
     #[serde(flatten)]
     task: TaskFields<'a>,
     build_id: Option<Uuid>,
@@ -74,11 +75,14 @@ struct ResultOut<'a> {
     completed_at: Option<String>,
     error_message: Option<&'a str>,
     asset_count: u64,
+    /// Asset name → its body.
+    #[schema(value_type = Object)]
     asset_data: BTreeMap<&'a str, &'a RawValue>,
 }
 
-#[derive(Serialize)]
-struct SearchOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = search::SearchOut)]
+pub(crate) struct SearchOut<'a> {
     tasks: Vec<ResultOut<'a>>,
     total: u64,
     /// New next to `total` (issue 20): `total` counts at most a bound, or what a work
@@ -164,8 +168,9 @@ fn limit(params: &Params) -> Result<usize, ApiError> {
     Ok(params.int_in("limit", 20, 1, 1000)? as usize)
 }
 
-#[derive(Serialize)]
-struct KeyOut {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = search::KeyOut)]
+pub(crate) struct KeyOut {
     key: String,
     #[serde(rename = "type")]
     kind: &'static str,
@@ -203,8 +208,9 @@ pub async fn keys(state: &AppState, rq: Req) -> ApiResult {
     Ok(ok(&body))
 }
 
-#[derive(Serialize)]
-struct ValueOut {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = search::ValueOut)]
+pub(crate) struct ValueOut {
     value: String,
     count: u64,
 }

@@ -71,8 +71,9 @@ pub async fn list(state: &AppState, rq: Req, ws: &str, env: &str) -> ApiResult {
     Ok(ok(&roots.iter().map(root_json).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = target_roots::CreateBody)]
+pub(crate) struct CreateBody {
     name: String,
     uri_prefix: String,
 }
@@ -121,8 +122,9 @@ pub async fn get(state: &AppState, rq: Req, ws: &str, env: &str, root: &str) -> 
     Ok(ok(&root_json(&row)))
 }
 
-#[derive(Deserialize)]
-struct UpdateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = target_roots::UpdateBody)]
+pub(crate) struct UpdateBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]

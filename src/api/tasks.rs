@@ -23,10 +23,12 @@ use crate::store::search::DocIndex;
 use crate::store::tasks::{self, NewEvent, Registration};
 
 /// The registration body (§4.2); unknown fields (the seed's `build_id`) are ignored.
-#[derive(Deserialize)]
-struct RegisterBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = tasks::RegisterBody)]
+pub(crate) struct RegisterBody {
     task_id: String,
     task_name: String,
+    #[schema(value_type = Object)]
     task_data: Map<String, Value>,
     #[serde(default)]
     task_namespace: String,
@@ -198,8 +200,9 @@ pub async fn build_events(state: &AppState, rq: Req, raw_build: &str) -> ApiResu
     Ok(ok(&body))
 }
 
-#[derive(Serialize)]
-struct Node<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = tasks::Node)]
+pub(crate) struct Node<'a> {
     id: Uuid,
     task_id: &'a str,
     task_name: &'a str,
@@ -208,14 +211,16 @@ struct Node<'a> {
     asset_count: u64,
 }
 
-#[derive(Serialize)]
-struct Edge {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = tasks::Edge)]
+pub(crate) struct Edge {
     source: Uuid,
     target: Uuid,
 }
 
-#[derive(Serialize)]
-struct Graph<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = tasks::Graph)]
+pub(crate) struct Graph<'a> {
     nodes: Vec<Node<'a>>,
     edges: Vec<Edge>,
 }
@@ -251,8 +256,9 @@ pub async fn build_graph(state: &AppState, rq: Req, raw_build: &str) -> ApiResul
     Ok(ok(&body))
 }
 
-#[derive(Serialize)]
-struct TaskPage<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = tasks::TaskPage)]
+pub(crate) struct TaskPage<'a> {
     tasks: Vec<TaskOut<'a>>,
     total: u64,
     page: i64,
@@ -324,9 +330,11 @@ pub async fn events(state: &AppState, rq: Req, hash: &str) -> ApiResult {
 }
 
 /// The SDK's `TaskMetadata`: all eleven keys present, `version` a string.
-#[derive(Serialize)]
-struct Metadata<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = tasks::Metadata)]
+pub(crate) struct Metadata<'a> {
     id: &'a str,
+    #[schema(value_type = Object)]
     body: &'a RawValue,
     name: &'a str,
     namespace: &'a str,

@@ -60,7 +60,8 @@ pub fn paging(query: &Query, default_size: i64) -> Result<(usize, i64, i64), Api
     Ok((usize::try_from(offset).unwrap_or(usize::MAX), page, size))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = wire::TriggeredBy)]
 pub struct TriggeredBy {
     id: String,
     email: String,
@@ -79,7 +80,8 @@ pub fn triggered_by(r: &impl Reader, row: &BuildRow) -> Result<Option<TriggeredB
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = wire::BuildOut)]
 pub struct BuildOut<'a> {
     id: Uuid,
     environment_id: Uuid,
@@ -114,12 +116,14 @@ pub fn build_out(env: Uuid, row: &BuildRow, user: Option<TriggeredBy>) -> BuildO
 
 /// A task's stored fields as every task answer shows them: [`TaskOut`] puts the id in
 /// front, a search result (which has no id) its status columns after.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = wire::TaskFields)]
 pub struct TaskFields<'a> {
     task_id: &'a str,
     environment_id: Uuid,
     task_namespace: &'a str,
     task_name: &'a str,
+    #[schema(value_type = Object)]
     task_data: &'a RawValue,
     version: Option<&'a str>,
     output_uri: Option<&'a str>,
@@ -139,7 +143,8 @@ pub fn task_fields(env: Uuid, row: &TaskRow) -> Result<TaskFields<'_>, ApiError>
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = wire::TaskOut)]
 pub struct TaskOut<'a> {
     id: Uuid,
     #[serde(flatten)]
@@ -154,7 +159,8 @@ pub fn task_out(env: Uuid, row: &TaskRow) -> Result<TaskOut<'_>, ApiError> {
 }
 
 /// TaskWithStatusResponse: the task plus its global status (§3.4 batched, D18).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = wire::TaskWithStatusOut)]
 pub struct TaskWithStatusOut<'a> {
     #[serde(flatten)]
     task: TaskOut<'a>,
@@ -185,7 +191,8 @@ pub fn task_with_status_out<'a>(
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = wire::EventOut)]
 pub struct EventOut<'a> {
     id: Uuid,
     build_id: Uuid,
@@ -194,6 +201,7 @@ pub struct EventOut<'a> {
     event_type: EventType,
     created_at: String,
     error_message: Option<&'a str>,
+    #[schema(value_type = Option<Object>)]
     event_metadata: Option<&'a RawValue>,
 }
 
@@ -213,13 +221,15 @@ pub fn events_out(events: &[StoredEvent]) -> Result<Vec<EventOut<'_>>, ApiError>
     events.iter().map(event_out).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = wire::AssetOut)]
 pub struct AssetOut<'a> {
     id: Uuid,
     /// The task hash (§4.0).
     task_id: &'a str,
     asset_type: &'a str,
     name: &'a str,
+    #[schema(value_type = Object)]
     body: &'a RawValue,
     created_at: String,
 }

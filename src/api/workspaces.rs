@@ -62,8 +62,9 @@ fn slug_error(field: &str, value: &str) -> Option<ValidationItem> {
     })
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = workspaces::CreateBody)]
+pub(crate) struct CreateBody {
     name: String,
     slug: String,
     description: Option<String>,
@@ -186,8 +187,9 @@ pub async fn get(state: &AppState, rq: Req, ws: String) -> ApiResult {
     Ok(ok(&body))
 }
 
-#[derive(Deserialize)]
-struct UpdateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = workspaces::UpdateBody)]
+pub(crate) struct UpdateBody {
     name: Option<String>,
     description: Option<String>,
 }

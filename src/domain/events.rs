@@ -77,7 +77,19 @@ pub(crate) use wire_enum;
 
 /// The 15 event types (v1-tasks §3.1). Stored in `events.event_type` and returned as
 /// `event_type` in EventResponse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     BuildStarted,
@@ -187,7 +199,18 @@ impl EventType {
 /// Build status (v1-tasks §3.2). `pending` is never observable through the API because
 /// creation always appends `build_started`.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum BuildStatus {
@@ -226,7 +249,18 @@ impl BuildStatus {
 /// Task status (v1-tasks §3.3). The global derivation (§3.4) only ever yields
 /// [`TaskStatus::GLOBAL_OBSERVABLE`].
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {

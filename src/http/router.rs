@@ -30,6 +30,9 @@ pub type Id = String;
 pub enum Endpoint {
     Health,
     Metrics,
+    Version,
+    OpenApi,
+    Docs,
     // Auth (mounted at `/` and at `/api/v1`)
     Jwks,
     AuthConfig,
@@ -385,6 +388,9 @@ impl Endpoint {
         match self {
             Health => "health",
             Metrics => "metrics",
+            Version => "version",
+            OpenApi => "openapi",
+            Docs => "docs",
             Jwks => "jwks",
             AuthConfig => "auth_config",
             Exchange => "auth_exchange",
@@ -511,7 +517,9 @@ impl Endpoint {
     pub fn auth(&self) -> AuthKind {
         use Endpoint::*;
         match self {
-            Health | Metrics | Jwks | AuthConfig | Login | Register => AuthKind::None,
+            Health | Metrics | Version | OpenApi | Docs | Jwks | AuthConfig | Login | Register => {
+                AuthKind::None
+            }
             Exchange => AuthKind::Exchange,
             Me
             | MyInvites
@@ -673,6 +681,9 @@ fn match_route(method: &Method, segs: &[&str]) -> Option<Endpoint> {
     let endpoint = match (m, segs) {
         ("GET", ["health"]) => Health,
         ("GET", ["metrics"]) => Metrics,
+        ("GET", ["api", "v1", "version"]) => Version,
+        ("GET", ["openapi.json"]) => OpenApi,
+        ("GET", ["docs"]) => Docs,
         ("POST", ["api", "v1", "auth", "login"]) => Login,
         ("POST", ["api", "v1", "auth", "register"]) => Register,
         ("GET", ["api", "v1", "ui", "me"]) => Me,

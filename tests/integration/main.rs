@@ -16,6 +16,7 @@ mod foundation;
 mod limits;
 mod locks;
 mod oidc;
+mod openapi;
 mod request_heads;
 mod search;
 mod search_property;

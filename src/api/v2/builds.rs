@@ -19,9 +19,10 @@ use crate::store::v2::lifecycle::{self, End, LeaseOp, NewBuild, Resume};
 use crate::store::v2::ops;
 use crate::store::v2::reads;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::builds::CreateBody)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
     #[serde(default)]
     id: Option<Uuid>,
     #[serde(default)]
@@ -30,6 +31,7 @@ struct CreateBody {
     description: Option<String>,
     root_task_ids: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     executor_metadata: Option<Map<String, Value>>,
 }
 
@@ -89,8 +91,9 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
     Ok(ok(&build_out(id, &row)?))
 }
 
-#[derive(Serialize)]
-struct BuildPage<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::builds::BuildPage)]
+pub(crate) struct BuildPage<'a> {
     builds: Vec<BuildOut<'a>>,
     total: u64,
     next_cursor: Option<String>,
@@ -149,19 +152,23 @@ pub async fn get(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
     .await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = v2::builds::ResumeBody)]
 #[serde(deny_unknown_fields)]
-struct ResumeBody {
+pub(crate) struct ResumeBody {
     #[serde(default)]
     deployment_id: Option<Uuid>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     settings: Map<String, Value>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     executor_metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Serialize)]
-struct ResumeOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::builds::ResumeOut)]
+pub(crate) struct ResumeOut<'a> {
     build: BuildOut<'a>,
     plan: Option<super::wire::PlanOut<'a>>,
     changed: bool,
@@ -208,9 +215,10 @@ async fn end(state: &AppState, rq: Req, raw_id: &str, end: End) -> ApiResult {
     Ok(ok(&build_out(id, &row)?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = v2::builds::CompleteBody)]
 #[serde(deny_unknown_fields)]
-struct CompleteBody {
+pub(crate) struct CompleteBody {
     #[serde(default)]
     force: bool,
 }
@@ -220,9 +228,10 @@ pub async fn complete(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
     end(state, rq, raw_id, End::Complete { force: body.force }).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = v2::builds::FailBody)]
 #[serde(deny_unknown_fields)]
-struct FailBody {
+pub(crate) struct FailBody {
     #[serde(default)]
     error_message: Option<String>,
 }
@@ -258,8 +267,9 @@ pub async fn skip_blocked(state: &AppState, rq: Req, raw_id: &str) -> ApiResult 
     ))
 }
 
-#[derive(Serialize)]
-struct ExecutionsOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::builds::ExecutionsOut)]
+pub(crate) struct ExecutionsOut<'a> {
     build_id: Uuid,
     executions: Vec<ExecutionOut<'a>>,
 }
@@ -305,11 +315,13 @@ pub async fn events(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
 // ---------------------------------------------------------------------------------
 // Reactive scheduling
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::builds::ReactiveBody)]
 #[serde(deny_unknown_fields)]
-struct ReactiveBody {
+pub(crate) struct ReactiveBody {
     app_name: String,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     tick_kwargs: Option<Map<String, Value>>,
 }
 

@@ -18,9 +18,10 @@ fn unknown_deployment() -> Refusal {
     Refusal::new(Code::UnknownDeployment, "no such deployment")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::deployments::CreateBody)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
     #[serde(default)]
     id: Option<Uuid>,
     kind: String,
@@ -80,9 +81,10 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
     Ok(ok(&out))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = v2::deployments::ActivateBody)]
 #[serde(deny_unknown_fields)]
-struct ActivateBody {
+pub(crate) struct ActivateBody {
     #[serde(default)]
     modal_app_id: Option<String>,
     #[serde(default)]
@@ -202,9 +204,10 @@ pub async fn list_limits(state: &AppState, rq: Req) -> ApiResult {
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::deployments::LimitBody)]
 #[serde(deny_unknown_fields)]
-struct LimitBody {
+pub(crate) struct LimitBody {
     max_concurrent: i64,
 }
 

@@ -110,9 +110,10 @@ fn check_task_id(task: &str) -> Result<(), ApiError> {
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::members::StartBody)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
+pub(crate) struct StartBody {
     execution_id: Uuid,
     #[serde(default = "yes")]
     claim: bool,
@@ -123,6 +124,7 @@ struct StartBody {
     #[serde(default)]
     executor_ref: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     executor_metadata: Option<Map<String, Value>>,
     #[serde(default)]
     limit_keys: Option<Vec<String>>,
@@ -165,17 +167,19 @@ fn start_input(rq: &Req, plan: u128, task_id: String) -> Result<Start, ApiError>
 
 /// `complete`, `fail`, `interrupt`, `preempt`: the execution and, for the failing
 /// ones, a message.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::members::ReportBody)]
 #[serde(deny_unknown_fields)]
-struct ReportBody {
+pub(crate) struct ReportBody {
     execution_id: Uuid,
     #[serde(default)]
     error_message: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::members::YieldBody)]
 #[serde(deny_unknown_fields)]
-struct YieldBody {
+pub(crate) struct YieldBody {
     execution_id: Uuid,
     deployment_id: Uuid,
     batch_id: Uuid,
@@ -224,16 +228,18 @@ async fn yield_(state: &AppState, rq: Req, env: u128, plan: u128, task_id: Strin
     })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = v2::members::ExcludeBody)]
 #[serde(deny_unknown_fields)]
-struct ExcludeBody {
+pub(crate) struct ExcludeBody {
     #[serde(default)]
     reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::members::DiscoveryFailedBody)]
 #[serde(deny_unknown_fields)]
-struct DiscoveryFailedBody {
+pub(crate) struct DiscoveryFailedBody {
     error: String,
 }
 
@@ -274,20 +280,23 @@ async fn exclude(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::members::ArtifactsBody)]
 #[serde(deny_unknown_fields)]
-struct ArtifactsBody {
+pub(crate) struct ArtifactsBody {
     #[serde(default)]
     execution_id: Option<Uuid>,
     artifacts: Vec<ArtifactBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::members::ArtifactBody)]
 #[serde(deny_unknown_fields)]
-struct ArtifactBody {
+pub(crate) struct ArtifactBody {
     #[serde(rename = "type")]
     kind: String,
     name: String,
+    #[schema(value_type = Object)]
     body: Map<String, Value>,
 }
 
@@ -338,9 +347,10 @@ async fn artifacts(state: &AppState, rq: Req, env: u128, plan: u128, task_id: St
     Ok(ok(&json!({ "artifacts": out })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::members::RenewBody)]
 #[serde(deny_unknown_fields)]
-struct RenewBody {
+pub(crate) struct RenewBody {
     execution_id: Uuid,
     #[serde(default)]
     claim_ttl_seconds: Option<i64>,
@@ -364,9 +374,10 @@ pub async fn renew(state: &AppState, rq: Req, task_id: String) -> ApiResult {
     Ok(ok(&transition_out(&t)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::members::StoppedBody)]
 #[serde(deny_unknown_fields)]
-struct StoppedBody {
+pub(crate) struct StoppedBody {
     outcome: String,
 }
 

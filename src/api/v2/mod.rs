@@ -4,12 +4,12 @@
 //! (`tasks.rs`), deployments, settings and limits (`deployments.rs`). Authentication
 //! is v1's mode S; every id is looked up in the caller's environment (D9).
 
-mod builds;
-mod deployments;
-mod members;
-mod plans;
-mod tasks;
-mod wire;
+pub(crate) mod builds;
+pub(crate) mod deployments;
+pub(crate) mod members;
+pub(crate) mod plans;
+pub(crate) mod tasks;
+pub(crate) mod wire;
 
 use serde::Serialize;
 use serde_json::value::RawValue;

@@ -17,12 +17,14 @@ use crate::store::v2::ops;
 use crate::store::v2::plans::{unknown_plan, ClosureOutcome, NewPlan};
 use crate::store::v2::reads::{self, Frontier};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::plans::CreateBody)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
     plan_id: Uuid,
     deployment_id: Uuid,
     #[serde(default)]
+    #[schema(value_type = Object)]
     settings: Map<String, Value>,
     roots: Vec<ItemBody>,
 }
@@ -51,9 +53,10 @@ pub async fn create(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
     Ok(ok(&out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::plans::MembersBody)]
 #[serde(deny_unknown_fields)]
-struct MembersBody {
+pub(crate) struct MembersBody {
     items: Vec<ItemBody>,
 }
 
@@ -138,23 +141,26 @@ pub async fn list(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
     .await
 }
 
-#[derive(Serialize)]
-struct ConflictOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::plans::ConflictOut)]
+pub(crate) struct ConflictOut<'a> {
     task_id: &'a str,
     fields: &'a [String],
     member_instance_id: Uuid,
     other_instance_id: Uuid,
 }
 
-#[derive(Serialize)]
-struct ClosureOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::plans::ClosureOut)]
+pub(crate) struct ClosureOut<'a> {
     admitted: u64,
     conflicts: Vec<ConflictOut<'a>>,
     build_failed: bool,
 }
 
-#[derive(Serialize)]
-struct FrontierOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::plans::FrontierOut)]
+pub(crate) struct FrontierOut<'a> {
     build_id: Uuid,
     plan_id: Option<Uuid>,
     deployment_id: Option<Uuid>,
@@ -163,6 +169,7 @@ struct FrontierOut<'a> {
     plan_complete: bool,
     build_status: &'static str,
     reactive_app_name: Option<&'a str>,
+    #[schema(value_type = Option<Object>)]
     reactive_tick_kwargs: Option<&'a serde_json::value::RawValue>,
     runnable: Vec<FrontierMemberOut<'a>>,
     discovery_jobs: Vec<FrontierMemberOut<'a>>,

@@ -14,8 +14,9 @@ use crate::store::v2::claims::unknown_task;
 use crate::store::v2::reads;
 use crate::store::v2::schema::{Snapshot, TaskRow};
 
-#[derive(Serialize)]
-struct TaskPage<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::tasks::TaskPage)]
+pub(crate) struct TaskPage<'a> {
     tasks: Vec<TaskOut<'a>>,
     next_cursor: Option<String>,
 }

@@ -74,7 +74,8 @@ pub fn check_opt(loc: &[&str], value: &Option<String>, max: usize) -> Result<(),
 // Request bodies
 
 /// One registration item (§3.1).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::ItemBody)]
 #[serde(deny_unknown_fields)]
 pub struct ItemBody {
     task_id: String,
@@ -86,6 +87,7 @@ pub struct ItemBody {
     #[serde(default)]
     output_uri: Option<String>,
     instance_hash: String,
+    #[schema(value_type = Object)]
     body: Map<String, Value>,
     #[serde(default)]
     declared_upstreams: Option<Vec<String>>,
@@ -163,7 +165,8 @@ pub fn items(bodies: Vec<ItemBody>, field: &str) -> Result<Vec<Item>, ApiError> 
 // ---------------------------------------------------------------------------------
 // Responses
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::BuildOut)]
 pub struct BuildOut<'a> {
     id: Uuid,
     name: &'a str,
@@ -175,8 +178,10 @@ pub struct BuildOut<'a> {
     completed_at: Option<String>,
     last_active_at: String,
     is_resumed: bool,
+    #[schema(value_type = Option<Object>)]
     executor_metadata: Option<&'a RawValue>,
     reactive_app_name: Option<&'a str>,
+    #[schema(value_type = Option<Object>)]
     reactive_tick_kwargs: Option<&'a RawValue>,
     error_message: Option<&'a str>,
     status_triggered_by_user_id: Option<Uuid>,
@@ -205,7 +210,8 @@ pub fn build_out(id: u128, b: &BuildRow) -> Result<BuildOut<'_>, ApiError> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::PlanOut)]
 pub struct PlanOut<'a> {
     id: Uuid,
     build_id: Uuid,
@@ -236,7 +242,8 @@ pub fn plan_out(id: u128, p: &PlanRow, created: bool) -> PlanOut<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::PlanDetailOut)]
 pub struct PlanDetailOut<'a> {
     #[serde(flatten)]
     plan: PlanOut<'a>,
@@ -261,7 +268,8 @@ pub fn plan_detail_out(d: &PlanDetail) -> PlanDetailOut<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::DeploymentOut)]
 pub struct DeploymentOut<'a> {
     id: Uuid,
     kind: &'static str,
@@ -297,13 +305,15 @@ pub fn deployment_out(
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::FrontierMemberOut)]
 pub struct FrontierMemberOut<'a> {
     task_id: &'a str,
     instance_id: Uuid,
     instance_hash: &'a str,
     status: &'static str,
     is_root: bool,
+    #[schema(value_type = Object)]
     body: &'a RawValue,
     attempts: u64,
     interruptions: u64,
@@ -329,7 +339,8 @@ pub fn frontier_members(items: &[FrontierMember]) -> Result<Vec<FrontierMemberOu
         .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::TransitionOut)]
 pub struct TransitionOut {
     applied: bool,
     status: &'static str,
@@ -346,7 +357,8 @@ pub fn transition_out(t: &Transition) -> TransitionOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::ExecutionOut)]
 pub struct ExecutionOut<'a> {
     id: Uuid,
     task_id: &'a str,
@@ -355,6 +367,7 @@ pub struct ExecutionOut<'a> {
     instance_id: Uuid,
     executor: Option<&'a str>,
     executor_ref: Option<&'a str>,
+    #[schema(value_type = Option<Object>)]
     executor_metadata: Option<&'a RawValue>,
     in_current_plan: bool,
     started_at: String,
@@ -387,7 +400,8 @@ pub fn execution_out(
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::TaskOut)]
 pub struct TaskOut<'a> {
     task_id: &'a str,
     task_namespace: &'a str,
@@ -436,12 +450,14 @@ impl<'a> TaskOut<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::InstanceOut)]
 pub struct InstanceOut<'a> {
     id: Uuid,
     deployment_id: Uuid,
     settings_hash: &'a str,
     instance_hash: &'a str,
+    #[schema(value_type = Object)]
     body: &'a RawValue,
     expanded_at: Option<String>,
     created_at: String,
@@ -459,7 +475,8 @@ pub fn instance_out(id: u128, i: &InstanceRow) -> Result<InstanceOut<'_>, ApiErr
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::EventOut)]
 pub struct EventOut<'a> {
     id: Uuid,
     event_type: &'static str,
@@ -470,6 +487,7 @@ pub struct EventOut<'a> {
     task_id: Option<&'a str>,
     report_applied: bool,
     error_message: Option<&'a str>,
+    #[schema(value_type = Option<Object>)]
     event_metadata: Option<&'a RawValue>,
 }
 
@@ -488,12 +506,14 @@ pub fn event_out(e: &EventRow) -> Result<EventOut<'_>, ApiError> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = v2::wire::ArtifactOut)]
 pub struct ArtifactOut<'a> {
     id: Uuid,
     task_id: &'a str,
     artifact_type: &'a str,
     name: &'a str,
+    #[schema(value_type = Object)]
     body: &'a RawValue,
     created_at: String,
 }
