@@ -15,3 +15,4 @@ pub mod logging;
 pub mod memory;
 pub mod server;
 pub mod store;
+pub mod ui;

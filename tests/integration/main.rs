@@ -20,5 +20,6 @@ mod search_property;
 mod store_writer;
 mod tasks;
 mod transport;
+mod ui;
 mod v2;
 mod workspaces;
