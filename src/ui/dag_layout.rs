@@ -472,10 +472,7 @@ mod tests {
         assert_eq!(l.edges.len(), 3);
         let back = l.edges.iter().find(|e| (e.from, e.to) == (2, 0)).unwrap();
         // Drawn from 2 to 0 even though the layout reversed it.
-        assert_eq!(
-            back.points.first().unwrap().0 > back.points.last().unwrap().0,
-            true
-        );
+        assert!(back.points.first().unwrap().0 > back.points.last().unwrap().0);
     }
 
     #[test]

@@ -39,31 +39,31 @@ fn escape_attr(s: &str) -> String {
 pub fn to_html(source: &str) -> String {
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut in_image = false;
-    let events = Parser::new_ext(source, opts).filter_map(move |ev| match ev {
+    let events = Parser::new_ext(source, opts).map(move |ev| match ev {
         // Raw HTML is shown as text, never interpreted.
-        Event::Html(s) | Event::InlineHtml(s) => Some(Event::Text(s)),
+        Event::Html(s) | Event::InlineHtml(s) => Event::Text(s),
         Event::Start(Tag::Link { dest_url, .. }) => {
             let href = if safe_link(&dest_url) {
                 dest_url.to_string()
             } else {
                 "#".to_owned()
             };
-            Some(Event::InlineHtml(CowStr::from(format!(
+            Event::InlineHtml(CowStr::from(format!(
                 "<a href=\"{}\" rel=\"noopener nofollow\">",
                 escape_attr(&href)
-            ))))
+            )))
         }
-        Event::End(TagEnd::Link) => Some(Event::InlineHtml(CowStr::from("</a>"))),
+        Event::End(TagEnd::Link) => Event::InlineHtml(CowStr::from("</a>")),
         Event::Start(Tag::Image { dest_url, .. }) if !safe_image(&dest_url) => {
             // The alt text follows as text events; the image itself is dropped.
             in_image = true;
-            Some(Event::Text(CowStr::from("[image: ")))
+            Event::Text(CowStr::from("[image: "))
         }
         Event::End(TagEnd::Image) if in_image => {
             in_image = false;
-            Some(Event::Text(CowStr::from("]")))
+            Event::Text(CowStr::from("]"))
         }
-        other => Some(other),
+        other => other,
     });
     let mut out = String::new();
     html::push_html(&mut out, events);

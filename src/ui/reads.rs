@@ -151,7 +151,7 @@ pub fn builds_page(
                 .map(|(id, r)| (r.last_active_at, Uuid::from_u128(*id), Head::V2(*id, r))),
         )
         .collect();
-    heads.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    heads.sort_by_key(|h| std::cmp::Reverse((h.0, h.1)));
     let mut out = Vec::new();
     for (_, _, head) in heads.into_iter().skip(offset).take(limit) {
         out.push(match head {

@@ -133,6 +133,13 @@ async fn load(state: &AppState, env: Uuid, build: Uuid) -> Result<BuildData, UiE
         .await
 }
 
+/// A hash of the sorted task ids: when it changes, the page swaps in a new graph.
+fn node_set_of(graph: &GraphView) -> String {
+    let mut ids: Vec<&str> = graph.nodes.iter().map(|n| n.task_id.as_str()).collect();
+    ids.sort_unstable();
+    etag_of(&ids.join("\n"))
+}
+
 fn counts_of(graph: &GraphView) -> std::collections::BTreeMap<&'static str, u64> {
     let mut c = std::collections::BTreeMap::new();
     for n in &graph.nodes {
@@ -177,15 +184,17 @@ pub async fn page(
     let data = load(state, scope.env()?.id, build).await?;
     let base = scope.base();
     let here = format!("{base}/builds/{build}");
-    let tab = match rq.query.get("tab") {
-        Some(t @ ("tasks" | "events" | "plans" | "executions")) => t,
-        _ => "graph",
-    };
+    let tab = rq
+        .query
+        .get("tab")
+        .filter(|t| matches!(*t, "tasks" | "events" | "plans" | "executions"))
+        .unwrap_or("graph");
     let b = &data.build;
     let counts = counts_of(&data.graph);
     let body = html! {
         nav.crumbs { a href=(format!("{base}/builds")) { "Builds" } " / " (b.name) }
-        div.page-head.build-head data-poll-url=(format!("{here}/state")) data-running=(b.status == "running" || b.status == "pending") {
+        div.page-head.build-head data-poll-url=(format!("{here}/state")) data-running=(b.status == "running" || b.status == "pending")
+            data-node-set=(node_set_of(&data.graph)) {
             h1 { (b.name) " " span data-build-status { (layout::badge(b.status)) } }
             @if let Some(by) = &b.set_by { p.small.muted { "Status set by " (by) } }
             p.live.small.muted aria-live="polite" { span.live-text { "" } }
@@ -250,11 +259,14 @@ fn graph_panel(rq: &UiReq, base: &str, here: &str, graph: &GraphView, name: &str
                 a.current[dir == Dir::TopBottom] href=(format!("{here}?tab=graph&dir=tb")) { "Top ↓ bottom" }
                 a href=(format!("{here}/graph.svg?{}", dir_q.trim_start_matches('&'))) download="graph.svg" { "Download SVG" }
             }
-            @if n == 0 {
-                p.muted { "No tasks registered yet." }
-            } @else if draw {
+            @if draw {
+                // Live updates swap a new graph into #graph when tasks register.
                 div.graph #graph data-svg-url=(format!("{here}/graph.svg?{}", dir_q.trim_start_matches('&'))) {
-                    (dag_svg::render(&svg_nodes(base, graph), &graph.edges, dir, &format!("Task graph of {name}")))
+                    @if n == 0 {
+                        p.muted.pad { "No tasks registered yet." }
+                    } @else {
+                        (dag_svg::render(&svg_nodes(base, graph), &graph.edges, dir, &format!("Task graph of {name}")))
+                    }
                 }
             } @else {
                 p { "Graph has " (n) " tasks — showing the table. " a href=(format!("{here}?tab=graph&draw=all{dir_q}")) { "Draw anyway" } }
@@ -423,9 +435,7 @@ pub async fn state(
             Ok((view, graph))
         })
         .await?;
-    let mut ids: Vec<&str> = graph.nodes.iter().map(|n| n.task_id.as_str()).collect();
-    ids.sort_unstable();
-    let node_set = etag_of(&ids.join("\n"));
+    let node_set = node_set_of(&graph);
     let mut fp = format!(
         "{}|{:?}|{:?}|{}",
         view.status, view.completed_at, view.set_by, node_set

@@ -87,9 +87,8 @@ fn load(tx: &redb::ReadTransaction, env: Uuid, hash: &str) -> Result<Option<Task
         let mut names = std::collections::HashMap::new();
         let mut events = Vec::new();
         for e in tasks::task_events(tx, env, hash)?.unwrap_or_default() {
-            if !names.contains_key(&e.build_id) {
-                let n = build_name(tx, env, e.build_id)?.unwrap_or_default();
-                names.insert(e.build_id, n);
+            if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(e.build_id) {
+                slot.insert(build_name(tx, env, e.build_id)?.unwrap_or_default());
             }
             events.push(EventLine {
                 at: e.row.at,

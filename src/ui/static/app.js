@@ -64,7 +64,8 @@ function poll(url, onData, intervalFor) {
 const head = document.querySelector("[data-poll-url]");
 if (head) {
   let running = head.dataset.running === "true";
-  let nodeSet = null;
+  // The node set the page was drawn with; a new one in a poll swaps in the new graph.
+  let nodeSet = head.dataset.nodeSet || null;
   const liveText = head.querySelector(".live-text");
   const graph = document.getElementById("graph");
   const lastSeen = poll(head.dataset.pollUrl, async (s) => {
@@ -77,9 +78,10 @@ if (head) {
     if (nodeSet !== null && s.node_set !== nodeSet && graph && graph.dataset.svgUrl) {
       const resp = await fetch(graph.dataset.svgUrl, { credentials: "same-origin" });
       if (resp.ok) {
-        const doc = new DOMParser().parseFromString(await resp.text(), "image/svg+xml");
-        const svg = doc.documentElement;
-        if (svg && svg.nodeName === "svg") graph.replaceChildren(document.importNode(svg, true));
+        // Parsed as HTML, like the page itself (inert: no script runs from a parse).
+        const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+        const svg = doc.body.firstElementChild;
+        if (svg && svg.nodeName.toLowerCase() === "svg") graph.replaceChildren(document.importNode(svg, true));
       }
     }
     nodeSet = s.node_set;
