@@ -34,6 +34,7 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub store: StoreConfig,
+    pub ui: UiConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -213,6 +214,28 @@ impl Default for MetricsConfig {
     }
 }
 
+/// The web UI (D34, docs/ui.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// `false`: API only; UI paths answer the API's JSON 404.
+    pub enabled: bool,
+    /// The registry URL printed in SDK snippets; default: the request's scheme and Host.
+    pub public_url: Option<String>,
+    /// How often a page polls for live state while a build runs (ms). Tests lower it.
+    pub poll_ms: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            enabled: true,
+            public_url: None,
+            poll_ms: 2000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
@@ -261,6 +284,7 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             store: StoreConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -437,6 +461,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "store.write_queue, store.max_batch and store.checkpoint_ms must be > 0".into(),
             ));
+        }
+        if self.ui.poll_ms < 100 {
+            return Err(ConfigError::Invalid("ui.poll_ms must be >= 100".into()));
         }
         Ok(())
     }

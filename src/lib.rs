@@ -21,3 +21,4 @@ pub mod memory;
 pub mod panics;
 pub mod server;
 pub mod store;
+pub mod ui;

@@ -113,6 +113,13 @@ pub async fn dispatch(
         headers: parts.headers,
         body,
     };
+    handle(state, endpoint, rq).await
+}
+
+/// The flat match from endpoint to handler, for an authenticated request. The web UI
+/// calls it too (src/ui/api_call.rs), with the `Caller` it built from its session, so
+/// UI actions run exactly the API's checks and writes.
+pub async fn handle(state: &AppState, endpoint: Endpoint, rq: Req) -> ApiResult {
     use crate::domain::events::EventType as Ev;
     use Endpoint::*;
     match endpoint {
@@ -205,5 +212,6 @@ pub async fn dispatch(
         SearchValues => search::values(state, rq).await,
         SearchColumns => search::columns(state, rq).await,
         V2(route) => v2::dispatch(state, rq, route).await,
+        Ui(_) => Err(ApiError::Internal("UI routes are served by src/ui".into())),
     }
 }

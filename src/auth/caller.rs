@@ -143,6 +143,10 @@ pub async fn authenticate(
             Ok(Caller::Identity(identity_user(state, token).await?))
         }
         AuthKind::Sdk => sdk_scope(state, headers, query).await.map(Caller::Sdk),
+        // UI routes never reach `api::dispatch`: src/ui checks the cookie session.
+        AuthKind::UiSession => Err(ApiError::Internal(
+            "UI routes authenticate in src/ui".into(),
+        )),
     }
 }
 

@@ -43,6 +43,8 @@ pub struct AppState {
     /// HSTS is only sent over TLS.
     pub tls: bool,
     keys: KeySet,
+    /// The web UI's per-process secrets and asset table (src/ui).
+    pub ui: crate::ui::UiState,
     verified: crate::auth::keys::VerifiedTokens,
     /// Set in OIDC mode; local mode verifies its own session tokens instead.
     pub oidc: Option<OidcVerifier>,
@@ -88,6 +90,7 @@ impl AppState {
             body_limits,
             tls,
             keys,
+            ui: crate::ui::UiState::new(),
             verified: Default::default(),
             oidc,
             login_throttle: LoginThrottle::default(),
@@ -176,6 +179,11 @@ pub async fn handle(
     let mut close = false;
     let (name, result) = match (preflight, router::route(&method, &path)) {
         (Some(answer), _) => ("cors_preflight", Ok(answer)),
+        (None, Ok(router::Endpoint::Ui(route))) if state.config.ui.enabled => (
+            route.name(),
+            crate::ui::dispatch(&state, route, req, &ctx).await,
+        ),
+        (None, Ok(router::Endpoint::Ui(_))) => ("unmatched", Err(ApiError::not_found("Not Found"))),
         (None, Ok(endpoint)) => {
             close = endpoint.is_lock_route() && sdk_lock_client(req.headers());
             // A handler that panics (redb does on some damaged pages) answers a JSON 500;
@@ -282,10 +290,9 @@ fn add_common_headers(h: &mut http::HeaderMap, request_id: &str, tls: bool) {
         http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
-        http::header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // UI pages set `same-origin` (their form POSTs must carry an `Origin`).
+    h.entry(http::header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     if tls {
         h.insert(
             http::header::STRICT_TRANSPORT_SECURITY,

@@ -282,7 +282,7 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> Value {
+    pub fn detail(&self) -> Value {
         match self {
             ApiError::Validation(items) => {
                 json!(items[..items.len().min(MAX_VALIDATION_ITEMS)])

@@ -21,6 +21,9 @@ pub enum AuthKind {
     Exchange,
     /// (S) an API key, or an internal token plus `?environment_id=`.
     Sdk,
+    /// The web UI's cookie session (D34): the UI layer checks it and membership itself,
+    /// then builds the same `Caller` the API handlers get (src/ui/session.rs).
+    UiSession,
 }
 
 /// Raw path ids: validated by handlers after authentication (see module docs).
@@ -119,6 +122,97 @@ pub enum Endpoint {
     SearchColumns,
     // The v2 registry (`/api/v2`, v2-registry.md §5): the current SDK.
     V2(V2),
+    // The web UI (ui.md §3.3, D34): HTML pages under fixed prefixes.
+    Ui(Ui),
+}
+
+/// The web UI's routes (ui.md §3.3). `ws` is a workspace slug, `env` an environment
+/// slug; both are resolved against the signed-in user's memberships (src/ui/scope.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ui {
+    Home,
+    LoginForm,
+    Login,
+    Logout,
+    Account,
+    Static {
+        name: Id,
+    },
+    Connect {
+        ws: Id,
+        env: Id,
+    },
+    ConnectCreateKey {
+        ws: Id,
+        env: Id,
+    },
+    Builds {
+        ws: Id,
+        env: Id,
+    },
+    Build {
+        ws: Id,
+        env: Id,
+        build: Id,
+    },
+    BuildState {
+        ws: Id,
+        env: Id,
+        build: Id,
+    },
+    BuildGraphSvg {
+        ws: Id,
+        env: Id,
+        build: Id,
+    },
+    BuildOverride {
+        ws: Id,
+        env: Id,
+        build: Id,
+    },
+    Task {
+        ws: Id,
+        env: Id,
+        task: Id,
+    },
+    ApiKeys {
+        ws: Id,
+    },
+    CreateApiKey {
+        ws: Id,
+    },
+    RevokeApiKey {
+        ws: Id,
+        key: Id,
+    },
+    /// Any other path under `/ws/`: the UI's HTML 404 page.
+    NotFound,
+}
+
+impl Ui {
+    pub fn name(&self) -> &'static str {
+        use Ui::*;
+        match self {
+            Home => "ui_home",
+            LoginForm => "ui_login_form",
+            Login => "ui_login",
+            Logout => "ui_logout",
+            Account => "ui_account",
+            Static { .. } => "ui_static",
+            Connect { .. } => "ui_connect",
+            ConnectCreateKey { .. } => "ui_connect_create_key",
+            Builds { .. } => "ui_builds",
+            Build { .. } => "ui_build",
+            BuildState { .. } => "ui_build_state",
+            BuildGraphSvg { .. } => "ui_build_graph_svg",
+            BuildOverride { .. } => "ui_build_override",
+            Task { .. } => "ui_task",
+            ApiKeys { .. } => "ui_api_keys",
+            CreateApiKey { .. } => "ui_create_api_key",
+            RevokeApiKey { .. } => "ui_revoke_api_key",
+            NotFound => "ui_not_found",
+        }
+    }
 }
 
 /// The `/api/v2` routes (v2-registry.md §5). Every one takes SDK credentials (mode S).
@@ -463,6 +557,7 @@ impl Endpoint {
             SearchValues => "search_values",
             SearchColumns => "search_columns",
             V2(route) => route.name(),
+            Ui(route) => route.name(),
         }
     }
 
@@ -588,6 +683,7 @@ impl Endpoint {
             | SearchValues
             | SearchColumns
             | V2(_) => AuthKind::Sdk,
+            Ui(_) => AuthKind::UiSession,
         }
     }
 }
@@ -677,6 +773,9 @@ fn match_route(method: &Method, segs: &[&str]) -> Option<Endpoint> {
         ["api", "v1", "locks", tail @ ..] => return match_lock_route(m, tail),
         ["api", "v2", tail @ ..] => return match_v2_route(m, tail).map(V2),
         _ => {}
+    }
+    if let Some(route) = match_ui_route(m, segs) {
+        return Some(Ui(route));
     }
     let endpoint = match (m, segs) {
         ("GET", ["health"]) => Health,
@@ -866,6 +965,71 @@ fn match_lock_route(m: &str, tail: &[&str]) -> Option<Endpoint> {
         _ => return None,
     };
     Some(endpoint)
+}
+
+/// The web UI (ui.md §3.3): fixed first segments that no API path uses. Unknown paths
+/// under `/ws/` are the UI's own 404 page; everything else falls through to the API's
+/// JSON 404.
+fn match_ui_route(m: &str, segs: &[&str]) -> Option<Ui> {
+    use Ui::*;
+    let id = |s: &str| s.to_string();
+    let route = match (m, segs) {
+        ("GET", []) => Home,
+        ("GET", ["login"]) => LoginForm,
+        ("POST", ["login"]) => Login,
+        ("POST", ["logout"]) => Logout,
+        ("GET", ["account"]) => Account,
+        ("GET", ["static", name]) => Static { name: id(name) },
+        ("GET", ["ws", ws, "settings", "api-keys"]) => ApiKeys { ws: id(ws) },
+        ("POST", ["ws", ws, "settings", "api-keys"]) => CreateApiKey { ws: id(ws) },
+        ("POST", ["ws", ws, "settings", "api-keys", k, "revoke"]) => RevokeApiKey {
+            ws: id(ws),
+            key: id(k),
+        },
+        ("GET", ["ws", ws, "env", env, rest @ ..]) => match rest {
+            ["connect"] => Connect {
+                ws: id(ws),
+                env: id(env),
+            },
+            ["builds"] => Builds {
+                ws: id(ws),
+                env: id(env),
+            },
+            ["builds", b] => Build {
+                ws: id(ws),
+                env: id(env),
+                build: id(b),
+            },
+            ["builds", b, "state"] => BuildState {
+                ws: id(ws),
+                env: id(env),
+                build: id(b),
+            },
+            ["builds", b, "graph.svg"] => BuildGraphSvg {
+                ws: id(ws),
+                env: id(env),
+                build: id(b),
+            },
+            ["tasks", t] => Task {
+                ws: id(ws),
+                env: id(env),
+                task: id(t),
+            },
+            _ => NotFound,
+        },
+        ("POST", ["ws", ws, "env", env, "connect", "api-key"]) => ConnectCreateKey {
+            ws: id(ws),
+            env: id(env),
+        },
+        ("POST", ["ws", ws, "env", env, "builds", b, "override"]) => BuildOverride {
+            ws: id(ws),
+            env: id(env),
+            build: id(b),
+        },
+        ("GET", ["ws", ..]) => NotFound,
+        _ => return None,
+    };
+    Some(route)
 }
 
 /// `/api/v2…` (v2-registry.md §5), the current SDK's registry. Fixed segments come

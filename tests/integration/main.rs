@@ -23,6 +23,7 @@ mod search_property;
 mod store_writer;
 mod tasks;
 mod transport;
+mod ui;
 mod upgrade;
 mod v2;
 mod workspaces;

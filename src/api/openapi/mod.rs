@@ -63,6 +63,10 @@ fn path_params(template: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The web UI's HTML pages (the `Ui` family of the router) are not part of the API
+/// document; `tests.rs` checks that the operation table holds none of them.
+const UI_NOT_DOCUMENTED: &str = "UI pages are not operations of the API document";
+
 /// The credential of an operation, asked of the router.
 fn auth_of(op: &Op) -> AuthKind {
     let method = http::Method::from_bytes(op.method.as_bytes()).expect("a method");
@@ -78,6 +82,7 @@ fn security(auth: AuthKind) -> Value {
         AuthKind::Internal | AuthKind::Flexible | AuthKind::Exchange => {
             json!([{ "BearerToken": [] }])
         }
+        AuthKind::UiSession => unreachable!("{}", UI_NOT_DOCUMENTED),
     }
 }
 
@@ -88,6 +93,7 @@ fn auth_note(auth: AuthKind) -> &'static str {
         AuthKind::Flexible => "An internal token, or the identity token (OIDC token or local session token).",
         AuthKind::Exchange => "The identity token only (OIDC token or local session token).",
         AuthKind::Sdk => "An API key (X-API-Key), or an internal token plus ?environment_id=.",
+        AuthKind::UiSession => unreachable!("{}", UI_NOT_DOCUMENTED),
     }
 }
 

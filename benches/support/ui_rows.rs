@@ -1,0 +1,155 @@
+//! The web UI rows of the load benchmark: the build page of a 2 000-task build, its
+//! live-state poll when nothing changed (304), and the server-side graph layout of
+//! 2 000 nodes (timed in process). Included by `benches/load.rs`. They need the
+//! admin's credentials, so they run only against a server the benchmark started.
+
+use std::time::Instant;
+
+use http::Method;
+use serde_json::{json, Value};
+
+use super::{drive, new_build, ok, Conn, Options, Row, Target};
+use stardag_server::ui::dag_layout::{layout, Dir};
+
+const TASKS: usize = 2_000;
+
+/// Parent of task `i` in the seeded build: a binary tree, so the graph has depth ~11.
+fn parent(i: usize) -> Option<usize> {
+    (i > 0).then(|| (i - 1) / 2)
+}
+
+/// The graph layout of `TASKS` nodes: median of 5 runs, in ms.
+pub fn layout_ms() -> f64 {
+    let edges: Vec<(usize, usize)> = (0..TASKS)
+        .filter_map(|i| parent(i).map(|p| (i, p)))
+        .collect();
+    let mut runs: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let l = layout(TASKS, &edges, Dir::LeftRight);
+            assert_eq!(l.nodes.len(), TASKS);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[2]
+}
+
+fn credential(target: &Target, key: &str) -> Option<String> {
+    let dir = target.data_dir.as_ref()?;
+    let text = std::fs::read_to_string(dir.path().join("initial-credentials")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_owned))
+}
+
+pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
+    let page_row = format!("UI build page ({TASKS} tasks)");
+    let poll_row = format!("UI build state poll, 304 ({TASKS} tasks)");
+    if !opts.wants(&page_row) && !opts.wants(&poll_row) {
+        return;
+    }
+    let (Some(email), Some(password)) = (
+        credential(target, "STARDAG_ADMIN_EMAIL"),
+        credential(target, "STARDAG_ADMIN_PASSWORD"),
+    ) else {
+        println!("UI rows skipped: need a server started by the benchmark");
+        return;
+    };
+    let mut anon = Conn::open(target.addr, vec![]).await;
+    let login = anon
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            Some(&json!({"email": email, "password": password})),
+        )
+        .await;
+    let token = match &login {
+        Ok((200, b)) => serde_json::from_slice::<Value>(b)
+            .ok()
+            .and_then(|v| v["session_token"].as_str().map(str::to_owned)),
+        _ => None,
+    };
+    let Some(token) = token else {
+        println!("UI rows skipped: login failed");
+        return;
+    };
+    let mut me = Conn::open(
+        target.addr,
+        vec![("authorization".into(), format!("Bearer {token}"))],
+    )
+    .await;
+    let slug = match me.call(Method::GET, "/api/v1/ui/me", None).await {
+        Ok((200, b)) => serde_json::from_slice::<Value>(&b)
+            .ok()
+            .and_then(|v| v["workspaces"][0]["slug"].as_str().map(str::to_owned)),
+        _ => None,
+    }
+    .unwrap_or_default();
+    // Seed one build of TASKS tasks (a binary tree of dependencies).
+    let mut sdk = Conn::open(target.addr, target.key_headers()).await;
+    let build = new_build(&mut sdk, None).await;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let id = |i: usize| format!("ui-{run}-{i}");
+    for i in 0..TASKS {
+        let deps: Vec<String> = parent(i).map(id).into_iter().collect();
+        let body = json!({"task_id": id(i), "task_name": format!("Task{}", i % 7),
+            "task_namespace": "bench", "task_data": {"i": i}, "dependency_task_ids": deps});
+        let _ = sdk
+            .call(
+                Method::POST,
+                &format!("/api/v1/builds/{build}/tasks"),
+                Some(&body),
+            )
+            .await;
+    }
+    let cookie = vec![("cookie".to_string(), format!("sd_session={token}"))];
+    let page = format!("/ws/{slug}/env/local/builds/{build}?draw=all");
+    let state = format!("/ws/{slug}/env/local/builds/{build}/state");
+    let etag = {
+        let mut c = Conn::open(target.addr, cookie.clone()).await;
+        match c.call(Method::GET, &state, None).await {
+            Ok((200, b)) => serde_json::from_slice::<Value>(&b)
+                .ok()
+                .and_then(|v| v["etag"].as_str().map(str::to_owned)),
+            _ => None,
+        }
+        .unwrap_or_default()
+    };
+    if opts.wants(&page_row) {
+        rows.push(
+            drive(
+                &page_row,
+                target,
+                cookie.clone(),
+                opts.clients,
+                opts.seconds,
+                move |conn, _, _| {
+                    let page = page.clone();
+                    Box::pin(async move { (1, ok(&conn.call(Method::GET, &page, None).await)) })
+                },
+            )
+            .await,
+        );
+    }
+    if opts.wants(&poll_row) {
+        let mut headers = cookie;
+        headers.push(("if-none-match".into(), etag));
+        rows.push(
+            drive(
+                &poll_row,
+                target,
+                headers,
+                opts.clients,
+                opts.seconds,
+                move |conn, _, _| {
+                    let state = state.clone();
+                    Box::pin(async move {
+                        let r = conn.call(Method::GET, &state, None).await;
+                        (1, matches!(r, Ok((304, _))))
+                    })
+                },
+            )
+            .await,
+        );
+    }
+}

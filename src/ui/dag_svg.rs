@@ -1,0 +1,104 @@
+//! The build graph as inline SVG (ui.md §3.2): each node a link to its task page, with
+//! `class="node st-<status>"` and `data-task` so the live-update script can recolour it;
+//! edges into running nodes are animated by CSS only.
+
+use maud::{html, Markup};
+
+use super::dag_layout::{layout, Dir, NODE_H, NODE_W};
+
+pub struct SvgNode {
+    pub task_id: String,
+    pub name: String,
+    pub status: String,
+    pub href: String,
+    /// The status was decided in another build (↗).
+    pub elsewhere: bool,
+    pub waiting_for_lock: bool,
+    pub has_assets: bool,
+}
+
+/// Most characters of a name that fit a box; longer names end in "…".
+const NAME_CHARS: usize = 22;
+
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn path(points: &[(f32, f32)], dir: Dir) -> String {
+    let mut d = String::new();
+    let Some(&(x0, y0)) = points.first() else {
+        return d;
+    };
+    d.push_str(&format!("M{x0:.1},{y0:.1}"));
+    for w in points.windows(2) {
+        let ((ax, ay), (bx, by)) = (w[0], w[1]);
+        let (c1, c2) = match dir {
+            Dir::LeftRight => {
+                let dx = (bx - ax) / 2.0;
+                ((ax + dx, ay), (bx - dx, by))
+            }
+            Dir::TopBottom => {
+                let dy = (by - ay) / 2.0;
+                ((ax, ay + dy), (bx, by - dy))
+            }
+        };
+        d.push_str(&format!(
+            " C{:.1},{:.1} {:.1},{:.1} {bx:.1},{by:.1}",
+            c1.0, c1.1, c2.0, c2.1
+        ));
+    }
+    d
+}
+
+/// Lays out and draws the graph. `edges` are `(upstream, downstream)` node indices.
+pub fn render(nodes: &[SvgNode], edges: &[(usize, usize)], dir: Dir, title: &str) -> Markup {
+    let l = layout(nodes.len(), edges, dir);
+    let (w, h) = (l.width.max(NODE_W + 32.0), l.height.max(NODE_H + 32.0));
+    html! {
+        svg.dag xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="dag-title"
+            width=(format!("{w:.0}")) height=(format!("{h:.0}")) viewBox=(format!("0 0 {w:.0} {h:.0}"))
+            data-dir=(match dir { Dir::LeftRight => "lr", Dir::TopBottom => "tb" }) {
+            title #dag-title { (title) }
+            defs {
+                marker #arrow viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse" {
+                    path d="M0,0 L10,5 L0,10 z" class="arrow";
+                }
+            }
+            g.edges {
+                @for e in &l.edges {
+                    path class=(if nodes[e.to].status == "running" { "edge into-running" } else { "edge" })
+                        d=(path(&e.points, dir)) marker-end="url(#arrow)"
+                        data-from=(nodes[e.from].task_id) data-to=(nodes[e.to].task_id) {}
+                }
+            }
+            g.nodes {
+                @for (i, n) in nodes.iter().enumerate() {
+                    @let (cx, cy) = l.nodes[i];
+                    a href=(n.href) {
+                        g class=(format!("node st-{}", n.status)) data-task=(n.task_id)
+                            transform=(format!("translate({:.1},{:.1})", cx - NODE_W / 2.0, cy - NODE_H / 2.0)) {
+                            title { (n.name) " · " (n.task_id) " · " (n.status) }
+                            rect width=(NODE_W) height=(NODE_H) rx="8" {}
+                            rect.stripe width="5" height=(NODE_H) rx="2" {}
+                            text.nm x="14" y="23" { (ellipsis(&n.name, NAME_CHARS)) }
+                            text.sub x="14" y="43" {
+                                tspan.icon { (super::layout::status_icon(&n.status)) }
+                                " " (n.status.replace('_', " "))
+                                @if n.elsewhere { " ↗" }
+                                @if n.waiting_for_lock { " 🔒" }
+                                " · " (super::layout::short(&n.task_id))
+                            }
+                            @if n.has_assets { circle.asset cx=(NODE_W - 12.0) cy="12" r="4" {} }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

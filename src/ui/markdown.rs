@@ -1,0 +1,114 @@
+//! Markdown assets rendered safely (ui.md P6): raw HTML in the source becomes escaped
+//! text, links keep only safe schemes and get `rel="noopener nofollow"`, and images
+//! show only when they are `data:` or same-origin (never a request off the origin).
+
+use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
+
+/// Link targets allowed through: web, mail, same-origin paths and fragments.
+fn safe_link(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || lower.starts_with("mailto:")
+        || lower.starts_with('#')
+        || (lower.starts_with('/') && !lower.starts_with("//"))
+}
+
+/// Image sources allowed: inline data, or a same-origin path.
+fn safe_image(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    lower.starts_with("data:image/") || (lower.starts_with('/') && !lower.starts_with("//"))
+}
+
+fn escape_attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Markdown (GFM tables, strikethrough, task lists) to HTML that runs nothing.
+pub fn to_html(source: &str) -> String {
+    let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut in_image = false;
+    let events = Parser::new_ext(source, opts).map(move |ev| match ev {
+        // Raw HTML is shown as text, never interpreted.
+        Event::Html(s) | Event::InlineHtml(s) => Event::Text(s),
+        Event::Start(Tag::Link { dest_url, .. }) => {
+            let href = if safe_link(&dest_url) {
+                dest_url.to_string()
+            } else {
+                "#".to_owned()
+            };
+            Event::InlineHtml(CowStr::from(format!(
+                "<a href=\"{}\" rel=\"noopener nofollow\">",
+                escape_attr(&href)
+            )))
+        }
+        Event::End(TagEnd::Link) => Event::InlineHtml(CowStr::from("</a>")),
+        Event::Start(Tag::Image { dest_url, .. }) if !safe_image(&dest_url) => {
+            // The alt text follows as text events; the image itself is dropped.
+            in_image = true;
+            Event::Text(CowStr::from("[image: "))
+        }
+        Event::End(TagEnd::Image) if in_image => {
+            in_image = false;
+            Event::Text(CowStr::from("]"))
+        }
+        other => other,
+    });
+    let mut out = String::new();
+    html::push_html(&mut out, events);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_html_and_script_urls_are_inert() {
+        let out = to_html(
+            "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>",
+        );
+        assert!(!out.contains("<script"), "{out}");
+        assert!(!out.contains("<img"), "{out}");
+        assert!(out.contains("&lt;script&gt;"), "{out}");
+        assert!(out.contains("href=\"#\""), "{out}");
+        assert!(!out.contains("javascript:"), "{out}");
+    }
+
+    #[test]
+    fn tables_code_and_safe_links_render() {
+        let out = to_html(
+            "| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncode\n```\n\n[site](https://example.org)",
+        );
+        assert!(
+            out.contains("<table>") && out.contains("<pre><code>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<a href=\"https://example.org\" rel=\"noopener nofollow\">site</a>"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn off_origin_images_are_not_loaded() {
+        let out = to_html("![chart](https://evil.example/x.png) ![ok](data:image/png;base64,AAAA)");
+        assert!(!out.contains("evil.example/x.png\""), "{out}");
+        assert!(out.contains("[image: chart]"), "{out}");
+        assert!(
+            out.contains("<img src=\"data:image/png;base64,AAAA\""),
+            "{out}"
+        );
+    }
+}

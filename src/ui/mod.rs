@@ -1,0 +1,126 @@
+//! The web UI (D34, ui.md): server-rendered HTML pages from this binary.
+//!
+//! Pages are `maud` templates (escaping by default) filled from the same store reads the
+//! API handlers use; actions run the API's own handlers through [`api_call`] with the
+//! `Caller` built from the cookie session, so checks, errors and writes are the API's.
+//! A little hand-written JS (`static/app.js`) adds live updates and copy buttons; every
+//! page reads and every form submits without it. Decisions: docs/ui.md.
+
+mod api_call;
+mod assets;
+pub mod dag_layout;
+mod dag_svg;
+mod layout;
+pub mod markdown;
+mod pages;
+mod reads;
+mod response;
+mod scope;
+mod session;
+
+use http::Request;
+use hyper::body::Incoming;
+
+use crate::http::response::ApiResult;
+use crate::http::router::Ui;
+use crate::http::{AppState, RequestCtx};
+
+pub use session::UiState;
+
+/// Serves one UI route. Errors become HTML pages (JSON for the polling endpoints);
+/// a missing session sends pages to the login form.
+pub async fn dispatch(
+    state: &AppState,
+    route: Ui,
+    req: Request<Incoming>,
+    ctx: &RequestCtx,
+) -> ApiResult {
+    let (parts, body) = req.into_parts();
+    // The polling endpoints answer JSON errors; pages answer HTML ones.
+    let polls_builds = matches!(route, Ui::Builds { .. })
+        && crate::http::request::Query::parse(parts.uri.query()).get("state") == Some("1");
+    let json_route = polls_builds || matches!(route, Ui::BuildState { .. });
+    let rq = response::UiReq::new(state, parts, ctx);
+    let answer = serve(state, route, rq, body).await;
+    match answer {
+        Ok(resp) => Ok(resp),
+        Err(e) if json_route => Err(e.into_api()),
+        Err(e) => Ok(response::error_page(state, e)),
+    }
+}
+
+async fn serve(
+    state: &AppState,
+    route: Ui,
+    rq: response::UiReq,
+    body: Incoming,
+) -> Result<crate::http::response::HttpResponse, response::UiError> {
+    use pages::*;
+    match route {
+        Ui::Static { name } => Ok(assets::serve(&state.ui.assets, &name)?),
+        Ui::LoginForm => {
+            state.limits.check_ip(rq.ctx.client_ip)?;
+            login::form(state, &rq)
+        }
+        Ui::Login => {
+            state.limits.check_ip(rq.ctx.client_ip)?;
+            session::check_origin(state, &rq.parts.headers)?;
+            let form = rq.form(state, body).await?;
+            login::submit(state, &rq, form).await
+        }
+        Ui::Home => home::redirect_home(state, &rq).await,
+        route => {
+            let who = session::require(state, &rq).await?;
+            state.limits.check_credential(who.user.id)?;
+            signed_in(state, route, rq, who, body).await
+        }
+    }
+}
+
+/// Routes that need a session; POSTs also pass the CSRF and Origin checks first.
+async fn signed_in(
+    state: &AppState,
+    route: Ui,
+    rq: response::UiReq,
+    who: session::Session,
+    body: Incoming,
+) -> Result<crate::http::response::HttpResponse, response::UiError> {
+    use pages::*;
+    let form = if rq.parts.method == http::Method::POST {
+        session::check_origin(state, &rq.parts.headers)?;
+        let form = rq.form(state, body).await?;
+        session::check_csrf(state, &who, &form)?;
+        form
+    } else {
+        crate::http::request::Query::parse(None)
+    };
+    match route {
+        Ui::Logout => Ok(login::logout(state)),
+        Ui::Account => account::page(state, &rq, &who).await,
+        Ui::Connect { ws, env } => connect::page(state, &rq, &who, &ws, &env, None).await,
+        Ui::ConnectCreateKey { ws, env } => {
+            connect::create_key(state, &rq, &who, &ws, &env, form).await
+        }
+        Ui::Builds { ws, env } => builds::page(state, &rq, &who, &ws, &env).await,
+        Ui::Build { ws, env, build } => build::page(state, &rq, &who, &ws, &env, &build).await,
+        Ui::BuildState { ws, env, build } => {
+            build::state(state, &rq, &who, &ws, &env, &build).await
+        }
+        Ui::BuildGraphSvg { ws, env, build } => {
+            build::graph_svg(state, &rq, &who, &ws, &env, &build).await
+        }
+        Ui::BuildOverride { ws, env, build } => {
+            build::override_status(state, &rq, &who, &ws, &env, &build, form).await
+        }
+        Ui::Task { ws, env, task } => task::page(state, &rq, &who, &ws, &env, &task).await,
+        Ui::ApiKeys { ws } => settings::api_keys(state, &rq, &who, &ws, None).await,
+        Ui::CreateApiKey { ws } => settings::create_api_key(state, &rq, &who, &ws, form).await,
+        Ui::RevokeApiKey { ws, key } => {
+            settings::revoke_api_key(state, &rq, &who, &ws, &key, form).await
+        }
+        Ui::NotFound => Err(response::UiError::NotFound),
+        Ui::Static { .. } | Ui::LoginForm | Ui::Login | Ui::Home => {
+            Err(response::UiError::NotFound)
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! One module per page group (ui.md §5).
+
+pub mod account;
+pub mod build;
+pub mod builds;
+pub mod connect;
+pub mod home;
+pub mod login;
+pub mod settings;
+pub mod task;

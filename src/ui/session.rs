@@ -1,0 +1,170 @@
+//! The UI's cookie session, CSRF tokens and Origin check (ui.md §3.4, D34).
+//!
+//! The cookie `sd_session` holds the local session token that `POST /api/v1/auth/login`
+//! hands out (HttpOnly, SameSite=Lax, Secure under TLS). Every POST carries a hidden
+//! `csrf` field — an HMAC of the session token's digest under a per-process key — and
+//! must come from this origin (`Origin`, or `Sec-Fetch-Site: same-origin`).
+
+use http::header::{HeaderValue, COOKIE, SET_COOKIE};
+use http::HeaderMap;
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use super::response::{UiError, UiReq};
+use crate::auth::{api_key, b64};
+use crate::http::request::Query;
+use crate::http::response::HttpResponse;
+use crate::http::AppState;
+use crate::store::identity::{self, UserRow};
+
+pub const COOKIE_NAME: &str = "sd_session";
+
+/// Per-process UI state: the CSRF key and the embedded static files.
+pub struct UiState {
+    csrf_key: hmac::Key,
+    pub assets: super::assets::Assets,
+}
+
+impl UiState {
+    pub fn new() -> UiState {
+        let mut secret = [0u8; 32];
+        // The system RNG does not fail on Linux; a zero key would still bind tokens to
+        // sessions, so there is no reason to refuse to start.
+        let _ = SystemRandom::new().fill(&mut secret);
+        UiState {
+            csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            assets: super::assets::Assets::new(),
+        }
+    }
+}
+
+impl Default for UiState {
+    fn default() -> Self {
+        UiState::new()
+    }
+}
+
+/// A signed-in user of the UI.
+pub struct Session {
+    pub user: UserRow,
+    token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl Session {
+    /// The form token of this session (hidden `csrf` field of every POST form).
+    pub fn csrf(&self, state: &AppState) -> String {
+        csrf_for(state, &self.token)
+    }
+}
+
+fn csrf_for(state: &AppState, token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let tag = hmac::sign(&state.ui.csrf_key, digest.as_ref());
+    b64::encode(tag.as_ref())
+}
+
+/// The session cookie's value, if the request has one.
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// The signed-in user, or `None` (no cookie, bad or expired token, deleted user).
+pub async fn current(state: &AppState, rq: &UiReq) -> Result<Option<Session>, UiError> {
+    let Some(token) = cookie_token(&rq.parts.headers) else {
+        return Ok(None);
+    };
+    let Ok(claims) = state.keys().verify_session(token) else {
+        return Ok(None);
+    };
+    let id = claims.sub;
+    let user = state.store.read(move |tx| identity::user(tx, id)).await?;
+    Ok(user.map(|user| Session {
+        user,
+        token: token.to_owned(),
+        expires_at: claims.exp,
+    }))
+}
+
+/// The signed-in user, or the login redirect (with `expired` when a cookie was sent).
+pub async fn require(state: &AppState, rq: &UiReq) -> Result<Session, UiError> {
+    match current(state, rq).await? {
+        Some(s) => Ok(s),
+        None => Err(UiError::SignIn {
+            next: rq.path_and_query(),
+            expired: cookie_token(&rq.parts.headers).is_some(),
+        }),
+    }
+}
+
+/// The origin this request was addressed to, as a browser writes it in `Origin`.
+fn own_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(http::header::HOST)?.to_str().ok()?;
+    let scheme = if state.tls { "https" } else { "http" };
+    Some(format!("{scheme}://{host}"))
+}
+
+/// POSTs must come from a page of this server: `Origin` equal to the request's own
+/// origin (or `ui.public_url`'s), else `Sec-Fetch-Site: same-origin`.
+pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), UiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(origin) = header("origin") {
+        let public = state
+            .config
+            .ui
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'));
+        let own = own_origin(state, headers);
+        if own.as_deref() == Some(origin) || public == Some(origin) {
+            return Ok(());
+        }
+        return Err(UiError::Csrf);
+    }
+    match header("sec-fetch-site") {
+        Some("same-origin") => Ok(()),
+        _ => Err(UiError::Csrf),
+    }
+}
+
+/// The form's `csrf` field must be this session's token (constant-time compare).
+pub fn check_csrf(state: &AppState, who: &Session, form: &Query) -> Result<(), UiError> {
+    let sent = form.get("csrf").unwrap_or("");
+    let want = who.csrf(state);
+    // Fixed-length digests compared without an early exit (as API keys are).
+    let (sent, want) = (api_key::hash(sent), api_key::hash(&want));
+    if api_key::digests_equal(&sent, &want) {
+        Ok(())
+    } else {
+        Err(UiError::Csrf)
+    }
+}
+
+/// Adds the session cookie to a response.
+pub fn set_cookie(state: &AppState, resp: &mut HttpResponse, token: &str) {
+    let ttl = state.config.auth.session_ttl_seconds;
+    let secure = if state.tls { "; Secure" } else { "" };
+    let value =
+        format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={ttl}{secure}");
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(SET_COOKIE, v);
+    }
+}
+
+/// Removes the session cookie.
+pub fn clear_cookie(state: &AppState, resp: &mut HttpResponse) {
+    let secure = if state.tls { "; Secure" } else { "" };
+    let value = format!("{COOKIE_NAME}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}");
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(SET_COOKIE, v);
+    }
+}
