@@ -3,20 +3,21 @@
 //! Three layers, each catching what the one before cannot:
 //! 1. redb's integrity check ([`super::Store::open`] runs it): every reachable page's
 //!    checksum, so zeroed or overwritten pages are found;
-//! 2. every table the binary knows (v1 identity, tasks, locks, search; v2), every row
-//!    read and its key and value decoded, with redb panics caught per table; values
-//!    stored as a format byte + bincode must carry a known format byte;
-//! 3. index ↔ row consistency where it is one lookup per entry: every index entry
-//!    below points at a row that exists.
+//! 2. every table of the schema (the registry in `backup.rs`), every row read and its
+//!    key and value decoded, with redb panics caught per table; values stored as a
+//!    format byte + bincode must carry a known format byte;
+//! 3. index ↔ row consistency where it is one lookup per entry: every entry of the
+//!    identity, task, search and v2 indexes below points at a row that exists.
 
 use redb::{
     Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, Value,
 };
 
+use super::backup::{visit_tables, BackupError, TableVisitor};
 use super::codec::FORMAT_VERSION;
 use super::identity as id;
 use super::v2::schema as v2;
-use super::{locks, schema, search, tasks, Store, StoreError};
+use super::{locks, search, tasks, Store, StoreError};
 
 /// What a walk found: rows read per table and every problem.
 #[derive(Debug, Default, serde::Serialize)]
@@ -85,49 +86,59 @@ fn walk<K: Key + 'static, V: Value + 'static>(
     }
 }
 
-macro_rules! walk_tables {
-    ($tx:expr, $report:expr, $($rows:ident: [$($def:path),* $(,)?]),* $(,)?) => {
-        $($(walk($tx, $def, Rows::$rows, $report);)*)*
-    };
+/// The tables whose values are `codec.rs` rows (a format byte, then bincode); every
+/// other table's values are fixed-width or text, and decoding them is the check.
+fn encoded_tables() -> Vec<&'static str> {
+    vec![
+        id::USERS.name(),
+        id::WORKSPACES.name(),
+        id::MEMBERS.name(),
+        id::INVITES.name(),
+        id::ENVIRONMENTS.name(),
+        id::API_KEYS.name(),
+        id::TARGET_ROOTS.name(),
+        tasks::BUILDS.name(),
+        tasks::TASKS.name(),
+        tasks::TASK_STATES.name(),
+        tasks::BUILD_TASKS.name(),
+        tasks::BUILD_EVENTS.name(),
+        tasks::ASSETS.name(),
+        locks::LOCKS.name(),
+        v2::BUILDS.name(),
+        v2::DEPLOYMENTS.name(),
+        v2::TASKS.name(),
+    ]
 }
 
+/// Walks every table of the schema: the registry in `backup.rs` (which a unit test
+/// holds equal to the tables created at start), so a new table is never skipped.
 fn walk_all(tx: &ReadTransaction, report: &mut Report) {
-    walk_tables!(tx, report,
-        Plain: [
-            schema::META,
-            id::USER_BY_EMAIL, id::USER_BY_EXTERNAL, id::WORKSPACE_BY_SLUG,
-            id::MEMBER_BY_USER, id::INVITE_WORKSPACE, id::INVITE_BY_EMAIL,
-            id::ENV_WORKSPACE, id::API_KEY_BY_HASH, id::SIGNING_KEYS,
-            tasks::TASK_IDS, tasks::TASKS_BY_NAME, tasks::TASKS_BY_NAMESPACE,
-            tasks::TASK_EVENTS, tasks::TASK_EDGES, tasks::PENDING_EDGES, tasks::ENV_COUNTS,
-            locks::LOCK_EXPIRY, locks::LOCK_COUNTS, locks::LOCK_COMPLETIONS,
-            search::POSTINGS, search::COUNTS, search::OVERFLOW, search::SHAPES,
-            v2::BUILD_ENVS, v2::BUILDS_BY_ACTIVITY, v2::BUILDS_BY_STATUS,
-            v2::BUILD_COUNTS, v2::REACTIVE, v2::DEPLOYMENT_GENERATIONS,
-            v2::LOCAL_DEPLOYMENTS, v2::SETTINGS,
-        ],
-        Encoded: [
-            id::USERS, id::WORKSPACES, id::MEMBERS, id::INVITES, id::ENVIRONMENTS,
-            id::API_KEYS, id::TARGET_ROOTS,
-            tasks::BUILDS, tasks::TASKS, tasks::TASK_STATES, tasks::BUILD_TASKS,
-            tasks::BUILD_EVENTS, tasks::ASSETS,
-            locks::LOCKS,
-            v2::BUILDS, v2::DEPLOYMENTS, v2::TASKS,
-        ],
-    );
-    walk_v2_rest(tx, report);
-}
-
-/// The v2 tables not named above (their layouts are v2's own business): every row read.
-fn walk_v2_rest(tx: &ReadTransaction, report: &mut Report) {
-    walk_tables!(tx, report,
-        Plain: [
-            v2::ARTIFACTS, v2::BUILD_EVENTS, v2::BUILD_EXECUTIONS, v2::BUILD_PLANS,
-            v2::EXECUTIONS, v2::INSTANCES, v2::LIMITS, v2::LIMIT_HOLDERS, v2::MEMBERS,
-            v2::PLANS, v2::PLAN_SCOPES, v2::TASKS_BY_STATUS, v2::TASK_EVENTS,
-            v2::TASK_EXECUTIONS, v2::TASK_INSTANCES, v2::TASK_PLANS, v2::TICKS, v2::YIELDS,
-        ],
-    );
+    struct Walker<'a> {
+        tx: &'a ReadTransaction,
+        report: &'a mut Report,
+        encoded: Vec<&'static str>,
+    }
+    impl TableVisitor for Walker<'_> {
+        fn table<K: Key + 'static, V: Value + 'static>(
+            &mut self,
+            def: TableDefinition<K, V>,
+        ) -> Result<(), BackupError> {
+            let rows = if self.encoded.contains(&def.name()) {
+                Rows::Encoded
+            } else {
+                Rows::Plain
+            };
+            walk(self.tx, def, rows, self.report);
+            Ok(())
+        }
+    }
+    let mut walker = Walker {
+        tx,
+        report,
+        encoded: encoded_tables(),
+    };
+    // The walker never fails: problems go into the report.
+    let _ = visit_tables(&mut walker);
 }
 
 /// Every entry of `index` names a row of `rows`: `target` maps an entry to that row's key.
@@ -190,6 +201,51 @@ fn check_indexes(tx: &ReadTransaction, report: &mut Report) {
         |(env, _), task| (env, task),
         report,
     );
+    check_index(tx, tasks::TASK_STATES, tasks::TASKS, |k, _| k, report);
+    check_index(
+        tx,
+        tasks::BUILD_TASKS,
+        tasks::TASKS,
+        |(env, _, task), _| (env, task),
+        report,
+    );
+    check_index(
+        tx,
+        tasks::TASKS_BY_NAME,
+        tasks::TASKS,
+        |(env, _, task), _| (env, task),
+        report,
+    );
+    check_index(
+        tx,
+        tasks::TASKS_BY_NAMESPACE,
+        tasks::TASKS,
+        |(env, _, task), _| (env, task),
+        report,
+    );
+    check_index(
+        tx,
+        tasks::TASK_EVENTS,
+        tasks::BUILDS,
+        |(env, _, _), build| (env, build),
+        report,
+    );
+    // The search index: every posting and overflow entry names a task.
+    check_index(
+        tx,
+        search::POSTINGS,
+        tasks::TASKS,
+        |(env, _, _, task), _| (env, task),
+        report,
+    );
+    check_index(
+        tx,
+        search::OVERFLOW,
+        tasks::TASKS,
+        |(env, _, task), _| (env, task),
+        report,
+    );
+    // The v2 secondary indexes.
     check_index(
         tx,
         v2::BUILD_ENVS,
@@ -197,4 +253,98 @@ fn check_indexes(tx: &ReadTransaction, report: &mut Report) {
         |build, env| (env, build),
         report,
     );
+    check_index(
+        tx,
+        v2::BUILDS_BY_ACTIVITY,
+        v2::BUILDS,
+        |(env, _, build), _| (env, build),
+        report,
+    );
+    check_index(
+        tx,
+        v2::BUILDS_BY_STATUS,
+        v2::BUILDS,
+        |(env, _, _, build), _| (env, build),
+        report,
+    );
+    check_index(tx, v2::REACTIVE, v2::BUILDS, |k, _| k, report);
+    check_index(
+        tx,
+        v2::BUILD_PLANS,
+        v2::PLANS,
+        |(env, _, _), plan| (env, plan),
+        report,
+    );
+    check_index(
+        tx,
+        v2::TASK_INSTANCES,
+        v2::INSTANCES,
+        |(env, _, _, inst), _| (env, inst),
+        report,
+    );
+    check_index(
+        tx,
+        v2::TASK_EXECUTIONS,
+        v2::EXECUTIONS,
+        |(env, _, _, exec), _| (env, exec),
+        report,
+    );
+    check_index(
+        tx,
+        v2::BUILD_EXECUTIONS,
+        v2::EXECUTIONS,
+        |(env, _, _, exec), _| (env, exec),
+        report,
+    );
+    check_index(
+        tx,
+        v2::LOCAL_DEPLOYMENTS,
+        v2::DEPLOYMENTS,
+        |(env, _), dep| (env, dep),
+        report,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    #[test]
+    fn an_empty_store_is_clean_and_every_table_is_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), &StoreOptions::default()).unwrap();
+        let report = verify(&store).unwrap();
+        assert!(report.is_clean(), "{:?}", report.problems);
+        let walked: Vec<&str> = report.tables.iter().map(|(n, _)| n.as_str()).collect();
+        for name in crate::store::backup::known_tables() {
+            assert!(walked.contains(&name.as_str()), "{name} not walked");
+        }
+        store.shutdown();
+    }
+
+    #[test]
+    fn a_search_posting_or_v2_index_entry_without_its_row_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), &StoreOptions::default()).unwrap();
+        store
+            .write_blocking(|tx| -> Result<(), StoreError> {
+                tx.open_table(search::POSTINGS)?
+                    .insert((1u128, "param.x", &b"1"[..], 7u128), 1)?;
+                tx.open_table(v2::BUILDS_BY_STATUS)?
+                    .insert((1u128, 0u8, 5i64, 9u128), ())?;
+                Ok(())
+            })
+            .unwrap();
+        let problems = verify(&store).unwrap().problems.join("\n");
+        assert!(
+            problems.contains("1 entries of index search_postings point at no row of tasks"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("1 entries of index v2_builds_by_status point at no row of v2_builds"),
+            "{problems}"
+        );
+        store.shutdown();
+    }
 }

@@ -95,10 +95,13 @@ check("GET", "/api/v2/builds/{build_id}", 200, path=f"/api/v2/builds/{bid}")
 check("GET", "/api/v2/builds", 200)
 item = {"task_id": "v2-root", "task_namespace": "tests", "task_name": "Root", "version": None,
         "output_uri": None, "instance_hash": "ih-root", "body": {"n": 1},
-        "declared_upstreams": [], "observed_complete": False, "observed_at": now()}
+        "declared_upstreams": None, "observed_complete": False, "observed_at": now()}
 pid = str(uuid.uuid4())
 check("POST", "/api/v2/builds/{build_id}/plans", 200, path=f"/api/v2/builds/{bid}/plans",
       body={"plan_id": pid, "deployment_id": dep["id"], "settings": {}, "roots": [item]})
+# The root expanded: registered again as a member with its (empty) upstreams.
+check("POST", "/api/v2/plans/{plan_id}/members", 200, path=f"/api/v2/plans/{pid}/members",
+      body={"items": [dict(item, declared_upstreams=[])]})
 check("GET", "/api/v2/plans/{plan_id}", 200, path=f"/api/v2/plans/{pid}")
 check("GET", "/api/v2/builds/{build_id}/frontier", 200, path=f"/api/v2/builds/{bid}/frontier")
 ex = str(uuid.uuid4())
