@@ -428,8 +428,8 @@ fn abusive_requests(api_key: &str) -> Vec<(&'static str, Vec<u8>, Bytes)> {
     let key = format!("x-api-key: {api_key}\r\n");
     let mut out = Vec::new();
 
-    // Login bodies of exactly the limit (read, parsed, refused: password too long) and
-    // one byte over it (413).
+    // Login bodies of 8 MiB and one byte more: login takes 8 KiB at most
+    // (`PRE_AUTH_BODY_BYTES`), so both are 413 without being buffered.
     let prefix = r#"{"email":"admin@localhost","password":""#;
     let pad = LIMIT - prefix.len() - 2;
     let at_limit = format!("{prefix}{}\"}}", "p".repeat(pad));
@@ -442,6 +442,22 @@ fn abusive_requests(api_key: &str) -> Vec<(&'static str, Vec<u8>, Bytes)> {
     out.push((
         "login 8 MiB + 1 body",
         post_head("/api/v1/auth/login", "", LIMIT + 1),
+        Bytes::from(vec![b'x'; LIMIT + 1]),
+    ));
+
+    // With a valid key the general limit applies (D22): a body of exactly 8 MiB is
+    // read and served (its padding key is ignored), one byte more is 413.
+    let prefix = r#"{"commit_hash":"soak","padding":""#;
+    let at_limit = format!("{prefix}{}\"}}", "p".repeat(LIMIT - prefix.len() - 2));
+    assert_eq!(at_limit.len(), LIMIT);
+    out.push((
+        "build 8 MiB body (API key)",
+        post_head("/api/v1/builds", &key, LIMIT),
+        Bytes::from(at_limit),
+    ));
+    out.push((
+        "build 8 MiB + 1 body (API key)",
+        post_head("/api/v1/builds", &key, LIMIT + 1),
         Bytes::from(vec![b'x'; LIMIT + 1]),
     ));
 
