@@ -16,29 +16,25 @@
 #[path = "support/args.rs"]
 mod args;
 use args::Args;
+#[path = "support/server.rs"]
+mod server;
+use server::{spawn_server, start_server, Conn, Target};
 #[path = "support/ui_rows.rs"]
 mod ui_rows;
 #[path = "support/v2_rows.rs"]
 mod v2_rows;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use http::Method;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -118,185 +114,9 @@ fn options() -> (Options, usize) {
     (opts, args.arg("--threads", 1))
 }
 
-/// One keep-alive HTTP/1.1 connection.
-struct Conn {
-    sender: SendRequest<Full<Bytes>>,
-    headers: Vec<(String, String)>,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr, headers: Vec<(String, String)>) -> Conn {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(conn);
-        Conn { sender, headers }
-    }
-
-    async fn call(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Bytes), String> {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "bench");
-        for (k, v) in &self.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let bytes = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Bytes::from(serde_json::to_vec(b).expect("json"))
-            }
-            None => Bytes::new(),
-        };
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let resp = self
-            .sender
-            .send_request(req.body(Full::new(bytes)).expect("request"))
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, body))
-    }
-}
-
-/// A running (or targeted) server and the credentials to drive it.
-struct Target {
-    addr: SocketAddr,
-    api_key: String,
-    bearer: Option<(String, String)>,
-    child: Option<tokio::process::Child>,
-    data_dir: Option<tempfile::TempDir>,
-}
-
-/// Starts the server on `dir` and waits until it answers; returns it and its address.
-async fn spawn_server(binary: &Path, dir: &Path) -> (tokio::process::Child, SocketAddr) {
-    let mut child = tokio::process::Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn,stardag_server=info")
-        // The benchmark measures the server, not its rate limits.
-        .env("STARDAG_SERVER_RATE_LIMIT__PER_CREDENTIAL_RPS", "0")
-        .env("STARDAG_SERVER_RATE_LIMIT__PER_IP_RPS", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {} ({e}); run `cargo build --release` first",
-                binary.display()
-            )
-        });
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("server log")
-            .expect("server exited");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap_or("").to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let addr: SocketAddr = addr.parse().expect("address");
-    // Start-up work finishes before the first answer.
-    Conn::open(addr, vec![])
-        .await
-        .call(Method::GET, "/health", None)
-        .await
-        .expect("health");
-    (child, addr)
-}
-
-async fn start_server(binary: &Path) -> Target {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (child, addr) = spawn_server(binary, dir.path()).await;
-
-    // Start-up work finishes before the first answer: then the credentials exist.
-    Conn::open(addr, vec![])
-        .await
-        .call(Method::GET, "/health", None)
-        .await
-        .expect("health");
-    let creds: HashMap<String, String> =
-        std::fs::read_to_string(dir.path().join("initial-credentials"))
-            .expect("credentials")
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-    let mut c = Conn::open(addr, vec![]).await;
-    let (_, body) = c
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            Some(&json!({"email": creds["STARDAG_ADMIN_EMAIL"], "password": creds["STARDAG_ADMIN_PASSWORD"]})),
-        )
-        .await
-        .expect("login");
-    let session: Value = serde_json::from_slice(&body).expect("login json");
-    let session = session["session_token"]
-        .as_str()
-        .expect("session")
-        .to_string();
-    let mut c = Conn::open(
-        addr,
-        vec![("authorization".into(), format!("Bearer {session}"))],
-    )
-    .await;
-    let (_, body) = c
-        .call(
-            Method::POST,
-            "/api/v1/auth/exchange",
-            Some(&json!({"workspace_id": creds["STARDAG_WORKSPACE_ID"]})),
-        )
-        .await
-        .expect("exchange");
-    let token: Value = serde_json::from_slice(&body).expect("exchange json");
-    Target {
-        addr,
-        api_key: creds["STARDAG_API_KEY"].clone(),
-        bearer: Some((
-            token["access_token"].as_str().expect("token").to_string(),
-            creds["STARDAG_ENVIRONMENT_ID"].clone(),
-        )),
-        child: Some(child),
-        data_dir: Some(dir),
-    }
-}
+// The server, its connections and credentials: `support/server.rs`.
 
 impl Target {
-    fn key_headers(&self) -> Vec<(String, String)> {
-        vec![("x-api-key".into(), self.api_key.clone())]
-    }
-
-    /// A `/proc/<pid>/status` memory field (`VmRSS:` now, `VmHWM:` peak) in KiB.
-    fn rss_kib(&self, field: &str) -> Option<u64> {
-        let pid = self.child.as_ref()?.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with(field))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    }
-
     /// CPU time used so far, in clock ticks: the whole server, and its store-writer
     /// thread (the serial part of every write).
     fn cpu_ticks(&self) -> Option<(u64, u64)> {
@@ -311,13 +131,6 @@ impl Target {
             })
             .and_then(|t| stat_ticks(&t.path().join("stat").to_string_lossy()))?;
         Some((process, writer))
-    }
-
-    fn db_bytes(&self) -> Option<u64> {
-        let dir = self.data_dir.as_ref()?;
-        std::fs::metadata(dir.path().join("stardag.redb"))
-            .ok()
-            .map(|m| m.len())
     }
 }
 

@@ -342,7 +342,8 @@ mod tests {
             "{problems}"
         );
         assert!(
-            problems.contains("1 entries of index v2_builds_by_status point at no row of v2_builds"),
+            problems
+                .contains("1 entries of index v2_builds_by_status point at no row of v2_builds"),
             "{problems}"
         );
         store.shutdown();
