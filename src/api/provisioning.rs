@@ -2,7 +2,7 @@
 //! workspace every new user gets: workspace, owner membership, environment `local` and
 //! target root `default`, all in one transaction.
 
-use redb::WriteTransaction;
+use crate::store::WriteTxn;
 use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ fn random_u32() -> u32 {
 /// Creates the user's personal workspace with its `local` environment and `default`
 /// target root. Returns the workspace and the environment.
 pub fn create_personal_workspace(
-    tx: &WriteTransaction,
+    tx: &WriteTxn,
     user: &UserRow,
 ) -> Result<(WorkspaceRow, EnvironmentRow), ApiError> {
     let plan = PersonalSlug::from_email(&user.email);
@@ -61,7 +61,7 @@ pub fn create_personal_workspace(
 
 /// Creates a user and their personal workspace; the email must be free.
 pub fn create_user_with_workspace(
-    tx: &WriteTransaction,
+    tx: &WriteTxn,
     user: &UserRow,
 ) -> Result<(WorkspaceRow, EnvironmentRow), ApiError> {
     identity::put_user(tx, user, None)?;
@@ -74,7 +74,7 @@ pub async fn user_for_oidc(state: &AppState, claims: OidcClaims) -> Result<UserR
     state.store.write(move |tx| provision(tx, &claims)).await
 }
 
-fn provision(tx: &WriteTransaction, claims: &OidcClaims) -> Result<UserRow, ApiError> {
+fn provision(tx: &WriteTxn, claims: &OidcClaims) -> Result<UserRow, ApiError> {
     let email = claims.email.clone().filter(|e| !e.is_empty());
     let display = claims.display_name();
     if let Some(existing) = identity::user_by_external(tx, &claims.sub)? {
@@ -117,11 +117,7 @@ fn provision(tx: &WriteTransaction, claims: &OidcClaims) -> Result<UserRow, ApiE
 }
 
 /// A changed email must not collide with another user's (upstream answered 500).
-fn ensure_email_free(
-    tx: &WriteTransaction,
-    user: &UserRow,
-    old: Option<&UserRow>,
-) -> Result<(), ApiError> {
+fn ensure_email_free(tx: &WriteTxn, user: &UserRow, old: Option<&UserRow>) -> Result<(), ApiError> {
     if old.is_some_and(|o| identity::lower(&o.email) == identity::lower(&user.email)) {
         return Ok(());
     }

@@ -4,7 +4,7 @@
 //! Handlers validate path ids and bodies before the access check, as upstream (FastAPI
 //! validates parameters before the handler runs its membership lookup).
 
-use redb::WriteTransaction;
+use crate::store::WriteTxn;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -139,11 +139,7 @@ pub async fn create(state: &AppState, rq: Req) -> ApiResult {
     Ok(created(&workspace_json(&ws)))
 }
 
-fn create_in(
-    tx: &WriteTransaction,
-    user: &UserRow,
-    plan: &CreatePlan,
-) -> Result<WorkspaceRow, ApiError> {
+fn create_in(tx: &WriteTxn, user: &UserRow, plan: &CreatePlan) -> Result<WorkspaceRow, ApiError> {
     if identity::workspaces_created_by(tx, user.id)? >= MAX_WORKSPACES_PER_USER {
         return Err(ApiError::Forbidden(format!(
             "You can create at most {MAX_WORKSPACES_PER_USER} workspaces"

@@ -29,6 +29,12 @@ use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 pub use schema::{force_schema_version_for_tests, pre_migration_copy, SCHEMA_VERSION};
 pub use writer::{WriterStats, BATCH_BOUNDS};
 
+/// A read snapshot, as handlers name it: they never name the engine's types, so the
+/// seam for a second backend is this module's API (docs/scaling.md).
+pub type ReadSnapshot = ReadTransaction;
+/// A write transaction of the writer's batch, as handlers name it (see [`ReadSnapshot`]).
+pub type WriteTxn = WriteTransaction;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -421,4 +427,38 @@ pub fn purge_environment_data(tx: &WriteTransaction, env: uuid::Uuid) -> Result<
     search::purge_environment(tx, env.as_u128())?;
     v2::purge_environment(tx, env.as_u128())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod seam_tests {
+    /// Handlers and pages name only this module's types (docs/scaling.md, D36): a
+    /// second backend replaces `store`, not `api/` or `ui/`.
+    #[test]
+    fn no_engine_type_is_named_outside_the_store() {
+        fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or("");
+                        if code.contains("redb::") || code.contains("use redb") {
+                            found.push(format!("{}:{}: {line}", path.display(), n + 1));
+                        }
+                    }
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        walk(&root.join("api"), &mut found);
+        walk(&root.join("ui"), &mut found);
+        assert!(
+            found.is_empty(),
+            "redb named outside src/store:\n{}",
+            found.join("\n")
+        );
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use redb::ReadTransaction;
+use crate::store::ReadSnapshot;
 use uuid::Uuid;
 
 use crate::store::identity;
@@ -48,7 +48,7 @@ impl BuildView {
     }
 }
 
-fn email_of(tx: &ReadTransaction, user: Option<Uuid>) -> Result<Option<String>, StoreError> {
+fn email_of(tx: &ReadSnapshot, user: Option<Uuid>) -> Result<Option<String>, StoreError> {
     Ok(match user {
         Some(u) => identity::user(tx, u)?.map(|u| u.email),
         None => None,
@@ -57,7 +57,7 @@ fn email_of(tx: &ReadTransaction, user: Option<Uuid>) -> Result<Option<String>, 
 
 /// A v1 build's view; task counts come from its members' global states (D18).
 pub fn v1_view(
-    tx: &ReadTransaction,
+    tx: &ReadSnapshot,
     env: Uuid,
     row: &tasks::BuildRow,
 ) -> Result<BuildView, StoreError> {
@@ -92,7 +92,7 @@ pub fn v1_view(
 
 /// A v2 build's view; task counts are its active plan's member counts.
 pub fn v2_view(
-    tx: &ReadTransaction,
+    tx: &ReadSnapshot,
     s: &Snapshot,
     env: Uuid,
     id: u128,
@@ -127,7 +127,7 @@ pub fn v2_view(
 
 /// One page of the environment's builds of both protocols, newest first, and the total.
 pub fn builds_page(
-    tx: &ReadTransaction,
+    tx: &ReadSnapshot,
     env: Uuid,
     offset: usize,
     limit: usize,
@@ -164,11 +164,7 @@ pub fn builds_page(
 }
 
 /// Finds a build of either protocol.
-pub fn build_view(
-    tx: &ReadTransaction,
-    env: Uuid,
-    id: Uuid,
-) -> Result<Option<BuildView>, StoreError> {
+pub fn build_view(tx: &ReadSnapshot, env: Uuid, id: Uuid) -> Result<Option<BuildView>, StoreError> {
     if let Some(row) = tasks::build(tx, env, id)? {
         return Ok(Some(v1_view(tx, env, &row)?));
     }
@@ -204,7 +200,7 @@ pub struct GraphView {
 
 /// The v1 build graph (`store::tasks::build_graph`, as `GET /builds/{b}/graph`).
 pub fn v1_graph(
-    tx: &ReadTransaction,
+    tx: &ReadSnapshot,
     env: Uuid,
     build: Uuid,
 ) -> Result<Option<GraphView>, StoreError> {

@@ -11,7 +11,7 @@ use crate::auth::{Caller, SdkScope};
 use crate::domain::roles::Role;
 use crate::http::AppState;
 use crate::store::identity::{self, EnvironmentRow, UserRow, WorkspaceRow};
-use redb::ReadTransaction;
+use crate::store::ReadSnapshot;
 
 /// One of the user's workspaces, with their role and its environments (oldest first).
 #[derive(Clone)]
@@ -22,7 +22,7 @@ pub struct MyWorkspace {
 }
 
 /// Every workspace of the user, oldest membership first (the switcher's list).
-pub fn my_workspaces(tx: &ReadTransaction, user: Uuid) -> Result<Vec<MyWorkspace>, UiError> {
+pub fn my_workspaces(tx: &ReadSnapshot, user: Uuid) -> Result<Vec<MyWorkspace>, UiError> {
     let mut out = Vec::new();
     for m in identity::memberships_of_user(tx, user)? {
         if let Some(ws) = identity::workspace(tx, m.workspace_id)? {

@@ -59,7 +59,11 @@ fn pretty(json_text: &str) -> String {
         .unwrap_or_else(|| json_text.to_owned())
 }
 
-fn build_name(tx: &redb::ReadTransaction, env: Uuid, b: Uuid) -> Result<Option<String>, UiError> {
+fn build_name(
+    tx: &crate::store::ReadSnapshot,
+    env: Uuid,
+    b: Uuid,
+) -> Result<Option<String>, UiError> {
     if let Some(row) = tasks::build(tx, env, b)? {
         return Ok(Some(row.name));
     }
@@ -67,7 +71,11 @@ fn build_name(tx: &redb::ReadTransaction, env: Uuid, b: Uuid) -> Result<Option<S
     Ok(crate::store::v2::build(&s, env.as_u128(), b.as_u128())?.map(|r| r.name))
 }
 
-fn load(tx: &redb::ReadTransaction, env: Uuid, hash: &str) -> Result<Option<TaskData>, UiError> {
+fn load(
+    tx: &crate::store::ReadSnapshot,
+    env: Uuid,
+    hash: &str,
+) -> Result<Option<TaskData>, UiError> {
     if let Some((t, st)) = tasks::task_with_state(tx, env, hash)? {
         let g = &st.global;
         let status_build = match g.status_build_id.map(Uuid::from_u128) {
