@@ -175,6 +175,15 @@ pub enum Ui {
         env: Id,
         task: Id,
     },
+    /// The task explorer (P7): search state in the query string.
+    TaskExplorer {
+        ws: Id,
+        env: Id,
+    },
+    Locks {
+        ws: Id,
+        env: Id,
+    },
     ApiKeys {
         ws: Id,
     },
@@ -207,6 +216,8 @@ impl Ui {
             BuildGraphSvg { .. } => "ui_build_graph_svg",
             BuildOverride { .. } => "ui_build_override",
             Task { .. } => "ui_task",
+            TaskExplorer { .. } => "ui_task_explorer",
+            Locks { .. } => "ui_locks",
             ApiKeys { .. } => "ui_api_keys",
             CreateApiKey { .. } => "ui_create_api_key",
             RevokeApiKey { .. } => "ui_revoke_api_key",
@@ -1010,10 +1021,18 @@ fn match_ui_route(m: &str, segs: &[&str]) -> Option<Ui> {
                 env: id(env),
                 build: id(b),
             },
+            ["tasks"] => TaskExplorer {
+                ws: id(ws),
+                env: id(env),
+            },
             ["tasks", t] => Task {
                 ws: id(ws),
                 env: id(env),
                 task: id(t),
+            },
+            ["locks"] => Locks {
+                ws: id(ws),
+                env: id(env),
             },
             _ => NotFound,
         },
