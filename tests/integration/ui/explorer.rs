@@ -261,3 +261,52 @@ async fn explorer_and_locks_of_another_workspace_are_not_found() {
     let locks = text(&eve.get(&format!("{eve_base}/locks")).await);
     assert!(locks.contains("No locks held") && !locks.contains("secret-lock"));
 }
+
+#[tokio::test]
+async fn a_total_the_search_only_counted_to_a_bound_shows_a_plus() {
+    let f = Fixture::start().await;
+    let b = Browser::admin(&f).await;
+    let base = b.home_env().await;
+    // More matches than the search counts (store::search::TOTAL_BOUND = 10 000, or
+    // its work budget before that): the answer is a lower bound.
+    let build = new_build_id(&f.sdk()).await;
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..16 {
+        let (sdk, build) = (f.sdk(), build.clone());
+        workers.spawn(async move {
+            for i in 0..632 {
+                let t = hash(&format!("bound-{w}-{i}"));
+                let mut body = crate::tasks::reg(&t, &format!("Bulk{w}x{i}"), &[]);
+                body["task_data"]["lr"] = json!(i);
+                register(&sdk, &build, &body).await;
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.unwrap();
+    }
+    let url = format!("{base}/tasks?filter={}&q=bulk", enc("param.lr:>=:0"));
+    let html = text(&b.get(&url).await);
+    assert_eq!(rows(&html).len(), 50);
+    assert!(html.contains("data-lower-bound=\"true\""), "{html}");
+    let at = html.find("<span class=\"total\">").unwrap() + 20;
+    let shown = &html[at..at + html[at..].find('<').unwrap()];
+    assert!(shown.ends_with('+'), "{shown}");
+    let n: u64 = shown
+        .trim_end_matches('+')
+        .replace(' ', "")
+        .parse()
+        .unwrap();
+    assert!((50..=10_000).contains(&n), "{shown}");
+    assert!(html.contains("rel=\"next\""), "more may match: a next page");
+    // The API says the same for the same query.
+    let api = f
+        .sdk()
+        .get(&format!(
+            "/api/v1/tasks/search?filter={}&q=bulk",
+            enc("param.lr:>=:0")
+        ))
+        .await
+        .expect(200);
+    assert_eq!(api["total_is_lower_bound"], true);
+}
