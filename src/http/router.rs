@@ -1224,4 +1224,31 @@ mod tests {
         ));
         assert!(!Endpoint::CompleteBuild { build: b.into() }.json_body());
     }
+
+    #[test]
+    fn explorer_and_locks_are_fixed_segments_of_an_environment() {
+        let ui = |p: &str| match route(&Method::GET, p).unwrap() {
+            Endpoint::Ui(u) => u,
+            other => panic!("{p}: {other:?}"),
+        };
+        let (ws, env) = ("w".to_string(), "e".to_string());
+        assert_eq!(
+            ui("/ws/w/env/e/tasks"),
+            Ui::TaskExplorer {
+                ws: ws.clone(),
+                env: env.clone()
+            }
+        );
+        assert_eq!(ui("/ws/w/env/e/tasks").name(), "ui_task_explorer");
+        assert_eq!(
+            ui("/ws/w/env/e/tasks/locks"),
+            Ui::Task {
+                ws: ws.clone(),
+                env: env.clone(),
+                task: "locks".into()
+            }
+        );
+        assert_eq!(ui("/ws/w/env/e/locks"), Ui::Locks { ws, env });
+        assert_eq!(ui("/ws/w/env/e/locks/x"), Ui::NotFound);
+    }
 }
