@@ -246,6 +246,13 @@ def test_pages_work_without_javascript(nojs_page):
     # The switcher is a <details>: it opens without JS.
     page.locator("details.switcher summary").click()
     expect(page.locator("a.menu-env").first).to_be_visible()
+    # The explorer's form submits without JS, and a chip's × is a plain link.
+    page.goto(f"{BASE}{env}/tasks")
+    page.get_by_label("Filter", exact=True).fill(f"task_id:=:{ids['B']},param.lr:=:0.01")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("table.explorer tbody tr")).to_have_count(1)
+    page.get_by_role("link", name=f"Remove task_id:=:{ids['B']}").click()
+    expect(page.locator("ul.chips .chip")).to_have_count(1)
 
 
 def test_explorer_searches_by_parameter_and_locks_are_listed(page):
