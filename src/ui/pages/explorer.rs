@@ -18,6 +18,8 @@ use crate::ui::scope;
 use crate::ui::session::Session;
 
 const PAGE_SIZE: usize = 50;
+/// Pages beyond this are this one (no arithmetic overflow from a hand-made URL).
+const MAX_PAGE: usize = 1_000_000;
 /// Discovered `param.`/`asset.` keys offered in the datalist, per kind.
 const SUGGESTED_KEYS: usize = 50;
 /// The core keys of the filter language (docs/search.md).
@@ -52,7 +54,8 @@ impl State {
                 .parse::<usize>()
                 .ok()
                 .filter(|p| *p >= 1)
-                .unwrap_or(1),
+                .unwrap_or(1)
+                .min(MAX_PAGE),
         }
     }
 

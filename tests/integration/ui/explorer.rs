@@ -75,6 +75,10 @@ async fn explorer_searches_sorts_and_pages_with_the_api_language() {
     assert_eq!(rows(&p2), t[..10].iter().rev().cloned().collect::<Vec<_>>());
     assert!(p2.contains(&format!("rel=\"prev\" href=\"{base}/tasks\"")));
     assert!(!p2.contains("rel=\"next\""));
+    // A hand-made page number far past the end is an empty page, not an error.
+    let far = b.get(&format!("{base}/tasks?page={}", u64::MAX)).await;
+    assert_eq!(far.status, 200);
+    assert!(text(&far).contains("No tasks on this page"));
 
     // One condition: exactly the matching row, a chip whose × drops it.
     let one = text(
