@@ -175,6 +175,15 @@ pub enum Ui {
         env: Id,
         task: Id,
     },
+    /// The task explorer (P7): search state in the query string.
+    TaskExplorer {
+        ws: Id,
+        env: Id,
+    },
+    Locks {
+        ws: Id,
+        env: Id,
+    },
     ApiKeys {
         ws: Id,
     },
@@ -207,6 +216,8 @@ impl Ui {
             BuildGraphSvg { .. } => "ui_build_graph_svg",
             BuildOverride { .. } => "ui_build_override",
             Task { .. } => "ui_task",
+            TaskExplorer { .. } => "ui_task_explorer",
+            Locks { .. } => "ui_locks",
             ApiKeys { .. } => "ui_api_keys",
             CreateApiKey { .. } => "ui_create_api_key",
             RevokeApiKey { .. } => "ui_revoke_api_key",
@@ -1010,10 +1021,18 @@ fn match_ui_route(m: &str, segs: &[&str]) -> Option<Ui> {
                 env: id(env),
                 build: id(b),
             },
+            ["tasks"] => TaskExplorer {
+                ws: id(ws),
+                env: id(env),
+            },
             ["tasks", t] => Task {
                 ws: id(ws),
                 env: id(env),
                 task: id(t),
+            },
+            ["locks"] => Locks {
+                ws: id(ws),
+                env: id(env),
             },
             _ => NotFound,
         },
@@ -1204,5 +1223,32 @@ mod tests {
             Err(ApiError::MethodNotAllowed(m)) if m == vec![Method::POST]
         ));
         assert!(!Endpoint::CompleteBuild { build: b.into() }.json_body());
+    }
+
+    #[test]
+    fn explorer_and_locks_are_fixed_segments_of_an_environment() {
+        let ui = |p: &str| match route(&Method::GET, p).unwrap() {
+            Endpoint::Ui(u) => u,
+            other => panic!("{p}: {other:?}"),
+        };
+        let (ws, env) = ("w".to_string(), "e".to_string());
+        assert_eq!(
+            ui("/ws/w/env/e/tasks"),
+            Ui::TaskExplorer {
+                ws: ws.clone(),
+                env: env.clone()
+            }
+        );
+        assert_eq!(ui("/ws/w/env/e/tasks").name(), "ui_task_explorer");
+        assert_eq!(
+            ui("/ws/w/env/e/tasks/locks"),
+            Ui::Task {
+                ws: ws.clone(),
+                env: env.clone(),
+                task: "locks".into()
+            }
+        );
+        assert_eq!(ui("/ws/w/env/e/locks"), Ui::Locks { ws, env });
+        assert_eq!(ui("/ws/w/env/e/locks/x"), Ui::NotFound);
     }
 }

@@ -57,6 +57,8 @@ pub fn detail_text(detail: &serde_json::Value) -> String {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Builds,
+    Tasks,
+    Locks,
     Connect,
     Settings,
     Account,
@@ -180,6 +182,8 @@ fn nav_links(scope: &Scope, nav: Nav) -> Markup {
         nav.main-nav {
             @if let Some(base) = &env_base {
                 a.current[nav == Nav::Builds] href=(format!("{base}/builds")) { "Builds" }
+                a.current[nav == Nav::Tasks] href=(format!("{base}/tasks")) { "Explorer" }
+                a.current[nav == Nav::Locks] href=(format!("{base}/locks")) { "Locks" }
                 a.current[nav == Nav::Connect] href=(format!("{base}/connect")) { "Connect" }
             }
             a.current[nav == Nav::Settings] href=(format!("/ws/{ws}/settings/api-keys")) { "API keys" }

@@ -113,6 +113,8 @@ async fn signed_in(
             build::override_status(state, &rq, &who, &ws, &env, &build, form).await
         }
         Ui::Task { ws, env, task } => task::page(state, &rq, &who, &ws, &env, &task).await,
+        Ui::TaskExplorer { ws, env } => explorer::page(state, &rq, &who, &ws, &env).await,
+        Ui::Locks { ws, env } => locks::page(state, &rq, &who, &ws, &env).await,
         Ui::ApiKeys { ws } => settings::api_keys(state, &rq, &who, &ws, None).await,
         Ui::CreateApiKey { ws } => settings::create_api_key(state, &rq, &who, &ws, form).await,
         Ui::RevokeApiKey { ws, key } => {

@@ -246,3 +246,59 @@ def test_pages_work_without_javascript(nojs_page):
     # The switcher is a <details>: it opens without JS.
     page.locator("details.switcher summary").click()
     expect(page.locator("a.menu-env").first).to_be_visible()
+    # The explorer's form submits without JS, and a chip's × is a plain link.
+    page.goto(f"{BASE}{env}/tasks")
+    page.get_by_label("Filter", exact=True).fill(f"task_id:=:{ids['B']},param.lr:=:0.01")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("table.explorer tbody tr")).to_have_count(1)
+    page.get_by_role("link", name=f"Remove task_id:=:{ids['B']}").click()
+    expect(page.locator("ul.chips .chip")).to_have_count(1)
+
+
+def test_explorer_searches_by_parameter_and_locks_are_listed(page):
+    status, b = api("POST", "/api/v1/builds", {"commit_hash": "abc1234", "root_task_ids": [], "description": "explorer"})
+    assert status == 201
+    run = uuid.uuid4().hex[:12]
+    ids = {}
+    for i, lr in enumerate([0.1, 0.01, 0.001]):
+        ids[lr] = uuid.uuid4().hex
+        status, _ = api("POST", f"/api/v1/builds/{b['id']}/tasks", {
+            "task_id": ids[lr], "task_name": f"Train{i}", "task_namespace": "ui.explorer",
+            "task_data": {"run": run, "lr": lr}, "dependency_task_ids": []})
+        assert status == 201
+    status, _ = api("POST", f"/api/v1/locks/explorer-{run}/acquire",
+                    {"owner_id": str(uuid.uuid4()), "ttl_seconds": 60, "check_task_completion": False})
+    assert status == 200
+    sign_in(page)
+    env = home_env(page)
+    page.goto(f"{BASE}{env}/builds")
+    page.get_by_role("link", name="Explorer").click()
+    page.wait_for_url(re.compile(r".*/tasks$"))
+    page.get_by_label("Filter", exact=True).fill(f"param.run:=:{run},param.lr:>:0.005")
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator("table.explorer tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator(f'tr[data-task="{ids[0.1]}"]')).to_be_visible()
+    expect(page.locator(f'tr[data-task="{ids[0.001]}"]')).to_have_count(0)
+    assert "filter=param.run%3A%3D%3A" in page.url and "param.lr%3A%3E%3A0.005" in page.url
+    expect(page.locator(".result-count")).to_contain_text("1–2 of 2 tasks")
+    shot(page, "explorer")
+    # Reload keeps the state; × on a chip drops that condition only.
+    page.reload()
+    expect(rows).to_have_count(2)
+    page.get_by_role("link", name="Remove param.lr:>:0.005").click()
+    expect(rows).to_have_count(3)
+    # A refused condition is explained next to the form; the page stays usable.
+    page.get_by_label("Add a condition").fill("param.lr:>:high")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".filter-error")).to_contain_text("'high' is not a number")
+    expect(page.locator(".chip.bad")).to_contain_text("param.lr:>:high")
+    shot(page, "explorer-error")
+    page.get_by_role("link", name="Remove param.lr:>:high").click()
+    expect(rows).to_have_count(3)
+    # A row opens the task page.
+    page.get_by_role("link", name="Train1", exact=True).click()
+    page.wait_for_url(re.compile(rf".*/tasks/{ids[0.01]}$"))
+    page.get_by_role("link", name="Locks").click()
+    expect(page.locator(f'tr[data-lock="explorer-{run}"]')).to_be_visible()
+    shot(page, "locks")

@@ -3,6 +3,7 @@
 //! with ETag/304, escaping of hostile names and markdown, and tenancy (a foreign
 //! workspace, environment or build is the same 404 page).
 
+mod explorer;
 mod pages;
 mod security;
 
