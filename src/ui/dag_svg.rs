@@ -89,7 +89,7 @@ pub fn render(nodes: &[SvgNode], edges: &[(usize, usize)], dir: Dir, title: &str
                             text.nm x="14" y="23" { (ellipsis(&n.name, NAME_CHARS)) }
                             text.sub x="14" y="43" {
                                 tspan.icon { (super::layout::status_icon(&n.status)) }
-                                " " (n.status.replace('_', " "))
+                                " " tspan.word { (n.status.replace('_', " ")) }
                                 @if n.elsewhere { " ↗" }
                                 @if n.waiting_for_lock { " 🔒" }
                                 " · " (super::layout::short(&n.task_id))

@@ -88,6 +88,7 @@ def test_connect_key_then_real_sdk_v1_build_turns_green_live(page):
         url = page.url
         expect(page.locator("[data-build-status] .badge")).to_have_text(re.compile("completed"), timeout=30000)
         expect(page.locator("svg.dag g.node.st-completed")).to_have_count(3)
+        expect(page.locator("svg.dag g.node tspan.word", has_text="running")).to_have_count(0)
         assert page.url == url
         shot(page, "build-graph")
         assert proc.wait(timeout=60) == 0, proc.stdout.read()
@@ -165,6 +166,8 @@ def test_build_page_graph_and_live_updates(page):
     expect(page.locator('[data-count="running"]')).to_have_text("1")
     api("POST", f"/api/v1/builds/{build}/tasks/{ids['B']}/complete")
     expect(b_node).to_have_class("node st-completed", timeout=5000)
+    # The node's status line follows too, not only its colour.
+    expect(b_node.locator("tspan.word")).to_have_text("completed")
     # A new task appears in the graph without a reload.
     status, _ = api("POST", f"/api/v1/builds/{build}/tasks", {
         "task_id": ids["A"][:24] + "ffffffff", "task_name": "E", "task_namespace": "ui",

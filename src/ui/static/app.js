@@ -5,9 +5,10 @@
 
 const pollMs = Number(document.body.dataset.pollMs || 2000);
 
+const icons = { pending: "○", running: "◐", suspended: "‖", completed: "✓", failed: "✕",
+  cancelled: "⊘", exit_early: "⤴", skipped: "»" };
+
 function badge(status) {
-  const icons = { pending: "○", running: "◐", suspended: "‖", completed: "✓", failed: "✕",
-    cancelled: "⊘", exit_early: "⤴", skipped: "»" };
   const span = document.createElement("span");
   span.className = "badge st-" + status;
   span.dataset.status = status;
@@ -91,7 +92,14 @@ if (head) {
     for (const tr of document.querySelectorAll("tr[data-task]")) rows.set(tr.dataset.task, tr);
     for (const n of s.nodes) {
       const g = nodes.get(n.task_id);
-      if (g) g.setAttribute("class", "node st-" + n.status);
+      if (g && g.getAttribute("class") !== "node st-" + n.status) {
+        // The node's colour and its status line (icon and word) follow the task.
+        g.setAttribute("class", "node st-" + n.status);
+        const icon = g.querySelector("tspan.icon");
+        if (icon) icon.textContent = icons[n.status] || "·";
+        const word = g.querySelector("tspan.word");
+        if (word) word.textContent = n.status.replace("_", " ");
+      }
       const tr = rows.get(n.task_id);
       const cell = tr && tr.querySelector("td.st .badge");
       if (cell && cell.dataset.status !== n.status) cell.replaceWith(badge(n.status));
