@@ -89,6 +89,10 @@ def test_connect_key_then_real_sdk_v1_build_turns_green_live(page):
         expect(page.locator("[data-build-status] .badge")).to_have_text(re.compile("completed"), timeout=30000)
         expect(page.locator("svg.dag g.node.st-completed")).to_have_count(3)
         expect(page.locator("svg.dag g.node tspan.word", has_text="running")).to_have_count(0)
+        # The tasks tab counts the tasks that registered after the page was drawn.
+        expect(page.locator("[data-task-total]")).to_have_text("3")
+        # And the build's completion time appears without a reload.
+        expect(page.locator("[data-completed-at] time")).to_have_count(1)
         assert page.url == url
         shot(page, "build-graph")
         assert proc.wait(timeout=60) == 0, proc.stdout.read()

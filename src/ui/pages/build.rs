@@ -207,7 +207,7 @@ pub async fn page(
                 @if let Some(c) = &b.commit { dt { "Commit" } dd { code { (c) } } }
                 @if let Some(d) = &b.description { dt { "Description" } dd { (d) } }
                 dt { "Created" } dd { (layout::time(b.created_at)) }
-                dt { "Completed" } dd { (layout::time_opt(b.completed_at)) }
+                dt { "Completed" } dd data-completed-at { (layout::time_opt(b.completed_at)) }
                 @if let (Some(s), Some(e)) = (b.started_at, b.completed_at) { dt { "Duration" } dd { (layout::duration(s, e)) } }
                 dt { "Started by" } dd { (b.user_email.as_deref().unwrap_or("API key")) }
             }
@@ -221,13 +221,13 @@ pub async fn page(
             @if b.protocol == Protocol::V1 && scope.is_admin() { (override_form(state, who, &here, b)) }
         }
         nav.tabs {
-            (tab_link(&here, "graph", "Graph", tab))
-            (tab_link(&here, "tasks", &format!("Tasks ({})", data.graph.nodes.len()), tab))
+            (tab_link(&here, "graph", html! { "Graph" }, tab))
+            (tab_link(&here, "tasks", html! { "Tasks (" span data-task-total { (data.graph.nodes.len()) } ")" }, tab))
             @if data.v2.is_some() {
-                (tab_link(&here, "plans", "Plans", tab))
-                (tab_link(&here, "executions", "Executions", tab))
+                (tab_link(&here, "plans", html! { "Plans" }, tab))
+                (tab_link(&here, "executions", html! { "Executions" }, tab))
             }
-            (tab_link(&here, "events", "Events", tab))
+            (tab_link(&here, "events", html! { "Events" }, tab))
         }
         @match tab {
             "tasks" => { (task_table(&base, &data.graph, rq.query.get("status"))) }
@@ -243,7 +243,7 @@ pub async fn page(
     ))
 }
 
-fn tab_link(here: &str, key: &str, label: &str, current: &str) -> Markup {
+fn tab_link(here: &str, key: &str, label: Markup, current: &str) -> Markup {
     html! { a.current[key == current] href=(format!("{here}?tab={key}")) aria-current=[(key == current).then_some("page")] { (label) } }
 }
 

@@ -76,6 +76,15 @@ if (head) {
     for (const el of document.querySelectorAll("[data-count]")) {
       el.textContent = String(s.counts[el.dataset.count] || 0);
     }
+    for (const el of document.querySelectorAll("[data-task-total]")) el.textContent = String(s.nodes.length);
+    const done = document.querySelector("[data-completed-at]");
+    if (done && s.build.completed_at) {
+      // Rendered as the server does: "2026-12-05 07:12:03 UTC".
+      const t = document.createElement("time");
+      t.setAttribute("datetime", s.build.completed_at);
+      t.textContent = s.build.completed_at.slice(0, 19).replace("T", " ") + " UTC";
+      done.replaceChildren(t);
+    }
     if (nodeSet !== null && s.node_set !== nodeSet && graph && graph.dataset.svgUrl) {
       const resp = await fetch(graph.dataset.svgUrl, { credentials: "same-origin" });
       if (resp.ok) {
