@@ -20,19 +20,9 @@ fn safe_image(url: &str) -> bool {
     lower.starts_with("data:image/") || (lower.starts_with('/') && !lower.starts_with("//"))
 }
 
+/// Escapes a double-quoted attribute value (maud's escaper: `&`, `<`, `>`, `"`).
 fn escape_attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    maud::html! { (s) }.into_string()
 }
 
 /// Markdown (GFM tables, strikethrough, task lists) to HTML that runs nothing.
