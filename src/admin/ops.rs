@@ -506,12 +506,14 @@ pub fn set_password(
     let updated = store.write_blocking(move |tx| -> Result<UserRow, AdminError> {
         let old = identity::user(tx, id)?
             .ok_or_else(|| AdminError::NotFound("the user was deleted meanwhile".into()))?;
-        let new = UserRow {
-            password_hash: Some(password_hash),
-            ..old.clone()
-        };
-        identity::put_user(tx, &new, Some(&old))?;
-        Ok(new)
+        // Like the change-password route: the user's earlier sessions end.
+        let valid_from = crate::clock::now_micros() / 1_000_000 + 1;
+        Ok(identity::set_password_hash(
+            tx,
+            &old,
+            password_hash,
+            valid_from,
+        )?)
     })?;
     Ok(PasswordSet {
         user_id: updated.id,

@@ -97,17 +97,57 @@ fn rate_limited(retry_after: u64) -> ApiError {
     }
 }
 
-fn session_answer(state: &AppState, user: &UserRow) -> Result<serde_json::Value, ApiError> {
+/// A new session for `user`, issued no earlier than their sessions' start (a password
+/// change refuses older ones, `SESSIONS_VALID_FROM`).
+async fn session_answer(state: &AppState, user: &UserRow) -> Result<serde_json::Value, ApiError> {
+    let id = user.id;
+    let valid_from = state
+        .store
+        .read(move |tx| identity::sessions_valid_from(tx, id).map_err(ApiError::from))
+        .await?;
     let ttl = state.config.auth.session_ttl_seconds;
     let token = state
         .keys()
-        .mint_session(user.id, ttl)
+        .mint_session_from(user.id, ttl, valid_from.unwrap_or(0))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(json!({
         "session_token": token,
         "token_type": "Bearer",
         "expires_in": ttl,
     }))
+}
+
+/// The user of a local session token and its expiry (Unix seconds). A token issued
+/// before the user's last password change is refused like an expired one.
+pub async fn session_user(state: &AppState, token: &str) -> Result<(UserRow, i64), ApiError> {
+    let claims = state
+        .keys()
+        .verify_session(token)
+        .map_err(|e| unauthorized(e.to_string()))?;
+    let id = claims.sub;
+    let (user, valid_from) = state
+        .store
+        .read(move |tx| -> Result<_, ApiError> {
+            Ok((
+                identity::user(tx, id)?,
+                identity::sessions_valid_from(tx, id)?,
+            ))
+        })
+        .await?;
+    let user = user.ok_or_else(|| unauthorized("User not found".into()))?;
+    if claims.iat < valid_from.unwrap_or(i64::MIN) {
+        return Err(unauthorized(
+            "Session ended: the password was changed".into(),
+        ));
+    }
+    Ok((user, claims.exp))
+}
+
+fn unauthorized(detail: String) -> ApiError {
+    ApiError::Unauthorized {
+        detail,
+        challenge: Some("Bearer"),
+    }
 }
 
 /// `POST /api/v1/auth/login`: the same 401 (and similar time) for an unknown email and a
@@ -140,7 +180,7 @@ pub async fn login(state: &AppState, rq: Req) -> ApiResult {
     })
     .await?;
     match user {
-        Some(user) if verified => Ok(ok(&session_answer(state, &user)?)),
+        Some(user) if verified => Ok(ok(&session_answer(state, &user).await?)),
         _ => Err(ApiError::Unauthorized {
             detail: "Invalid email or password".into(),
             challenge: None,
@@ -206,13 +246,71 @@ pub async fn register(state: &AppState, rq: Req) -> ApiResult {
             provisioning::create_user_with_workspace(tx, &created_user)
         })
         .await?;
-    let mut answer = session_answer(state, &user)?;
+    let mut answer = session_answer(state, &user).await?;
     answer["user"] = json!({
         "id": user.id,
         "email": user.email,
         "display_name": user.display_name,
     });
     Ok(created(&answer))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = auth::ChangePasswordBody)]
+pub(crate) struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/auth/change-password` (local mode, a local session or internal token):
+/// re-checks the current password (401, throttled like login), stores the new hash,
+/// and ends every earlier session of the user; the answer is a fresh session, as login's.
+pub async fn change_password(state: &AppState, rq: Req) -> ApiResult {
+    local_mode_only(state)?;
+    let user = rq.caller.user()?.clone();
+    let body: ChangePasswordBody = rq.json()?;
+    if let Err(e) = password::validate_password(&body.new_password) {
+        return Err(crate::http::request::invalid_param(
+            "body",
+            "new_password",
+            "value_error",
+            &format!("Value error, {e}"),
+            "",
+        ));
+    }
+    state
+        .login_throttle
+        .attempt(&user.email, rq.ctx.peer.ip())
+        .map_err(rate_limited)?;
+    let hash = user.password_hash.clone();
+    let current = body.current_password;
+    let verified = with_hashing_slot(move || match hash {
+        Some(h) => password::verify_password(&current, &h),
+        None => {
+            password::dummy_verify(&current);
+            false
+        }
+    })
+    .await?;
+    if !verified {
+        return Err(ApiError::Unauthorized {
+            detail: "Current password is incorrect".into(),
+            challenge: None,
+        });
+    }
+    let new_hash = hash_password(body.new_password).await?;
+    // Sessions count from the next whole second: every token issued up to now is older.
+    let valid_from = clock::now_micros() / 1_000_000 + 1;
+    let id = user.id;
+    let user = state
+        .store
+        .write(move |tx| -> Result<UserRow, ApiError> {
+            let old =
+                identity::user(tx, id)?.ok_or_else(|| unauthorized("User not found".into()))?;
+            Ok(identity::set_password_hash(tx, &old, new_hash, valid_from)?)
+        })
+        .await?;
+    Ok(ok(&session_answer(state, &user).await?))
 }
 
 /// Argon2id runs at once. Each holds 19 MiB and a core for tens of milliseconds, and

@@ -22,7 +22,7 @@ use crate::store::Reader;
 
 pub(super) const ENVIRONMENT_NOT_FOUND: &str = "Environment not found";
 /// v1-identity §2.5.
-const MAX_ENVIRONMENTS_PER_WORKSPACE: usize = 6;
+pub const MAX_ENVIRONMENTS_PER_WORKSPACE: usize = 6;
 /// Upstream's `max_concurrent_locks` column is a 32-bit signed int.
 const MAX_LOCK_LIMIT: i64 = i32::MAX as i64;
 

@@ -4,7 +4,7 @@
 
 mod api_keys;
 mod assets;
-mod auth;
+pub(crate) mod auth;
 mod builds;
 mod environments;
 mod health;
@@ -20,6 +20,10 @@ mod tasks;
 pub(crate) mod v2;
 mod wire;
 mod workspaces;
+
+/// Limits the UI states next to its forms (the handlers enforce them).
+pub use environments::MAX_ENVIRONMENTS_PER_WORKSPACE;
+pub use workspaces::MAX_WORKSPACES_PER_USER;
 
 use http::Request;
 use hyper::body::Incoming;
@@ -133,6 +137,7 @@ pub async fn handle(state: &AppState, endpoint: Endpoint, rq: Req) -> ApiResult 
         Exchange => auth::exchange(state, rq).await,
         Login => auth::login(state, rq).await,
         Register => auth::register(state, rq).await,
+        ChangePassword => auth::change_password(state, rq).await,
         Me => me::me(state, rq).await,
         MyInvites => me::my_invites(state, rq).await,
         ListWorkspaces => me::list_workspaces(state, rq).await,

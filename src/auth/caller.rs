@@ -162,10 +162,9 @@ async fn load_user(state: &AppState, id: Uuid) -> Result<UserRow, ApiError> {
 /// which may provision the user (D15).
 async fn identity_user(state: &AppState, token: &str) -> Result<UserRow, ApiError> {
     match &state.oidc {
-        None => {
-            let claims = state.keys().verify_session(token).map_err(token_error)?;
-            load_user(state, claims.sub).await
-        }
+        None => crate::api::auth::session_user(state, token)
+            .await
+            .map(|(user, _)| user),
         Some(oidc) => {
             let claims = oidc.verify(token).await.map_err(token_error)?;
             crate::api::provisioning::user_for_oidc(state, claims).await

@@ -46,7 +46,19 @@ impl KeySet {
 
     /// A session token carries no workspace: the nil UUID fills the claim.
     pub fn mint_session(&self, user: uuid::Uuid, ttl_secs: u64) -> Result<String, jwt::KeyError> {
-        let now = clock::now_micros() / 1_000_000;
+        self.mint_session_from(user, ttl_secs, 0)
+    }
+
+    /// A session issued no earlier than `not_before` (Unix seconds): after a password
+    /// change the user's sessions count from the next whole second, and the session
+    /// handed out with the change must be one of them.
+    pub fn mint_session_from(
+        &self,
+        user: uuid::Uuid,
+        ttl_secs: u64,
+        not_before: i64,
+    ) -> Result<String, jwt::KeyError> {
+        let now = (clock::now_micros() / 1_000_000).max(not_before);
         let claims = InternalClaims::new(
             user,
             uuid::Uuid::nil(),

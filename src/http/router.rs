@@ -42,79 +42,211 @@ pub enum Endpoint {
     Exchange,
     Login,
     Register,
+    /// `POST /api/v1/auth/change-password` (ui.md §9): local mode, a signed-in user.
+    ChangePassword,
     // Current user
     Me,
     MyInvites,
     ListWorkspaces,
     // Workspaces
     CreateWorkspace,
-    GetWorkspace { ws: Id },
-    UpdateWorkspace { ws: Id },
-    DeleteWorkspace { ws: Id },
-    WorkspaceTargetRoots { ws: Id },
+    GetWorkspace {
+        ws: Id,
+    },
+    UpdateWorkspace {
+        ws: Id,
+    },
+    DeleteWorkspace {
+        ws: Id,
+    },
+    WorkspaceTargetRoots {
+        ws: Id,
+    },
     // Members
-    ListMembers { ws: Id },
-    UpdateMember { ws: Id, member: Id },
-    RemoveMember { ws: Id, member: Id },
+    ListMembers {
+        ws: Id,
+    },
+    UpdateMember {
+        ws: Id,
+        member: Id,
+    },
+    RemoveMember {
+        ws: Id,
+        member: Id,
+    },
     // Invites
-    ListInvites { ws: Id },
-    CreateInvite { ws: Id },
-    CancelInvite { ws: Id, invite: Id },
-    AcceptInvite { invite: Id },
-    DeclineInvite { invite: Id },
+    ListInvites {
+        ws: Id,
+    },
+    CreateInvite {
+        ws: Id,
+    },
+    CancelInvite {
+        ws: Id,
+        invite: Id,
+    },
+    AcceptInvite {
+        invite: Id,
+    },
+    DeclineInvite {
+        invite: Id,
+    },
     // Environments
-    ListEnvironments { ws: Id },
-    CreateEnvironment { ws: Id },
-    GetEnvironment { ws: Id, env: Id },
-    UpdateEnvironment { ws: Id, env: Id },
-    DeleteEnvironment { ws: Id, env: Id },
+    ListEnvironments {
+        ws: Id,
+    },
+    CreateEnvironment {
+        ws: Id,
+    },
+    GetEnvironment {
+        ws: Id,
+        env: Id,
+    },
+    UpdateEnvironment {
+        ws: Id,
+        env: Id,
+    },
+    DeleteEnvironment {
+        ws: Id,
+        env: Id,
+    },
     // API keys
-    ListApiKeys { ws: Id, env: Id },
-    CreateApiKey { ws: Id, env: Id },
-    RevokeApiKey { ws: Id, env: Id, key: Id },
+    ListApiKeys {
+        ws: Id,
+        env: Id,
+    },
+    CreateApiKey {
+        ws: Id,
+        env: Id,
+    },
+    RevokeApiKey {
+        ws: Id,
+        env: Id,
+        key: Id,
+    },
     // Target roots
-    ListTargetRoots { ws: Id, env: Id },
-    CreateTargetRoot { ws: Id, env: Id },
-    GetTargetRoot { ws: Id, env: Id, root: Id },
-    UpdateTargetRoot { ws: Id, env: Id, root: Id },
-    DeleteTargetRoot { ws: Id, env: Id, root: Id },
+    ListTargetRoots {
+        ws: Id,
+        env: Id,
+    },
+    CreateTargetRoot {
+        ws: Id,
+        env: Id,
+    },
+    GetTargetRoot {
+        ws: Id,
+        env: Id,
+        root: Id,
+    },
+    UpdateTargetRoot {
+        ws: Id,
+        env: Id,
+        root: Id,
+    },
+    DeleteTargetRoot {
+        ws: Id,
+        env: Id,
+        root: Id,
+    },
     SdkTargetRoots,
     // Builds (v1-tasks §4.1; PATCH is D6)
     CreateBuild,
     ListBuilds,
-    GetBuild { build: Id },
-    PatchBuild { build: Id },
-    CompleteBuild { build: Id },
-    FailBuild { build: Id },
-    CancelBuild { build: Id },
-    ExitEarlyBuild { build: Id },
+    GetBuild {
+        build: Id,
+    },
+    PatchBuild {
+        build: Id,
+    },
+    CompleteBuild {
+        build: Id,
+    },
+    FailBuild {
+        build: Id,
+    },
+    CancelBuild {
+        build: Id,
+    },
+    ExitEarlyBuild {
+        build: Id,
+    },
     // Tasks inside a build (§4.2; the seed's `POST /tasks` is D6)
-    RegisterTask { build: Id },
+    RegisterTask {
+        build: Id,
+    },
     RegisterTaskSeed,
-    StartTask { build: Id, task: Id },
-    CompleteTask { build: Id, task: Id },
-    FailTask { build: Id, task: Id },
-    SuspendTask { build: Id, task: Id },
-    ResumeTask { build: Id, task: Id },
-    CancelTask { build: Id, task: Id },
-    TaskWaitingForLock { build: Id, task: Id },
-    UploadAssets { build: Id, task: Id },
-    BuildTasks { build: Id },
-    BuildEvents { build: Id },
-    BuildGraph { build: Id },
+    StartTask {
+        build: Id,
+        task: Id,
+    },
+    CompleteTask {
+        build: Id,
+        task: Id,
+    },
+    FailTask {
+        build: Id,
+        task: Id,
+    },
+    SuspendTask {
+        build: Id,
+        task: Id,
+    },
+    ResumeTask {
+        build: Id,
+        task: Id,
+    },
+    CancelTask {
+        build: Id,
+        task: Id,
+    },
+    TaskWaitingForLock {
+        build: Id,
+        task: Id,
+    },
+    UploadAssets {
+        build: Id,
+        task: Id,
+    },
+    BuildTasks {
+        build: Id,
+    },
+    BuildEvents {
+        build: Id,
+    },
+    BuildGraph {
+        build: Id,
+    },
     // Tasks, environment-wide (§4.3)
     ListTasks,
-    GetTask { task: Id },
-    TaskAssets { task: Id },
-    TaskEvents { task: Id },
-    TaskMetadata { task: Id },
+    GetTask {
+        task: Id,
+    },
+    TaskAssets {
+        task: Id,
+    },
+    TaskEvents {
+        task: Id,
+    },
+    TaskMetadata {
+        task: Id,
+    },
     // Locks (§4.5, D19)
-    AcquireLock { name: Id },
-    RenewLock { name: Id },
-    ReleaseLock { name: Id },
+    AcquireLock {
+        name: Id,
+    },
+    RenewLock {
+        name: Id,
+    },
+    ReleaseLock {
+        name: Id,
+    },
     ListLocks,
-    GetLock { name: Id },
-    LockCompletionStatus { task: Id },
+    GetLock {
+        name: Id,
+    },
+    LockCompletionStatus {
+        task: Id,
+    },
     // Search (§4.4, D20)
     SearchTasks,
     SearchKeys,
@@ -194,8 +326,58 @@ pub enum Ui {
         ws: Id,
         key: Id,
     },
+    /// The workspace settings pages (P9) other than API keys.
+    Settings {
+        ws: Id,
+        page: SettingsPage,
+    },
+    /// A settings form (P9): each runs one workspace API handler.
+    SettingsPost {
+        ws: Id,
+        action: SettingsAction,
+    },
+    /// P10: the create-workspace form and its POST.
+    NewWorkspace,
+    CreateWorkspace,
+    /// P11: my pending invites; accept or decline one.
+    MyInvites,
+    AnswerInvite {
+        invite: Id,
+        accept: bool,
+    },
+    /// P12: the change-password form's POST.
+    ChangePassword,
     /// Any other path under `/ws/`: the UI's HTML 404 page.
     NotFound,
+}
+
+/// `/ws/{ws}/settings[/…]` (ui.md P9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsPage {
+    General,
+    Members,
+    Invites,
+    Environments,
+    TargetRoots,
+    Danger,
+}
+
+/// The POSTs under `/ws/{ws}/settings` (ui.md P9). Environments are named by slug,
+/// members, invites and target roots by id (a target root's environment is a form field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsAction {
+    UpdateWorkspace,
+    DeleteWorkspace,
+    SetRole { member: Id },
+    RemoveMember { member: Id },
+    CreateInvite,
+    CancelInvite { invite: Id },
+    CreateEnvironment,
+    UpdateEnvironment { env: Id },
+    DeleteEnvironment { env: Id },
+    CreateTargetRoot,
+    UpdateTargetRoot { root: Id },
+    DeleteTargetRoot { root: Id },
 }
 
 impl Ui {
@@ -221,6 +403,13 @@ impl Ui {
             ApiKeys { .. } => "ui_api_keys",
             CreateApiKey { .. } => "ui_create_api_key",
             RevokeApiKey { .. } => "ui_revoke_api_key",
+            Settings { .. } => "ui_settings",
+            SettingsPost { .. } => "ui_settings_post",
+            NewWorkspace => "ui_new_workspace",
+            CreateWorkspace => "ui_create_workspace",
+            MyInvites => "ui_my_invites",
+            AnswerInvite { .. } => "ui_answer_invite",
+            ChangePassword => "ui_change_password",
             NotFound => "ui_not_found",
         }
     }
@@ -501,6 +690,7 @@ impl Endpoint {
             Exchange => "auth_exchange",
             Login => "auth_login",
             Register => "auth_register",
+            ChangePassword => "auth_change_password",
             Me => "me",
             MyInvites => "my_invites",
             ListWorkspaces => "list_workspaces",
@@ -584,6 +774,7 @@ impl Endpoint {
             Exchange
                 | Login
                 | Register
+                | ChangePassword
                 | CreateWorkspace
                 | UpdateWorkspace { .. }
                 | UpdateMember { .. }
@@ -629,6 +820,7 @@ impl Endpoint {
             Exchange => AuthKind::Exchange,
             Me
             | MyInvites
+            | ChangePassword
             | ListWorkspaces
             | CreateWorkspace
             | AcceptInvite { .. }
@@ -796,6 +988,7 @@ fn match_route(method: &Method, segs: &[&str]) -> Option<Endpoint> {
         ("GET", ["docs"]) => Docs,
         ("POST", ["api", "v1", "auth", "login"]) => Login,
         ("POST", ["api", "v1", "auth", "register"]) => Register,
+        ("POST", ["api", "v1", "auth", "change-password"]) => ChangePassword,
         ("GET", ["api", "v1", "ui", "me"]) => Me,
         ("GET", ["api", "v1", "ui", "me", "invites"]) => MyInvites,
         ("GET", ["api", "v1", "target-roots"]) => SdkTargetRoots,
@@ -997,6 +1190,49 @@ fn match_ui_route(m: &str, segs: &[&str]) -> Option<Ui> {
             ws: id(ws),
             key: id(k),
         },
+        ("POST", ["account", "password"]) => ChangePassword,
+        ("GET", ["invites"]) => MyInvites,
+        ("POST", ["invites", i, "accept"]) => AnswerInvite {
+            invite: id(i),
+            accept: true,
+        },
+        ("POST", ["invites", i, "decline"]) => AnswerInvite {
+            invite: id(i),
+            accept: false,
+        },
+        ("GET", ["workspaces", "new"]) => NewWorkspace,
+        ("POST", ["workspaces", "new"]) => CreateWorkspace,
+        ("GET", ["ws", ws, "settings", rest @ ..]) => {
+            let page = match rest {
+                [] => SettingsPage::General,
+                ["members"] => SettingsPage::Members,
+                ["invites"] => SettingsPage::Invites,
+                ["environments"] => SettingsPage::Environments,
+                ["target-roots"] => SettingsPage::TargetRoots,
+                ["danger"] => SettingsPage::Danger,
+                _ => return Some(NotFound),
+            };
+            Settings { ws: id(ws), page }
+        }
+        ("POST", ["ws", ws, "settings", rest @ ..]) => {
+            use self::SettingsAction as A;
+            let action = match rest {
+                [] => A::UpdateWorkspace,
+                ["danger"] => A::DeleteWorkspace,
+                ["members", m, "role"] => A::SetRole { member: id(m) },
+                ["members", m, "remove"] => A::RemoveMember { member: id(m) },
+                ["invites"] => A::CreateInvite,
+                ["invites", i, "cancel"] => A::CancelInvite { invite: id(i) },
+                ["environments"] => A::CreateEnvironment,
+                ["environments", e, "edit"] => A::UpdateEnvironment { env: id(e) },
+                ["environments", e, "delete"] => A::DeleteEnvironment { env: id(e) },
+                ["target-roots"] => A::CreateTargetRoot,
+                ["target-roots", r, "edit"] => A::UpdateTargetRoot { root: id(r) },
+                ["target-roots", r, "delete"] => A::DeleteTargetRoot { root: id(r) },
+                _ => return None,
+            };
+            SettingsPost { ws: id(ws), action }
+        }
         ("GET", ["ws", ws, "env", env, rest @ ..]) => match rest {
             ["connect"] => Connect {
                 ws: id(ws),
@@ -1250,5 +1486,41 @@ mod tests {
         );
         assert_eq!(ui("/ws/w/env/e/locks"), Ui::Locks { ws, env });
         assert_eq!(ui("/ws/w/env/e/locks/x"), Ui::NotFound);
+    }
+
+    #[test]
+    fn settings_sections_and_forms_are_fixed_segments() {
+        let ui = |m: Method, p: &str| match route(&m, p) {
+            Ok(Endpoint::Ui(u)) => Some(u),
+            _ => None,
+        };
+        let ws = || "w".to_string();
+        assert_eq!(
+            ui(Method::GET, "/ws/w/settings"),
+            Some(Ui::Settings {
+                ws: ws(),
+                page: SettingsPage::General
+            })
+        );
+        assert_eq!(
+            ui(Method::GET, "/ws/w/settings/api-keys"),
+            Some(Ui::ApiKeys { ws: ws() })
+        );
+        assert_eq!(ui(Method::GET, "/ws/w/settings/x"), Some(Ui::NotFound));
+        assert_eq!(
+            ui(Method::POST, "/ws/w/settings/environments/settings/delete"),
+            Some(Ui::SettingsPost {
+                ws: ws(),
+                action: SettingsAction::DeleteEnvironment {
+                    env: "settings".into()
+                }
+            })
+        );
+        assert_eq!(ui(Method::POST, "/ws/w/settings/members/m"), None);
+        assert_eq!(
+            route(&Method::POST, "/api/v1/auth/change-password").unwrap(),
+            Endpoint::ChangePassword
+        );
+        assert_eq!(Endpoint::ChangePassword.auth(), AuthKind::Flexible);
     }
 }

@@ -124,6 +124,7 @@ pub fn visit_tables(v: &mut impl TableVisitor) -> Result<(), BackupError> {
         id::API_KEY_BY_HASH,
         id::TARGET_ROOTS,
         id::SIGNING_KEYS,
+        id::SESSIONS_VALID_FROM,
         tk::BUILDS,
         tk::TASK_IDS,
         tk::TASKS,

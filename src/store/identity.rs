@@ -49,6 +49,10 @@ pub const API_KEY_BY_HASH: TableDefinition<&[u8], (u128, u128)> =
 pub const TARGET_ROOTS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("target_roots");
 /// kid → signing key row (D13)
 pub const SIGNING_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("signing_keys");
+/// user → Unix second from which their local sessions count (set when the password
+/// changes; absent: every session). A table of its own, so user rows keep their layout.
+pub const SESSIONS_VALID_FROM: TableDefinition<u128, i64> =
+    TableDefinition::new("sessions_valid_from");
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserRow {
@@ -154,6 +158,7 @@ pub(crate) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(API_KEY_BY_HASH)?;
     tx.open_table(TARGET_ROOTS)?;
     tx.open_table(SIGNING_KEYS)?;
+    tx.open_table(SESSIONS_VALID_FROM)?;
     Ok(())
 }
 
@@ -262,6 +267,32 @@ pub fn put_user(
     tx.open_table(USER_BY_EXTERNAL)?
         .insert(row.external_id.as_str(), id)?;
     Ok(())
+}
+
+/// The first Unix second whose local sessions of `user` are accepted, if the password
+/// was ever changed.
+pub fn sessions_valid_from(r: &impl Reader, user: Uuid) -> Result<Option<i64>, StoreError> {
+    Ok(r.open(SESSIONS_VALID_FROM)?
+        .get(user.as_u128())?
+        .map(|v| v.value()))
+}
+
+/// Stores a new password hash and refuses every session issued before `valid_from`
+/// (Unix seconds): a password change signs the user out everywhere.
+pub fn set_password_hash(
+    tx: &WriteTransaction,
+    old: &UserRow,
+    password_hash: String,
+    valid_from: i64,
+) -> Result<UserRow, StoreError> {
+    let new = UserRow {
+        password_hash: Some(password_hash),
+        ..old.clone()
+    };
+    put_user(tx, &new, Some(old))?;
+    tx.open_table(SESSIONS_VALID_FROM)?
+        .insert(old.id.as_u128(), valid_from)?;
+    Ok(new)
 }
 
 pub fn workspace(r: &impl Reader, id: Uuid) -> Result<Option<WorkspaceRow>, StoreError> {

@@ -94,6 +94,8 @@ pub fn page(
                             summary { (who.user.email) }
                             div.menu-body {
                                 a href="/account" { "Account" }
+                                a href="/invites" { "Invites" }
+                                a href="/workspaces/new" { "New workspace" }
                                 form method="post" action="/logout" {
                                     input type="hidden" name="csrf" value=(who.csrf(state));
                                     button.linkish type="submit" { "Sign out" }
@@ -186,7 +188,7 @@ fn nav_links(scope: &Scope, nav: Nav) -> Markup {
                 a.current[nav == Nav::Locks] href=(format!("{base}/locks")) { "Locks" }
                 a.current[nav == Nav::Connect] href=(format!("{base}/connect")) { "Connect" }
             }
-            a.current[nav == Nav::Settings] href=(format!("/ws/{ws}/settings/api-keys")) { "API keys" }
+            a.current[nav == Nav::Settings] href=(format!("/ws/{ws}/settings")) { "Settings" }
         }
     }
 }

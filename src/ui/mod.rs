@@ -96,7 +96,7 @@ async fn signed_in(
     };
     match route {
         Ui::Logout => Ok(login::logout(state)),
-        Ui::Account => account::page(state, &rq, &who).await,
+        Ui::Account => account::page(state, &rq, &who, http::StatusCode::OK, None).await,
         Ui::Connect { ws, env } => connect::page(state, &rq, &who, &ws, &env, None).await,
         Ui::ConnectCreateKey { ws, env } => {
             connect::create_key(state, &rq, &who, &ws, &env, form).await
@@ -120,6 +120,19 @@ async fn signed_in(
         Ui::RevokeApiKey { ws, key } => {
             settings::revoke_api_key(state, &rq, &who, &ws, &key, form).await
         }
+        Ui::Settings { ws, page } => settings::show(state, &rq, &who, &ws, page).await,
+        Ui::SettingsPost { ws, action } => {
+            settings::post(state, &rq, &who, &ws, action, form).await
+        }
+        Ui::NewWorkspace => {
+            workspace::new_form(state, &who, &rq.query, http::StatusCode::OK, None).await
+        }
+        Ui::CreateWorkspace => workspace::create(state, &rq, &who, form).await,
+        Ui::MyInvites => members::my_invites(state, &rq, &who, http::StatusCode::OK, None).await,
+        Ui::AnswerInvite { invite, accept } => {
+            members::answer_invite(state, &rq, &who, &invite, accept).await
+        }
+        Ui::ChangePassword => account::change_password(state, &rq, &who, form).await,
         Ui::NotFound => Err(response::UiError::NotFound),
         Ui::Static { .. } | Ui::LoginForm | Ui::Login | Ui::Home => {
             Err(response::UiError::NotFound)

@@ -15,7 +15,7 @@ use crate::auth::{api_key, b64};
 use crate::http::request::Query;
 use crate::http::response::HttpResponse;
 use crate::http::AppState;
-use crate::store::identity::{self, UserRow};
+use crate::store::identity::UserRow;
 
 pub const COOKIE_NAME: &str = "sd_session";
 
@@ -83,16 +83,15 @@ pub async fn current(state: &AppState, rq: &UiReq) -> Result<Option<Session>, Ui
     let Some(token) = cookie_token(&rq.parts.headers) else {
         return Ok(None);
     };
-    let Ok(claims) = state.keys().verify_session(token) else {
-        return Ok(None);
-    };
-    let id = claims.sub;
-    let user = state.store.read(move |tx| identity::user(tx, id)).await?;
-    Ok(user.map(|user| Session {
-        user,
-        token: token.to_owned(),
-        expires_at: claims.exp,
-    }))
+    match crate::api::auth::session_user(state, token).await {
+        Ok((user, expires_at)) => Ok(Some(Session {
+            user,
+            token: token.to_owned(),
+            expires_at,
+        })),
+        Err(crate::http::response::ApiError::Unauthorized { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The signed-in user, or the login redirect (with `expired` when a cookie was sent).

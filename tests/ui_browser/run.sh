@@ -48,6 +48,8 @@ PY
 
 # Live updates poll every 300 ms in this suite (ui.poll_ms), never through JS hacks.
 export STARDAG_SERVER_UI__POLL_MS=300
+# Local registration gives the settings tests a second user (test_settings.py).
+export STARDAG_SERVER_AUTH__LOCAL_REGISTRATION=true
 harness_start "${UI_TEST_KEEP_TMP:-0}" 60
 UI_TEST_ADMIN_EMAIL="$(harness_cred STARDAG_ADMIN_EMAIL)"
 UI_TEST_ADMIN_PASSWORD="$(harness_cred STARDAG_ADMIN_PASSWORD)"

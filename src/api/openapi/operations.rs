@@ -221,6 +221,12 @@ fn auth_ops() -> Vec<Op> {
         )
         .body(one::<auth::RegisterBody>)
         .created(object),
+        post(
+            "/api/v1/auth/change-password",
+            "auth_change_password",
+            "Change the local password; earlier sessions end",
+        )
+        .body(one::<auth::ChangePasswordBody>),
     ]
 }
 

@@ -2,14 +2,18 @@
 //! Admins create keys (the full key is shown once, on the answer to the POST, which
 //! like every UI page is `no-store`) and revoke them; members see metadata only. Both
 //! actions are the API's handlers.
+//!
+//! Also the pieces every settings page shares: the section menu, the page frame with
+//! its notice, and how an API refusal becomes an inline message.
 
 use http::StatusCode;
-use maud::html;
+use maud::{html, Markup};
 use serde_json::json;
 
+use crate::domain::roles::Role;
 use crate::http::request::Query;
 use crate::http::response::{ApiError, HttpResponse};
-use crate::http::router::Endpoint;
+use crate::http::router::{Endpoint, SettingsAction, SettingsPage};
 use crate::http::AppState;
 use crate::store::identity;
 use crate::ui::api_call::call;
@@ -54,7 +58,6 @@ pub async fn api_keys(
     let admin = scope.is_admin();
     let ws_slug = layout::seg(&scope.ws().ws.slug);
     let body = html! {
-        h1 { "API keys" }
         p.lede { "Keys let the SDK report builds to one environment of " strong { (scope.ws().ws.name) } "." }
         @match &outcome {
             Some(Ok((env, key))) => {
@@ -115,9 +118,14 @@ pub async fn api_keys(
             }
         }
     };
-    Ok(html_page(
+    Ok(frame(
+        state,
+        who,
+        &scope,
+        Section::ApiKeys,
         StatusCode::OK,
-        layout::page(state, who, Some(&scope), Nav::Settings, "API keys", body),
+        None,
+        body,
     ))
 }
 
@@ -198,6 +206,211 @@ pub async fn revoke_api_key(
         Err(e) => {
             let text = shown(e)?;
             api_keys(state, rq, who, ws, Some(Err(text))).await
+        }
+    }
+}
+
+/// A section of the settings menu (ui.md P9).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Page(SettingsPage),
+    ApiKeys,
+}
+
+impl Section {
+    fn title(self) -> &'static str {
+        match self {
+            Section::Page(SettingsPage::General) => "General",
+            Section::Page(SettingsPage::Members) => "Members",
+            Section::Page(SettingsPage::Invites) => "Invites",
+            Section::Page(SettingsPage::Environments) => "Environments",
+            Section::Page(SettingsPage::TargetRoots) => "Target roots",
+            Section::Page(SettingsPage::Danger) => "Danger zone",
+            Section::ApiKeys => "API keys",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Section::Page(SettingsPage::General) => "",
+            Section::Page(SettingsPage::Members) => "/members",
+            Section::Page(SettingsPage::Invites) => "/invites",
+            Section::Page(SettingsPage::Environments) => "/environments",
+            Section::Page(SettingsPage::TargetRoots) => "/target-roots",
+            Section::Page(SettingsPage::Danger) => "/danger",
+            Section::ApiKeys => "/api-keys",
+        }
+    }
+}
+
+/// `/ws/{ws}/settings` of the scope's workspace.
+pub fn base(scope: &Scope) -> String {
+    format!("/ws/{}/settings", layout::seg(&scope.ws().ws.slug))
+}
+
+/// The sections the user's role may use: invites for admins, the danger zone for owners.
+fn menu(scope: &Scope, current: Section) -> Markup {
+    use SettingsPage::*;
+    let mut items = vec![Section::Page(General), Section::Page(Members)];
+    if scope.is_admin() {
+        items.push(Section::Page(Invites));
+    }
+    items.extend([
+        Section::Page(Environments),
+        Section::ApiKeys,
+        Section::Page(TargetRoots),
+    ]);
+    if scope.role() == Role::Owner {
+        items.push(Section::Page(Danger));
+    }
+    let base = base(scope);
+    html! {
+        nav.tabs.settings-tabs aria-label="Workspace settings" {
+            @for s in items {
+                a.current[s == current] href=(format!("{base}{}", s.path()))
+                    aria-current=[(s == current).then_some("page")] { (s.title()) }
+            }
+        }
+    }
+}
+
+/// A notice above a settings form: `("ok" | "error", text)`.
+pub type Notice = Option<(&'static str, String)>;
+
+/// A settings page: title, the section menu, an optional notice, then the body.
+pub fn frame(
+    state: &AppState,
+    who: &Session,
+    scope: &Scope,
+    section: Section,
+    status: StatusCode,
+    notice: Notice,
+    body: Markup,
+) -> HttpResponse {
+    let title = section.title();
+    let body = html! {
+        div.page-head {
+            p.crumbs { (scope.ws().ws.name) " · Settings" }
+            h1 { (title) }
+        }
+        (menu(scope, section))
+        @if let Some((kind, text)) = &notice { (layout::notice(kind, html! { (text) })) }
+        (body)
+    };
+    html_page(
+        status,
+        layout::page(state, who, Some(scope), Nav::Settings, title, body),
+    )
+}
+
+/// An API refusal shown on the form that caused it, with the API's status; a missing
+/// resource is the UI's 404 page, anything else its error page.
+pub fn refused(e: ApiError) -> Result<(StatusCode, String), UiError> {
+    match e {
+        ApiError::Forbidden(_)
+        | ApiError::Validation(_)
+        | ApiError::Conflict(_)
+        | ApiError::BadRequest(_)
+        | ApiError::Unauthorized { .. } => Ok((e.status(), layout::detail_text(&e.detail()))),
+        ApiError::NotFound(_) => Err(UiError::NotFound),
+        e => Err(e.into()),
+    }
+}
+
+/// The confirmation line after a successful form: `?done=<what>` from a fixed list, so
+/// no text of the URL is ever shown.
+pub fn done_notice(rq: &UiReq) -> Notice {
+    let text = match rq.query.get("done")? {
+        "saved" => "Saved.",
+        "role" => "Role changed.",
+        "removed" => "Member removed.",
+        "invited" => "Invite created. No email is sent: tell them to sign in and open Invites.",
+        "cancelled" => "Invite cancelled.",
+        "env-created" => "Environment created.",
+        "env-saved" => "Environment saved.",
+        "env-deleted" => "Environment deleted.",
+        "root-created" => "Target root added.",
+        "root-saved" => "Target root saved.",
+        "root-deleted" => "Target root deleted.",
+        "declined" => "Invite declined.",
+        "password" => "Password changed. Other sessions are signed out.",
+        _ => return None,
+    };
+    Some(("ok", text.to_owned()))
+}
+
+/// A typed confirmation: the form's `confirm` field must equal `expected`.
+pub fn confirmed(form: &Query, expected: &str) -> Result<(), (StatusCode, String)> {
+    if form.get("confirm").map(str::trim) == Some(expected) {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Type {expected} exactly to confirm. Nothing was deleted."),
+        ))
+    }
+}
+
+/// `GET /ws/{ws}/settings[/…]`: the section's page.
+pub async fn show(
+    state: &AppState,
+    rq: &UiReq,
+    who: &Session,
+    ws: &str,
+    page: SettingsPage,
+) -> Result<HttpResponse, UiError> {
+    use super::{environments as envs, members, workspace};
+    let scope = scope::resolve(state, who, ws, None).await?;
+    let (ok, none) = (StatusCode::OK, None);
+    match page {
+        SettingsPage::General => workspace::general(state, rq, who, &scope, ok, none).await,
+        SettingsPage::Members => members::members(state, rq, who, &scope, ok, none).await,
+        SettingsPage::Invites => members::invites(state, rq, who, &scope, ok, none).await,
+        SettingsPage::Environments => envs::environments(state, rq, who, &scope, ok, none).await,
+        SettingsPage::TargetRoots => {
+            let env = rq.query.get("env");
+            envs::target_roots(state, rq, who, &scope, env, ok, none).await
+        }
+        SettingsPage::Danger => workspace::danger(state, who, &scope, ok, none).await,
+    }
+}
+
+/// `POST /ws/{ws}/settings/…`: the form's action, in the workspace of the path (a
+/// workspace the user is not in is not found before anything runs).
+pub async fn post(
+    state: &AppState,
+    rq: &UiReq,
+    who: &Session,
+    ws: &str,
+    action: SettingsAction,
+    form: Query,
+) -> Result<HttpResponse, UiError> {
+    use super::environments::{self as envs, Action as E};
+    use super::members::{self, Action as M};
+    use super::workspace;
+    use SettingsAction as A;
+    let scope = scope::resolve(state, who, ws, None).await?;
+    let s = &scope;
+    match action {
+        A::UpdateWorkspace => workspace::act(state, rq, who, s, false, &form).await,
+        A::DeleteWorkspace => workspace::act(state, rq, who, s, true, &form).await,
+        A::SetRole { member } => members::act(state, rq, who, s, M::SetRole(member), &form).await,
+        A::RemoveMember { member } => {
+            members::act(state, rq, who, s, M::Remove(member), &form).await
+        }
+        A::CreateInvite => members::act(state, rq, who, s, M::Invite, &form).await,
+        A::CancelInvite { invite } => {
+            members::act(state, rq, who, s, M::Cancel(invite), &form).await
+        }
+        A::CreateEnvironment => envs::act(state, rq, who, s, E::Create, &form).await,
+        A::UpdateEnvironment { env } => envs::act(state, rq, who, s, E::Update(env), &form).await,
+        A::DeleteEnvironment { env } => envs::act(state, rq, who, s, E::Delete(env), &form).await,
+        A::CreateTargetRoot => envs::act(state, rq, who, s, E::CreateRoot, &form).await,
+        A::UpdateTargetRoot { root } => {
+            envs::act(state, rq, who, s, E::UpdateRoot(root), &form).await
+        }
+        A::DeleteTargetRoot { root } => {
+            envs::act(state, rq, who, s, E::DeleteRoot(root), &form).await
         }
     }
 }

@@ -6,6 +6,7 @@
 mod explorer;
 mod pages;
 mod security;
+mod settings;
 
 use bytes::Bytes;
 use http::Method;
