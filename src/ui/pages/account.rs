@@ -63,9 +63,6 @@ pub async fn page(
                     }
                 }
             }
-        }
-        section.card {
-            h2 { "My workspaces" }
             p { a href="/invites" { "Pending invites" } " · " a href="/workspaces/new" { "New workspace" } }
         }
         section.card {

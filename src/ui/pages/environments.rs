@@ -68,7 +68,7 @@ pub async fn environments(
                             td { code { (e.slug) } }
                             td.desc { (e.description.as_deref().unwrap_or("—")) }
                             td { @match e.max_concurrent_locks { Some(n) => { (n) }, None => { span.muted { "unlimited" } } } }
-                            td {
+                            td.links {
                                 a href=(format!("{env}/builds")) { "Builds" } " · "
                                 a href=(format!("{env}/connect")) { "Connect" } " · "
                                 a href=(format!("{base}/api-keys")) { "API keys" } " · "
