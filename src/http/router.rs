@@ -42,7 +42,7 @@ pub enum Endpoint {
     Exchange,
     Login,
     Register,
-    /// `POST /api/v1/auth/change-password` (ui.md §9): local mode, a signed-in user.
+    // `POST /api/v1/auth/change-password` (ui.md §9): local mode, a signed-in user.
     ChangePassword,
     // Current user
     Me,
@@ -50,203 +50,73 @@ pub enum Endpoint {
     ListWorkspaces,
     // Workspaces
     CreateWorkspace,
-    GetWorkspace {
-        ws: Id,
-    },
-    UpdateWorkspace {
-        ws: Id,
-    },
-    DeleteWorkspace {
-        ws: Id,
-    },
-    WorkspaceTargetRoots {
-        ws: Id,
-    },
+    GetWorkspace { ws: Id },
+    UpdateWorkspace { ws: Id },
+    DeleteWorkspace { ws: Id },
+    WorkspaceTargetRoots { ws: Id },
     // Members
-    ListMembers {
-        ws: Id,
-    },
-    UpdateMember {
-        ws: Id,
-        member: Id,
-    },
-    RemoveMember {
-        ws: Id,
-        member: Id,
-    },
+    ListMembers { ws: Id },
+    UpdateMember { ws: Id, member: Id },
+    RemoveMember { ws: Id, member: Id },
     // Invites
-    ListInvites {
-        ws: Id,
-    },
-    CreateInvite {
-        ws: Id,
-    },
-    CancelInvite {
-        ws: Id,
-        invite: Id,
-    },
-    AcceptInvite {
-        invite: Id,
-    },
-    DeclineInvite {
-        invite: Id,
-    },
+    ListInvites { ws: Id },
+    CreateInvite { ws: Id },
+    CancelInvite { ws: Id, invite: Id },
+    AcceptInvite { invite: Id },
+    DeclineInvite { invite: Id },
     // Environments
-    ListEnvironments {
-        ws: Id,
-    },
-    CreateEnvironment {
-        ws: Id,
-    },
-    GetEnvironment {
-        ws: Id,
-        env: Id,
-    },
-    UpdateEnvironment {
-        ws: Id,
-        env: Id,
-    },
-    DeleteEnvironment {
-        ws: Id,
-        env: Id,
-    },
+    ListEnvironments { ws: Id },
+    CreateEnvironment { ws: Id },
+    GetEnvironment { ws: Id, env: Id },
+    UpdateEnvironment { ws: Id, env: Id },
+    DeleteEnvironment { ws: Id, env: Id },
     // API keys
-    ListApiKeys {
-        ws: Id,
-        env: Id,
-    },
-    CreateApiKey {
-        ws: Id,
-        env: Id,
-    },
-    RevokeApiKey {
-        ws: Id,
-        env: Id,
-        key: Id,
-    },
+    ListApiKeys { ws: Id, env: Id },
+    CreateApiKey { ws: Id, env: Id },
+    RevokeApiKey { ws: Id, env: Id, key: Id },
     // Target roots
-    ListTargetRoots {
-        ws: Id,
-        env: Id,
-    },
-    CreateTargetRoot {
-        ws: Id,
-        env: Id,
-    },
-    GetTargetRoot {
-        ws: Id,
-        env: Id,
-        root: Id,
-    },
-    UpdateTargetRoot {
-        ws: Id,
-        env: Id,
-        root: Id,
-    },
-    DeleteTargetRoot {
-        ws: Id,
-        env: Id,
-        root: Id,
-    },
+    ListTargetRoots { ws: Id, env: Id },
+    CreateTargetRoot { ws: Id, env: Id },
+    GetTargetRoot { ws: Id, env: Id, root: Id },
+    UpdateTargetRoot { ws: Id, env: Id, root: Id },
+    DeleteTargetRoot { ws: Id, env: Id, root: Id },
     SdkTargetRoots,
     // Builds (v1-tasks §4.1; PATCH is D6)
     CreateBuild,
     ListBuilds,
-    GetBuild {
-        build: Id,
-    },
-    PatchBuild {
-        build: Id,
-    },
-    CompleteBuild {
-        build: Id,
-    },
-    FailBuild {
-        build: Id,
-    },
-    CancelBuild {
-        build: Id,
-    },
-    ExitEarlyBuild {
-        build: Id,
-    },
+    GetBuild { build: Id },
+    PatchBuild { build: Id },
+    CompleteBuild { build: Id },
+    FailBuild { build: Id },
+    CancelBuild { build: Id },
+    ExitEarlyBuild { build: Id },
     // Tasks inside a build (§4.2; the seed's `POST /tasks` is D6)
-    RegisterTask {
-        build: Id,
-    },
+    RegisterTask { build: Id },
     RegisterTaskSeed,
-    StartTask {
-        build: Id,
-        task: Id,
-    },
-    CompleteTask {
-        build: Id,
-        task: Id,
-    },
-    FailTask {
-        build: Id,
-        task: Id,
-    },
-    SuspendTask {
-        build: Id,
-        task: Id,
-    },
-    ResumeTask {
-        build: Id,
-        task: Id,
-    },
-    CancelTask {
-        build: Id,
-        task: Id,
-    },
-    TaskWaitingForLock {
-        build: Id,
-        task: Id,
-    },
-    UploadAssets {
-        build: Id,
-        task: Id,
-    },
-    BuildTasks {
-        build: Id,
-    },
-    BuildEvents {
-        build: Id,
-    },
-    BuildGraph {
-        build: Id,
-    },
+    StartTask { build: Id, task: Id },
+    CompleteTask { build: Id, task: Id },
+    FailTask { build: Id, task: Id },
+    SuspendTask { build: Id, task: Id },
+    ResumeTask { build: Id, task: Id },
+    CancelTask { build: Id, task: Id },
+    TaskWaitingForLock { build: Id, task: Id },
+    UploadAssets { build: Id, task: Id },
+    BuildTasks { build: Id },
+    BuildEvents { build: Id },
+    BuildGraph { build: Id },
     // Tasks, environment-wide (§4.3)
     ListTasks,
-    GetTask {
-        task: Id,
-    },
-    TaskAssets {
-        task: Id,
-    },
-    TaskEvents {
-        task: Id,
-    },
-    TaskMetadata {
-        task: Id,
-    },
+    GetTask { task: Id },
+    TaskAssets { task: Id },
+    TaskEvents { task: Id },
+    TaskMetadata { task: Id },
     // Locks (§4.5, D19)
-    AcquireLock {
-        name: Id,
-    },
-    RenewLock {
-        name: Id,
-    },
-    ReleaseLock {
-        name: Id,
-    },
+    AcquireLock { name: Id },
+    RenewLock { name: Id },
+    ReleaseLock { name: Id },
     ListLocks,
-    GetLock {
-        name: Id,
-    },
-    LockCompletionStatus {
-        task: Id,
-    },
+    GetLock { name: Id },
+    LockCompletionStatus { task: Id },
     // Search (§4.4, D20)
     SearchTasks,
     SearchKeys,
