@@ -194,6 +194,12 @@ pub enum Ui {
         ws: Id,
         key: Id,
     },
+    /// The explorer's autocomplete (JSON): the API's `/tasks/search/keys|values`.
+    SearchSuggest {
+        ws: Id,
+        env: Id,
+        values: bool,
+    },
     /// Any other path under `/ws/`: the UI's HTML 404 page.
     NotFound,
 }
@@ -221,6 +227,7 @@ impl Ui {
             ApiKeys { .. } => "ui_api_keys",
             CreateApiKey { .. } => "ui_create_api_key",
             RevokeApiKey { .. } => "ui_revoke_api_key",
+            SearchSuggest { .. } => "ui_search_suggest",
             NotFound => "ui_not_found",
         }
     }
@@ -1033,6 +1040,11 @@ fn match_ui_route(m: &str, segs: &[&str]) -> Option<Ui> {
             ["locks"] => Locks {
                 ws: id(ws),
                 env: id(env),
+            },
+            ["-", "search", kind @ ("keys" | "values")] => SearchSuggest {
+                ws: id(ws),
+                env: id(env),
+                values: *kind == "values",
             },
             _ => NotFound,
         },
