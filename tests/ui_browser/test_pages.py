@@ -6,9 +6,32 @@ target/ui-artifacts/pages/."""
 import re
 import uuid
 
+import pytest
 from playwright.sync_api import expect
 
-from conftest import BASE, api, home_env, shot, sign_in
+from conftest import BASE, _context, api, home_env, shot, sign_in
+
+
+@pytest.fixture(scope="module")
+def session_state(browser):
+    """One sign-in for this file (the server throttles login attempts per client)."""
+    context = browser.new_context()
+    p = context.new_page()
+    sign_in(p)
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def page(browser, request, session_state):
+    """A fresh, guarded context that carries the session cookie."""
+    yield from _context(browser, request, storage_state=session_state)
+
+
+def open_home(page):
+    page.goto(f"{BASE}/")
+    page.wait_for_url(re.compile(r".*/ws/.*"))
 
 
 def both_widths(page, name):
@@ -36,7 +59,7 @@ def test_builds_list_status_counter_filters_the_list(page):
     failed = new_build("will fail")
     assert api("POST", f"/api/v1/builds/{failed}/fail")[0] == 200
     new_build("keeps running")
-    sign_in(page)
+    open_home(page)
     env = home_env(page)
     page.goto(f"{BASE}{env}/builds")
     both_widths(page, "builds-filters")
@@ -62,7 +85,7 @@ def test_task_page_shows_both_dependency_directions(page):
     register(build, ids["A"], "A", {"x": 1})
     register(build, ids["B"], "B", {"x": 2}, [ids["A"]])
     register(build, ids["C"], "C", {"x": 3}, [ids["B"]])
-    sign_in(page)
+    open_home(page)
     env = home_env(page)
     page.goto(f"{BASE}{env}/tasks/{ids['B']}")
     depends = page.get_by_role("list", name="Depends on")
@@ -90,7 +113,7 @@ def test_explorer_combobox_by_keyboard_then_click_to_filter(page):
     for i, lr in enumerate([0.1, 0.01, 0.001]):
         ids[lr] = uuid.uuid4().hex
         register(build, ids[lr], f"Fit{i}", {"run": run, "lr": lr})
-    sign_in(page)
+    open_home(page)
     env = home_env(page)
     page.goto(f"{BASE}{env}/tasks?filter=param.run%3A%3D%3A{run}")
     rows = page.locator("table.explorer tbody tr")
@@ -154,7 +177,7 @@ def test_locks_countdown_decreases_and_released_locks_go(page):
     status, _ = api("POST", f"/api/v1/locks/{name}/acquire",
                     {"owner_id": owner, "ttl_seconds": 90, "check_task_completion": False})
     assert status == 200
-    sign_in(page)
+    open_home(page)
     env = home_env(page)
     page.goto(f"{BASE}{env}/locks")
     ttl = page.locator(f'tr[data-lock="{name}"] .ttl')
