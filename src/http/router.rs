@@ -217,6 +217,12 @@ pub enum Ui {
     },
     /// P12: the change-password form's POST.
     ChangePassword,
+    /// The explorer's autocomplete (JSON): the API's `/tasks/search/keys|values`.
+    SearchSuggest {
+        ws: Id,
+        env: Id,
+        values: bool,
+    },
     /// Any other path under `/ws/`: the UI's HTML 404 page.
     NotFound,
 }
@@ -280,6 +286,7 @@ impl Ui {
             MyInvites => "ui_my_invites",
             AnswerInvite { .. } => "ui_answer_invite",
             ChangePassword => "ui_change_password",
+            SearchSuggest { .. } => "ui_search_suggest",
             NotFound => "ui_not_found",
         }
     }
@@ -1139,6 +1146,11 @@ fn match_ui_route(m: &str, segs: &[&str]) -> Option<Ui> {
             ["locks"] => Locks {
                 ws: id(ws),
                 env: id(env),
+            },
+            ["-", "search", kind @ ("keys" | "values")] => SearchSuggest {
+                ws: id(ws),
+                env: id(env),
+                values: *kind == "values",
             },
             _ => NotFound,
         },

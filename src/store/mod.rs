@@ -6,6 +6,7 @@
 //! only ever see the caller's rows.
 
 pub mod backup;
+pub mod changes;
 pub mod codec;
 pub mod disk;
 pub mod identity;
@@ -426,6 +427,7 @@ pub fn purge_environment_data(tx: &WriteTransaction, env: uuid::Uuid) -> Result<
     locks::purge_environment(tx, env)?;
     search::purge_environment(tx, env.as_u128())?;
     v2::purge_environment(tx, env.as_u128())?;
+    changes::purge_environment(tx, env.as_u128())?;
     Ok(())
 }
 

@@ -26,10 +26,16 @@ pub struct Migration {
 }
 
 /// `MIGRATIONS[i]` takes a version `i + 1` database to version `i + 2`. Append only.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    what: "v2 events stored under their build, two redundant v2 indexes dropped",
-    run: super::v2::migrate::v1_to_v2,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        what: "v2 events stored under their build, two redundant v2 indexes dropped",
+        run: super::v2::migrate::v1_to_v2,
+    },
+    Migration {
+        what: "reverse index of dependency edges (a task's dependents)",
+        run: super::tasks::fill_dependents,
+    },
+];
 
 /// Version of the table layout this binary writes.
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -144,6 +150,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     super::locks::create_tables(&tx)?;
     super::search::create_tables(&tx)?;
     super::v2::schema::create_tables(&tx)?;
+    super::changes::create_tables(&tx)?;
     tx.commit()?;
     super::search::ensure_indexes(db)
 }

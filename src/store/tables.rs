@@ -29,12 +29,13 @@ use serde::Serialize;
 
 use super::codec::{decode, encode};
 
+use super::changes::BUILD_CHANGES;
 use super::locks::{LOCKS, LOCK_COMPLETIONS, LOCK_COUNTS, LOCK_EXPIRY};
 use super::schema::META;
 use super::search::{COUNTS, OVERFLOW, POSTINGS, SHAPES};
 use super::tasks::{
     ASSETS, BUILDS, BUILD_EVENTS, BUILD_TASKS, ENV_COUNTS, PENDING_EDGES, TASKS, TASKS_BY_NAME,
-    TASKS_BY_NAMESPACE, TASK_EDGES, TASK_EVENTS, TASK_IDS, TASK_STATES,
+    TASKS_BY_NAMESPACE, TASK_DEPENDENTS, TASK_EDGES, TASK_EVENTS, TASK_IDS, TASK_STATES,
 };
 use super::v2::schema as v2;
 use super::StoreError;
@@ -85,9 +86,11 @@ tables! {
     build_events: BUILD_EVENTS => (u128, u128, u64), &'static [u8];
     task_events: TASK_EVENTS => (u128, u128, u64), u128;
     task_edges: TASK_EDGES => (u128, u128, u128), ();
+    task_dependents: TASK_DEPENDENTS => (u128, u128, u128), ();
     pending_edges: PENDING_EDGES => (u128, &'static str, u128), ();
     assets: ASSETS => (u128, u128, &'static str, &'static str), &'static [u8];
     env_counts: ENV_COUNTS => u128, (u64, u64);
+    build_changes: BUILD_CHANGES => (u128, u128), u64;
     postings: POSTINGS => (u128, &'static str, &'static [u8], u128), u32;
     counts: COUNTS => (u128, &'static str, &'static [u8]), u64;
     overflow: OVERFLOW => (u128, &'static str, u128), u32;
@@ -171,6 +174,12 @@ impl<'t> Tables<'t> {
                 tally.write_back(&mut table, *env)?;
             }
         }
+        if !cache.build_changes.is_empty() {
+            let mut table = self.build_changes()?;
+            for (key, tally) in &cache.build_changes {
+                tally.write_back(&mut table, *key)?;
+            }
+        }
         if !cache.env_counts.is_empty() {
             let mut table = self.env_counts()?;
             for (env, (stored, now)) in &cache.env_counts {
@@ -224,6 +233,20 @@ impl<'t> Tables<'t> {
             Ok(Tally::from(stored))
         })?;
         Ok(tally.add(delta))
+    }
+
+    /// Adds one to the change counter of (`env`, `build`) (`changes.rs`).
+    pub fn add_build_change(&self, env: u128, build: u128) -> Result<(), StoreError> {
+        let mut cache = self.cache.borrow_mut();
+        let tally = cached(&mut cache.build_changes, (env, build), || {
+            let stored = self
+                .build_changes()?
+                .get((env, build))?
+                .map_or(0, |g| g.value());
+            Ok(Tally::from(stored))
+        })?;
+        tally.add(1);
+        Ok(())
     }
 
     /// The environment's live-lock count.
@@ -326,6 +349,8 @@ type MetaSlot = (Option<Vec<u8>>, Option<Vec<u8>>);
 struct Cache {
     counts: HashMap<(u128, String, Vec<u8>), Tally>,
     lock_counts: HashMap<u128, Tally>,
+    /// Per (env, build): the change counter (`changes.rs`).
+    build_changes: HashMap<(u128, u128), Tally>,
     /// Per environment: the stored (builds, tasks) row, and the batch's.
     env_counts: HashMap<u128, EnvSlot>,
     meta: HashMap<&'static str, MetaSlot>,

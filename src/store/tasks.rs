@@ -18,6 +18,7 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::changes;
 use super::codec::{decode, decode_prefix, encode};
 use super::search::{self, DocIndex};
 use super::tables::{update_row, Row, Tables};
@@ -50,6 +51,10 @@ pub const TASK_EVENTS: TableDefinition<(u128, u128, u64), u128> =
     TableDefinition::new("task_events");
 /// (env, downstream id, upstream id): dependency edges (environment-wide, §2.7).
 pub const TASK_EDGES: TableDefinition<(u128, u128, u128), ()> = TableDefinition::new("task_edges");
+/// (env, upstream id, downstream id): [`TASK_EDGES`] the other way round, for a task's
+/// "used by" list (ui.md §9 row 4). Written with every edge; schema version 3 filled it.
+pub const TASK_DEPENDENTS: TableDefinition<(u128, u128, u128), ()> =
+    TableDefinition::new("task_dependents");
 /// (env, upstream hash, downstream id): edges whose upstream is not registered yet (D17).
 pub const PENDING_EDGES: TableDefinition<(u128, &str, u128), ()> =
     TableDefinition::new("pending_edges");
@@ -168,6 +173,7 @@ pub(crate) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(BUILD_EVENTS)?;
     tx.open_table(TASK_EVENTS)?;
     tx.open_table(TASK_EDGES)?;
+    tx.open_table(TASK_DEPENDENTS)?;
     tx.open_table(PENDING_EDGES)?;
     tx.open_table(ASSETS)?;
     tx.open_table(ENV_COUNTS)?;
@@ -337,6 +343,7 @@ pub fn create_build(
     t.build_events()?
         .insert((e, b, slot.seq), encode(&event)?.as_slice())?;
     t.add_env_counts(e, 1, 0)?;
+    changes::bump(t, e, b)?;
     Ok(row)
 }
 
@@ -374,6 +381,7 @@ pub fn transition_build(
     };
     t.build_events()?
         .insert((e, b, slot.seq), encode(&event)?.as_slice())?;
+    changes::bump(t, e, b)?;
     Ok(row)
 }
 
@@ -400,6 +408,7 @@ fn record_task_event(
         },
     )?;
     let mut before = None;
+    let mut shown_before = None;
     let state = update_row(
         &mut *t.task_states()?,
         "task_states",
@@ -408,6 +417,7 @@ fn record_task_event(
         |s: &mut TaskStateRow| {
             let g = &s.global;
             before = (g.event_count > 0).then_some((g.status, g.latest_event_build_id));
+            shown_before = Some(shown(g));
             s.global.apply(event.event_type, slot.at, build, error);
         },
     )?;
@@ -417,7 +427,25 @@ fn record_task_event(
     t.build_events()?
         .insert((env, build, slot.seq), encode(event)?.as_slice())?;
     t.task_events()?.insert((env, task, slot.seq), build)?;
+    // Every build showing this task sees its new global state; else just this build.
+    if shown_before.as_ref() != Some(&shown(&state.global)) {
+        changes::bump_v1_task(t, env, task)?;
+    } else {
+        changes::bump(t, env, build)?;
+    }
     Ok(member)
+}
+
+/// What build pages show of a task's global state (`changes.rs`).
+fn shown(g: &GlobalTaskState<u128>) -> impl PartialEq {
+    (
+        g.status,
+        g.waiting_for_lock,
+        g.status_build_id,
+        g.started_at,
+        g.completed_at,
+        g.error_message.clone(),
+    )
 }
 
 /// Input of [`register_task`] (§4.2 body), already validated.
@@ -531,8 +559,10 @@ fn insert_task(
         }
     }
     let mut edges = t.task_edges()?;
+    let mut dependents = t.task_dependents()?;
     for downstream in waiting {
         edges.insert((env, downstream, id), ())?;
+        dependents.insert((env, id, downstream), ())?;
     }
     Ok(row)
 }
@@ -570,9 +600,11 @@ fn add_dependencies(
     }
     if !resolved.is_empty() {
         let mut edges = t.task_edges()?;
+        let mut dependents = t.task_dependents()?;
         for up in resolved {
             if edges.get((env, task, up))?.is_none() {
                 edges.insert((env, task, up), ())?;
+                dependents.insert((env, up, task), ())?;
             }
         }
     }
@@ -746,6 +778,7 @@ pub fn upload_assets(
             Row::Existing,
             |s: &mut TaskStateRow| s.asset_count += added,
         )?;
+        changes::bump_v1_task(t, e, task)?;
     }
     Ok(order
         .into_iter()
@@ -783,11 +816,24 @@ pub fn purge_environment(tx: &WriteTransaction, env: Uuid) -> Result<(), StoreEr
         .retain_in(env_bounds(e, |x| (x, 0u128, 0u64)), |_, _| false)?;
     tx.open_table(TASK_EDGES)?
         .retain_in(env_bounds(e, |x| (x, 0u128, 0u128)), |_, _| false)?;
+    tx.open_table(TASK_DEPENDENTS)?
+        .retain_in(env_bounds(e, |x| (x, 0u128, 0u128)), |_, _| false)?;
     tx.open_table(PENDING_EDGES)?
         .retain_in(env_bounds(e, |x| (x, "", 0u128)), |_, _| false)?;
     tx.open_table(ASSETS)?
         .retain_in(env_bounds(e, |x| (x, 0u128, "", "")), |_, _| false)?;
     tx.open_table(ENV_COUNTS)?.remove(e)?;
+    Ok(())
+}
+
+/// Schema 2 → 3: fills [`TASK_DEPENDENTS`] from [`TASK_EDGES`].
+pub(crate) fn fill_dependents(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let edges = tx.open_table(TASK_EDGES)?;
+    let mut dependents = tx.open_table(TASK_DEPENDENTS)?;
+    for entry in edges.iter()? {
+        let (env, down, up) = entry?.0.value();
+        dependents.insert((env, up, down), ())?;
+    }
     Ok(())
 }
 
@@ -917,6 +963,61 @@ pub fn task_with_state(
         return Ok(None);
     };
     Ok(Some((row, task_state(r, e, t)?)))
+}
+
+/// A task's direct neighbours in the environment's dependency graph (§2.7 edges).
+#[derive(Debug, Default)]
+pub struct Neighbours {
+    /// Its upstreams ("depends on"), at most the asked limit, in task creation order.
+    pub depends_on: Vec<(TaskRow, TaskStateRow)>,
+    /// How many upstreams it has (counted up to [`NEIGHBOUR_COUNT_CAP`]).
+    pub depends_on_total: u64,
+    /// Its downstreams ("used by"), from [`TASK_DEPENDENTS`].
+    pub used_by: Vec<(TaskRow, TaskStateRow)>,
+    pub used_by_total: u64,
+}
+
+/// Neighbour totals stop counting here (a hub task may have millions of dependents).
+pub const NEIGHBOUR_COUNT_CAP: u64 = 10_000;
+
+/// The first `limit` upstreams and downstreams of the task with hash `hash`, and their
+/// counts. None when the task does not exist in the environment.
+pub fn task_neighbours(
+    r: &impl Reader,
+    env: Uuid,
+    hash: &str,
+    limit: usize,
+) -> Result<Option<Neighbours>, StoreError> {
+    let e = env.as_u128();
+    let Some(task) = task_id_of(r, e, hash)? else {
+        return Ok(None);
+    };
+    let side = |def: TableDefinition<(u128, u128, u128), ()>| {
+        let table = r.open(def)?;
+        let mut rows = Vec::new();
+        let mut total = 0u64;
+        for entry in table.range((e, task, 0u128)..=(e, task, u128::MAX))? {
+            let other = entry?.0.value().2;
+            total += 1;
+            if rows.len() < limit {
+                if let Some(row) = task_row(r, e, other)? {
+                    rows.push((row, task_state(r, e, other)?));
+                }
+            }
+            if total >= NEIGHBOUR_COUNT_CAP {
+                break;
+            }
+        }
+        Ok::<_, StoreError>((rows, total))
+    };
+    let (depends_on, depends_on_total) = side(TASK_EDGES)?;
+    let (used_by, used_by_total) = side(TASK_DEPENDENTS)?;
+    Ok(Some(Neighbours {
+        depends_on,
+        depends_on_total,
+        used_by,
+        used_by_total,
+    }))
 }
 
 /// Ids of the build's member tasks, in task creation order.

@@ -230,6 +230,20 @@ fn check_indexes(tx: &ReadTransaction, report: &mut Report) {
         |(env, _, _), build| (env, build),
         report,
     );
+    check_index(
+        tx,
+        tasks::TASK_DEPENDENTS,
+        tasks::TASKS,
+        |(env, up, _), _| (env, up),
+        report,
+    );
+    check_index(
+        tx,
+        tasks::TASK_DEPENDENTS,
+        tasks::TASK_EDGES,
+        |(env, up, down), _| (env, down, up),
+        report,
+    );
     // The search index: every posting and overflow entry names a task.
     check_index(
         tx,

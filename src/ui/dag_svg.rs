@@ -15,6 +15,8 @@ pub struct SvgNode {
     pub elsewhere: bool,
     pub waiting_for_lock: bool,
     pub has_assets: bool,
+    /// Asked for by `?highlight=` (the explorer's and task page's "show in graph").
+    pub highlighted: bool,
 }
 
 /// Most characters of a name that fit a box; longer names end in "…".
@@ -80,7 +82,7 @@ pub fn render(nodes: &[SvgNode], edges: &[(usize, usize)], dir: Dir, title: &str
             g.nodes {
                 @for (i, n) in nodes.iter().enumerate() {
                     @let (cx, cy) = l.nodes[i];
-                    a href=(n.href) {
+                    a.hl[n.highlighted] href=(n.href) aria-current=[n.highlighted.then_some("true")] {
                         g class=(format!("node st-{}", n.status)) data-task=(n.task_id)
                             transform=(format!("translate({:.1},{:.1})", cx - NODE_W / 2.0, cy - NODE_H / 2.0)) {
                             title { (n.name) " · " (n.task_id) " · " (n.status) }

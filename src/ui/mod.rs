@@ -11,6 +11,7 @@ mod assets;
 pub mod dag_layout;
 mod dag_svg;
 mod layout;
+mod listing;
 pub mod markdown;
 mod pages;
 mod reads;
@@ -39,7 +40,8 @@ pub async fn dispatch(
     // The polling endpoints answer JSON errors; pages answer HTML ones.
     let polls_builds = matches!(route, Ui::Builds { .. })
         && crate::http::request::Query::parse(parts.uri.query()).get("state") == Some("1");
-    let json_route = polls_builds || matches!(route, Ui::BuildState { .. });
+    let json_route =
+        polls_builds || matches!(route, Ui::BuildState { .. } | Ui::SearchSuggest { .. });
     let rq = response::UiReq::new(state, parts, ctx);
     let answer = serve(state, route, rq, body).await;
     match answer {
@@ -115,6 +117,9 @@ async fn signed_in(
         Ui::Task { ws, env, task } => task::page(state, &rq, &who, &ws, &env, &task).await,
         Ui::TaskExplorer { ws, env } => explorer::page(state, &rq, &who, &ws, &env).await,
         Ui::Locks { ws, env } => locks::page(state, &rq, &who, &ws, &env).await,
+        Ui::SearchSuggest { ws, env, values } => {
+            explorer::suggest(state, &rq, &who, &ws, &env, values).await
+        }
         Ui::ApiKeys { ws } => settings::api_keys(state, &rq, &who, &ws, None).await,
         Ui::CreateApiKey { ws } => settings::create_api_key(state, &rq, &who, &ws, form).await,
         Ui::RevokeApiKey { ws, key } => {

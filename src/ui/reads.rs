@@ -125,42 +125,157 @@ pub fn v2_view(
     })
 }
 
-/// One page of the environment's builds of both protocols, newest first, and the total.
-pub fn builds_page(
+/// The builds list's filter (ui.md P4): a status, and a case-insensitive substring of
+/// the name, commit or id.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BuildFilter {
+    pub status: Option<String>,
+    pub text: Option<String>,
+}
+
+impl BuildFilter {
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none() && self.text.is_none()
+    }
+
+    fn text_matches(&self, name: &str, commit: Option<&str>, id: Uuid) -> bool {
+        let Some(t) = &self.text else { return true };
+        let t = t.to_lowercase();
+        name.to_lowercase().contains(&t)
+            || commit.is_some_and(|c| c.to_lowercase().contains(&t))
+            || id.to_string().contains(&t)
+    }
+}
+
+/// A filtered list stops scanning after this many builds per protocol (newest first);
+/// its counts then say "at least".
+pub const FILTER_SCAN_CAP: usize = 10_000;
+
+/// A build as a list page first sees it: its stored row, before any task is read.
+pub enum Head {
+    V1(tasks::BuildRow),
+    V2(u128, crate::store::v2::schema::BuildRow),
+}
+
+impl Head {
+    pub fn id(&self) -> Uuid {
+        match self {
+            Head::V1(r) => r.id,
+            Head::V2(id, _) => Uuid::from_u128(*id),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Head::V1(r) => &r.name,
+            Head::V2(_, r) => &r.name,
+        }
+    }
+
+    pub fn status(&self) -> &'static str {
+        match self {
+            Head::V1(r) => r.state.status.as_str(),
+            Head::V2(_, r) => r.status.as_str(),
+        }
+    }
+
+    fn sort_key(&self) -> (i64, Uuid) {
+        match self {
+            Head::V1(r) => (r.created_at, r.id),
+            Head::V2(id, r) => (r.last_active_at, Uuid::from_u128(*id)),
+        }
+    }
+
+    fn text_matches(&self, f: &BuildFilter) -> bool {
+        match self {
+            Head::V1(r) => f.text_matches(&r.name, r.commit_hash.as_deref(), r.id),
+            Head::V2(id, r) => f.text_matches(&r.name, None, Uuid::from_u128(*id)),
+        }
+    }
+}
+
+/// One page of heads of the environment's builds of both protocols, newest first.
+pub struct HeadPage {
+    pub heads: Vec<Head>,
+    /// Builds matching the filter.
+    pub total: u64,
+    /// Per status: builds matching the filter's text (not its status), for the
+    /// counters. Empty when no filter asked for a scan.
+    pub by_status: BTreeMap<&'static str, u64>,
+    /// The scan stopped at [`FILTER_SCAN_CAP`]: totals are lower bounds.
+    pub capped: bool,
+}
+
+/// The page of heads at `offset`. Without a filter or `by_status` this merges the two
+/// protocols' newest-first heads (reading `offset + limit` rows of each) and takes the
+/// total from the stored counts; otherwise it scans up to [`FILTER_SCAN_CAP`] builds
+/// per protocol (v1 builds have no status index) and counts them by status.
+pub fn build_heads(
     tx: &ReadSnapshot,
     env: Uuid,
-    offset: usize,
-    limit: usize,
-) -> Result<(Vec<BuildView>, u64), StoreError> {
-    let want = offset + limit;
+    filter: &BuildFilter,
+    (offset, limit): (usize, usize),
+    by_status: bool,
+) -> Result<HeadPage, StoreError> {
+    let scan = by_status || !filter.is_empty();
+    let want = if scan {
+        FILTER_SCAN_CAP
+    } else {
+        offset + limit
+    };
     let (v1_rows, v1_total) = tasks::list_builds(tx, env, 0, want)?;
     let s = Snapshot::new(tx);
     let (v2_page, v2_total) = v2reads::list_builds(&s, env.as_u128(), None, None, want, None)?;
-    // Merge the two newest-first heads by their keys, then build views for the page only.
-    enum Head<'a> {
-        V1(&'a tasks::BuildRow),
-        V2(u128, &'a crate::store::v2::schema::BuildRow),
-    }
-    let mut heads: Vec<(i64, Uuid, Head)> = v1_rows
-        .iter()
-        .map(|r| (r.created_at, r.id, Head::V1(r)))
-        .chain(
-            v2_page
-                .rows
-                .iter()
-                .map(|(id, r)| (r.last_active_at, Uuid::from_u128(*id), Head::V2(*id, r))),
-        )
+    let capped = scan && (v1_total > v1_rows.len() as u64 || v2_page.next.is_some());
+    let mut heads: Vec<Head> = v1_rows
+        .into_iter()
+        .map(Head::V1)
+        .chain(v2_page.rows.into_iter().map(|(id, r)| Head::V2(id, r)))
         .collect();
-    heads.sort_by_key(|h| std::cmp::Reverse((h.0, h.1)));
-    let mut out = Vec::new();
-    for (_, _, head) in heads.into_iter().skip(offset).take(limit) {
+    let mut by_status = BTreeMap::new();
+    let total = if scan {
+        heads.retain(|h| h.text_matches(filter));
+        for h in &heads {
+            *by_status.entry(h.status()).or_insert(0) += 1;
+        }
+        if let Some(st) = &filter.status {
+            heads.retain(|h| h.status() == st);
+        }
+        heads.len() as u64
+    } else {
+        v1_total + v2_total
+    };
+    heads.sort_by_key(|h| std::cmp::Reverse(h.sort_key()));
+    let heads = heads.into_iter().skip(offset).take(limit).collect();
+    Ok(HeadPage {
+        heads,
+        total,
+        by_status,
+        capped,
+    })
+}
+
+/// The views of a page of heads (reads each build's tasks for its counts).
+pub fn views(tx: &ReadSnapshot, env: Uuid, heads: &[Head]) -> Result<Vec<BuildView>, StoreError> {
+    let s = Snapshot::new(tx);
+    let mut out = Vec::with_capacity(heads.len());
+    for head in heads {
         out.push(match head {
             Head::V1(r) => v1_view(tx, env, r)?,
-            Head::V2(id, r) => v2_view(tx, &s, env, id, r)?,
+            Head::V2(id, r) => v2_view(tx, &s, env, *id, r)?,
         });
     }
     debug_assert!(out.windows(2).all(|w| w[0].sort_at >= w[1].sort_at));
-    Ok((out, v1_total + v2_total))
+    Ok(out)
+}
+
+/// Whether a build of either protocol is in the environment (no row decoded for v1).
+pub fn build_exists(tx: &ReadSnapshot, env: Uuid, id: Uuid) -> Result<bool, StoreError> {
+    if tasks::build_exists(tx, env.as_u128(), id.as_u128())? {
+        return Ok(true);
+    }
+    let s = Snapshot::new(tx);
+    Ok(crate::store::v2::build(&s, env.as_u128(), id.as_u128())?.is_some())
 }
 
 /// Finds a build of either protocol.
@@ -303,4 +418,102 @@ pub fn v2_graph(s: &Snapshot, env: Uuid, build: Uuid) -> Result<Option<GraphView
         }
     }
     Ok(Some(GraphView { nodes, edges }))
+}
+
+/// A dependency of a task as its page lists it.
+pub struct Neighbour {
+    pub task_id: String,
+    pub name: String,
+    pub status: &'static str,
+}
+
+/// A task's dependencies both ways: at most [`NEIGHBOURS_SHOWN`] of each, and totals.
+#[derive(Default)]
+pub struct NeighbourView {
+    pub depends_on: Vec<Neighbour>,
+    pub depends_on_total: u64,
+    pub used_by: Vec<Neighbour>,
+    pub used_by_total: u64,
+    /// v2: the lists come from the task's newest [`V2_PLANS_READ`] plans only.
+    pub plans_capped: bool,
+}
+
+/// Neighbours listed per direction on a task page.
+pub const NEIGHBOURS_SHOWN: usize = 50;
+/// v2 dependencies are read from this many of the task's plans at most.
+pub const V2_PLANS_READ: usize = 5;
+
+/// A v1 task's upstreams and downstreams (`TASK_EDGES` and its reverse index).
+pub fn v1_neighbours(
+    tx: &ReadSnapshot,
+    env: Uuid,
+    hash: &str,
+) -> Result<Option<NeighbourView>, StoreError> {
+    let Some(n) = tasks::task_neighbours(tx, env, hash, NEIGHBOURS_SHOWN)? else {
+        return Ok(None);
+    };
+    let view = |rows: Vec<(tasks::TaskRow, tasks::TaskStateRow)>| {
+        rows.into_iter()
+            .map(|(t, s)| Neighbour {
+                task_id: t.task_id,
+                name: t.task_name,
+                status: s.global.status.as_str(),
+            })
+            .collect()
+    };
+    Ok(Some(NeighbourView {
+        depends_on: view(n.depends_on),
+        depends_on_total: n.depends_on_total,
+        used_by: view(n.used_by),
+        used_by_total: n.used_by_total,
+        plans_capped: false,
+    }))
+}
+
+/// A v2 task's upstreams (its member rows' edges) and downstreams (members listing it
+/// as an upstream) in the plans that hold it, newest plan ids last, at most
+/// [`V2_PLANS_READ`] plans.
+pub fn v2_neighbours(s: &Snapshot, env: Uuid, task_id: &str) -> Result<NeighbourView, StoreError> {
+    use crate::store::v2::schema::Rows;
+    use redb::ReadableTable;
+    let e = env.as_u128();
+    let mut plans = Vec::new();
+    {
+        let table = s.task_plans()?;
+        for entry in table.range((e, task_id, 0u128)..=(e, task_id, u128::MAX))? {
+            plans.push(entry?.0.value().2);
+        }
+    }
+    let plans_capped = plans.len() > V2_PLANS_READ;
+    let plans = &plans[plans.len().saturating_sub(V2_PLANS_READ)..];
+    let mut up = std::collections::BTreeSet::new();
+    let mut down = std::collections::BTreeSet::new();
+    for plan in plans {
+        for (id, m) in crate::store::v2::members(s, e, *plan)? {
+            if id == task_id {
+                up.extend(m.upstreams.iter().map(|u| u.task_id.clone()));
+            } else if m.upstreams.iter().any(|u| u.task_id == task_id) {
+                down.insert(id);
+            }
+        }
+    }
+    let view = |ids: &std::collections::BTreeSet<String>| -> Result<Vec<Neighbour>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids.iter().take(NEIGHBOURS_SHOWN) {
+            let t = crate::store::v2::task(s, e, id)?;
+            out.push(Neighbour {
+                task_id: id.clone(),
+                name: t.as_ref().map_or_else(|| id.clone(), |t| t.name.clone()),
+                status: t.map_or("pending", |t| t.status.as_str()),
+            });
+        }
+        Ok(out)
+    };
+    Ok(NeighbourView {
+        depends_on: view(&up)?,
+        depends_on_total: up.len() as u64,
+        used_by: view(&down)?,
+        used_by_total: down.len() as u64,
+        plans_capped,
+    })
 }

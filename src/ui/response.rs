@@ -148,6 +148,35 @@ pub fn json(value: &serde_json::Value, etag: Option<&str>) -> HttpResponse {
     resp
 }
 
+/// A weak ETag over a fingerprint of the state.
+pub fn etag_of(fingerprint: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, fingerprint.as_bytes());
+    let hex: String = d.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("W/\"{hex}\"")
+}
+
+/// The request's `If-None-Match`, for a check made inside a read.
+pub fn sent_etags(rq: &UiReq) -> Option<String> {
+    rq.parts
+        .headers
+        .get(http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Whether an `If-None-Match` value names `etag`.
+pub fn etag_listed(sent: Option<&str>, etag: &str) -> bool {
+    sent.is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+}
+
+/// Whether the request's `If-None-Match` names `etag`.
+pub fn if_none_match(rq: &UiReq, etag: &str) -> bool {
+    etag_listed(sent_etags(rq).as_deref(), etag)
+}
+
 /// `304 Not Modified` for a poll whose state did not change.
 pub fn not_modified(etag: &str) -> HttpResponse {
     let mut resp = Response::new(Full::new(Bytes::new()));

@@ -126,3 +126,33 @@ pub async fn resolve(
     };
     Ok(Scope { mine, current, env })
 }
+
+/// A build page's path: its scope, environment id and build id.
+pub struct BuildPath {
+    pub scope: Scope,
+    pub env: Uuid,
+    pub build: Uuid,
+}
+
+impl BuildPath {
+    /// `/ws/{ws}/env/{env}/builds/{id}`.
+    pub fn here(&self) -> String {
+        format!("{}/builds/{}", self.scope.base(), self.build)
+    }
+}
+
+/// The scope of `/ws/{ws}/env/{env}/builds/{raw}` and the build id; an id that is not
+/// a UUID is "not found" like any unknown build (whether the build is in the
+/// environment is the read's to say).
+pub async fn resolve_build(
+    state: &AppState,
+    who: &Session,
+    ws_slug: &str,
+    env_slug: &str,
+    raw_build: &str,
+) -> Result<BuildPath, UiError> {
+    let scope = resolve(state, who, ws_slug, Some(env_slug)).await?;
+    let build = Uuid::parse_str(raw_build).map_err(|_| UiError::NotFound)?;
+    let env = scope.env()?.id;
+    Ok(BuildPath { scope, env, build })
+}

@@ -119,12 +119,23 @@ def shot(page, name):
     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
 
 
+# The session cookie of the first sign-in: later sign_in calls reuse it, since the server
+# allows 10 login attempts per (email, client) in 5 minutes (D11) and the suite has more
+# tests than that. The login form itself is tested in test_ui.py on its own.
+_SESSION = {}
+
+
 def sign_in(page, next_path="/"):
-    page.goto(f"{BASE}/login?next={next_path}")
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    if "cookies" in _SESSION:
+        page.context.add_cookies(_SESSION["cookies"])
+        page.goto(f"{BASE}{next_path}")
+    else:
+        page.goto(f"{BASE}/login?next={next_path}")
+        page.get_by_label("Email").fill(ADMIN_EMAIL)
+        page.get_by_label("Password").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r".*/(ws|account).*"))
+    _SESSION.setdefault("cookies", page.context.cookies())
 
 
 def home_env(page):

@@ -80,7 +80,9 @@ def test_connect_key_then_real_sdk_v1_build_turns_green_live(page):
             expect(link).to_be_visible(timeout=20000)
             link.click()
         else:
-            page.goto(BASE + env + "/builds")
+            # Other tests' builds may be newer: wait for this SDK run's (commit ui-test).
+            page.goto(BASE + env + "/builds?q=ui-test")
+            page.locator(".new-builds a").click(timeout=20000)
             page.locator("table.builds a.strong").first.click()
         page.wait_for_url(re.compile(r".*/builds/[0-9a-f-]{36}$"))
         expect(page.locator("svg.dag g.node")).to_have_count(3, timeout=20000)

@@ -752,5 +752,7 @@ pub fn upload_artifacts(
         put(&mut *t.v2_artifacts()?, key, &row)?;
         out.push((a, row));
     }
+    // Build pages show each task's artifact count.
+    crate::store::changes::bump_v2_task(t, env, task_id)?;
     Ok(out)
 }

@@ -223,6 +223,7 @@ pub(crate) fn save_task(
     row: &TaskRow,
 ) -> Result<(), StoreError> {
     put(&mut *t.v2_tasks()?, (env, id), row)?;
+    super::changes::bump_v2_task(t, env, id)?;
     let now = row.key();
     if before == Some(now) {
         return Ok(());
@@ -263,6 +264,7 @@ pub(crate) fn save_build(
     row: &BuildRow,
 ) -> Result<(), StoreError> {
     put(&mut *t.v2_builds()?, (env, id), row)?;
+    super::changes::bump(t, env, id)?;
     let now = row.key();
     let moved =
         before.is_none_or(|b| (b.status, b.last_active_at) != (now.status, now.last_active_at));
@@ -318,7 +320,8 @@ fn add_build_count(
 }
 
 pub(crate) fn save_plan(t: &Tables, env: u128, id: u128, row: &PlanRow) -> Result<(), StoreError> {
-    put(&mut *t.v2_plans()?, (env, id), row)
+    put(&mut *t.v2_plans()?, (env, id), row)?;
+    super::changes::bump(t, env, row.build)
 }
 
 pub(crate) fn save_member(
@@ -449,6 +452,7 @@ pub(crate) fn append_event(t: &Tables, env: u128, e: NewEvent) -> Result<(), Sto
         metadata: e.metadata,
     };
     put(&mut *t.v2_build_events()?, (env, e.build, seq), &row)?;
+    super::changes::bump(t, env, e.build)?;
     if let Some(task) = e.task_id {
         t.v2_task_events()?.insert((env, task, seq), e.build)?;
     }

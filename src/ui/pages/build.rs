@@ -12,44 +12,23 @@ use crate::http::request::Query;
 use crate::http::response::{ApiError, HttpResponse};
 use crate::http::router::Endpoint;
 use crate::http::AppState;
-use crate::store::tasks;
 use crate::store::v2::reads as v2reads;
 use crate::store::v2::schema::Snapshot;
+use crate::store::{changes, tasks};
 use crate::ui::api_call::call;
 use crate::ui::dag_layout::Dir;
 use crate::ui::dag_svg::{self, SvgNode};
 use crate::ui::layout::{self, seg, Nav};
 use crate::ui::reads::{self, BuildView, GraphView, NodeView, Protocol};
 use crate::ui::response::{
-    html as html_page, json as json_answer, not_modified, redirect, UiError, UiReq,
+    etag_listed, etag_of, html as html_page, json as json_answer, not_modified, redirect,
+    sent_etags, UiError, UiReq,
 };
-use crate::ui::scope::{self, Scope};
+use crate::ui::scope;
 use crate::ui::session::Session;
 
 /// Graphs above this many tasks are not drawn unless asked (`?draw=all`).
 const DRAW_CAP: usize = 400;
-
-/// A weak ETag over a fingerprint of the state.
-pub fn etag_of(fingerprint: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, fingerprint.as_bytes());
-    let hex: String = d.as_ref()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("W/\"{hex}\"")
-}
-
-pub fn if_none_match(rq: &UiReq, etag: &str) -> bool {
-    rq.parts
-        .headers
-        .get(http::header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-}
-
-fn parse_build(raw: &str) -> Result<Uuid, UiError> {
-    Uuid::parse_str(raw).map_err(|_| UiError::NotFound)
-}
 
 /// A v1 build's own events.
 pub struct EventView {
@@ -148,7 +127,19 @@ fn counts_of(graph: &GraphView) -> std::collections::BTreeMap<&'static str, u64>
     c
 }
 
-fn svg_nodes(base: &str, graph: &GraphView) -> Vec<SvgNode> {
+/// `?highlight=` task ids (comma-separated).
+fn highlights(rq: &UiReq) -> Vec<String> {
+    rq.query
+        .get("highlight")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn svg_nodes(base: &str, graph: &GraphView, highlight: &[String]) -> Vec<SvgNode> {
     graph
         .nodes
         .iter()
@@ -160,6 +151,7 @@ fn svg_nodes(base: &str, graph: &GraphView) -> Vec<SvgNode> {
             elsewhere: n.status_build.is_some(),
             waiting_for_lock: n.waiting_for_lock,
             has_assets: n.asset_count > 0,
+            highlighted: highlight.contains(&n.task_id),
         })
         .collect()
 }
@@ -179,11 +171,10 @@ pub async fn page(
     env: &str,
     raw_build: &str,
 ) -> Result<HttpResponse, UiError> {
-    let scope = scope::resolve(state, who, ws, Some(env)).await?;
-    let build = parse_build(raw_build)?;
-    let data = load(state, scope.env()?.id, build).await?;
+    let path = scope::resolve_build(state, who, ws, env, raw_build).await?;
+    let data = load(state, path.env, path.build).await?;
+    let (scope, here) = (&path.scope, path.here());
     let base = scope.base();
-    let here = format!("{base}/builds/{build}");
     let tab = rq
         .query
         .get("tab")
@@ -239,7 +230,7 @@ pub async fn page(
     };
     Ok(html_page(
         StatusCode::OK,
-        layout::page(state, who, Some(&scope), Nav::Builds, &b.name, body),
+        layout::page(state, who, Some(scope), Nav::Builds, &b.name, body),
     ))
 }
 
@@ -252,20 +243,27 @@ fn graph_panel(rq: &UiReq, base: &str, here: &str, graph: &GraphView, name: &str
     let n = graph.nodes.len();
     let draw = n <= DRAW_CAP || rq.query.get("draw") == Some("all");
     let dir_q = if dir == Dir::TopBottom { "&dir=tb" } else { "" };
+    // A highlight survives the direction toggle and the live graph swap.
+    let hl = highlights(rq);
+    let hl_q = if hl.is_empty() {
+        String::new()
+    } else {
+        format!("&highlight={}", layout::url_encode(&hl.join(",")))
+    };
     html! {
         section.card.graph-card {
             div.graph-tools {
-                a.current[dir == Dir::LeftRight] href=(format!("{here}?tab=graph")) { "Left → right" }
-                a.current[dir == Dir::TopBottom] href=(format!("{here}?tab=graph&dir=tb")) { "Top ↓ bottom" }
+                a.current[dir == Dir::LeftRight] href=(format!("{here}?tab=graph{hl_q}")) { "Left → right" }
+                a.current[dir == Dir::TopBottom] href=(format!("{here}?tab=graph&dir=tb{hl_q}")) { "Top ↓ bottom" }
                 a href=(format!("{here}/graph.svg?{}", dir_q.trim_start_matches('&'))) download="graph.svg" { "Download SVG" }
             }
             @if draw {
                 // Live updates swap a new graph into #graph when tasks register.
-                div.graph #graph data-svg-url=(format!("{here}/graph.svg?{}", dir_q.trim_start_matches('&'))) {
+                div.graph #graph data-svg-url=(format!("{here}/graph.svg?{}{hl_q}", dir_q.trim_start_matches('&'))) {
                     @if n == 0 {
                         p.muted.pad { "No tasks registered yet." }
                     } @else {
-                        (dag_svg::render(&svg_nodes(base, graph), &graph.edges, dir, &format!("Task graph of {name}")))
+                        (dag_svg::render(&svg_nodes(base, graph, &hl), &graph.edges, dir, &format!("Task graph of {name}")))
                     }
                 }
             } @else {
@@ -411,7 +409,16 @@ fn override_form(state: &AppState, who: &Session, here: &str, b: &BuildView) -> 
     }
 }
 
-/// `GET …/state`: the poll answer (ui.md §3.5), 304 when the etag matches.
+/// What a state poll read: nothing more than the ETag when it matched.
+enum Polled {
+    Same(String),
+    Changed(String, Box<BuildView>, GraphView),
+}
+
+/// `GET …/state`: the poll answer (ui.md §3.5), 304 when the etag matches. The ETag is
+/// the build's change counter and the environment-wide generation (`store::changes`),
+/// read with the build's existence before anything else: an unchanged build costs two
+/// lookups, not a read of its tasks.
 pub async fn state(
     state: &AppState,
     rq: &UiReq,
@@ -420,36 +427,33 @@ pub async fn state(
     env: &str,
     raw_build: &str,
 ) -> Result<HttpResponse, UiError> {
-    let scope = scope::resolve(state, who, ws, Some(env)).await?;
-    let build = parse_build(raw_build)?;
-    let env_id = scope.env()?.id;
-    let (view, graph) = state
+    let path = scope::resolve_build(state, who, ws, env, raw_build).await?;
+    let (env_id, build) = (path.env, path.build);
+    let sent = sent_etags(rq);
+    let polled = state
         .store
-        .read(move |tx| -> Result<_, UiError> {
+        .read(move |tx| -> Result<Polled, UiError> {
+            if !reads::build_exists(tx, env_id, build)? {
+                return Err(UiError::NotFound);
+            }
+            let (c, g) = changes::of(tx, env_id.as_u128(), build.as_u128())?;
+            let etag = etag_of(&format!("build-state|{build}|{c}|{g}"));
+            if etag_listed(sent.as_deref(), &etag) {
+                return Ok(Polled::Same(etag));
+            }
             let view = reads::build_view(tx, env_id, build)?.ok_or(UiError::NotFound)?;
             let graph = match view.protocol {
                 Protocol::V1 => reads::v1_graph(tx, env_id, build)?,
                 Protocol::V2 => reads::v2_graph(&Snapshot::new(tx), env_id, build)?,
             }
             .ok_or(UiError::NotFound)?;
-            Ok((view, graph))
+            Ok(Polled::Changed(etag, Box::new(view), graph))
         })
         .await?;
-    let node_set = node_set_of(&graph);
-    let mut fp = format!(
-        "{}|{:?}|{:?}|{}",
-        view.status, view.completed_at, view.set_by, node_set
-    );
-    for n in &graph.nodes {
-        fp.push_str(&format!(
-            "|{}:{}:{}:{}",
-            n.task_id, n.status, n.waiting_for_lock, n.asset_count
-        ));
-    }
-    let etag = etag_of(&fp);
-    if if_none_match(rq, &etag) {
-        return Ok(not_modified(&etag));
-    }
+    let (etag, view, graph) = match polled {
+        Polled::Same(etag) => return Ok(not_modified(&etag)),
+        Polled::Changed(etag, view, graph) => (etag, view, graph),
+    };
     let nodes: Vec<_> = graph
         .nodes
         .iter()
@@ -468,7 +472,7 @@ pub async fn state(
                       "completed_at": view.completed_at.map(crate::clock::format_micros), "triggered_by": view.set_by},
             "counts": counts,
             "nodes": nodes,
-            "node_set": node_set,
+            "node_set": node_set_of(&graph),
         }),
         Some(&etag),
     ))
@@ -483,11 +487,10 @@ pub async fn graph_svg(
     env: &str,
     raw_build: &str,
 ) -> Result<HttpResponse, UiError> {
-    let scope = scope::resolve(state, who, ws, Some(env)).await?;
-    let build = parse_build(raw_build)?;
-    let data = load(state, scope.env()?.id, build).await?;
+    let path = scope::resolve_build(state, who, ws, env, raw_build).await?;
+    let data = load(state, path.env, path.build).await?;
     let svg = dag_svg::render(
-        &svg_nodes(&scope.base(), &data.graph),
+        &svg_nodes(&path.scope.base(), &data.graph, &highlights(rq)),
         &data.graph.edges,
         dir_of(rq),
         &format!("Task graph of {}", data.build.name),
@@ -511,8 +514,8 @@ pub async fn override_status(
     raw_build: &str,
     form: Query,
 ) -> Result<HttpResponse, UiError> {
-    let scope: Scope = scope::resolve(state, who, ws, Some(env)).await?;
-    let build = parse_build(raw_build)?;
+    let path = scope::resolve_build(state, who, ws, env, raw_build).await?;
+    let (scope, build) = (&path.scope, path.build);
     if !scope.is_admin() {
         return Err(UiError::Forbidden("Needs admin role".into()));
     }

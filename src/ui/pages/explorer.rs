@@ -8,22 +8,23 @@
 use http::StatusCode;
 use maud::{html, Markup};
 
-use crate::domain::search::{FilterErrors, Query, Sort, SortField};
+use crate::domain::search::{FilterErrors, Path, Query, Sort, SortField};
 use crate::http::response::HttpResponse;
+use crate::http::router::Endpoint;
 use crate::http::AppState;
 use crate::store::search::{self, Counted, Found};
-use crate::ui::layout::{self, seg, url_encode, Nav};
-use crate::ui::response::{html as html_page, redirect, UiError, UiReq};
+use crate::ui::api_call::call;
+use crate::ui::layout::{self, seg, Nav};
+use crate::ui::listing;
+use crate::ui::response::{html as html_page, json, redirect, UiError, UiReq};
 use crate::ui::scope;
 use crate::ui::session::Session;
 
 const PAGE_SIZE: usize = 50;
-/// Pages beyond this are this one (no arithmetic overflow from a hand-made URL).
-const MAX_PAGE: usize = 1_000_000;
 /// Discovered `param.`/`asset.` keys offered in the datalist, per kind.
 const SUGGESTED_KEYS: usize = 50;
 /// The core keys of the filter language (docs/search.md).
-const CORE_KEYS: [&str; 8] = [
+pub const CORE_KEYS: [&str; 8] = [
     "task_name",
     "task_namespace",
     "task_id",
@@ -33,6 +34,10 @@ const CORE_KEYS: [&str; 8] = [
     "created_at",
     "version",
 ];
+/// Extra columns besides `param.<path>` ones (`cols=`).
+const CORE_COLUMNS: [&str; 3] = ["task_id", "version", "build_id"];
+/// At most this many extra columns.
+const MAX_COLUMNS: usize = 12;
 
 /// The explorer's state, as read from (and written back to) the query string.
 #[derive(Clone, Default)]
@@ -40,45 +45,45 @@ struct State {
     filter: String,
     q: String,
     sort: String,
+    /// Extra columns: core names or `param.<path>`, comma-separated.
+    cols: Vec<String>,
     page: usize,
 }
 
 impl State {
     fn read(rq: &UiReq) -> State {
-        let get = |k: &str| rq.query.get(k).unwrap_or("").trim().to_owned();
+        // The no-JS column chooser sends one `col` per ticked box (and `cols_form=1`).
+        let cols = if rq.query.get("cols_form").is_some() {
+            rq.query.get_all("col").map(str::to_owned).collect()
+        } else {
+            parts(&listing::param(rq, "cols"))
+        };
         State {
-            filter: parts(&get("filter")).join(","),
-            q: get("q"),
-            sort: get("sort"),
-            page: get("page")
-                .parse::<usize>()
-                .ok()
-                .filter(|p| *p >= 1)
-                .unwrap_or(1)
-                .min(MAX_PAGE),
+            filter: parts(&listing::param(rq, "filter")).join(","),
+            q: listing::param(rq, "q"),
+            sort: listing::param(rq, "sort"),
+            cols: cols
+                .into_iter()
+                .filter(|c| column_ok(c))
+                .take(MAX_COLUMNS)
+                .collect(),
+            page: listing::page_no(rq),
         }
     }
 
     /// The URL of this state; defaults are left out so links stay short.
     fn url(&self, base: &str) -> String {
-        let mut q = Vec::new();
-        if !self.filter.is_empty() {
-            q.push(format!("filter={}", url_encode(&self.filter)));
-        }
-        if !self.q.is_empty() {
-            q.push(format!("q={}", url_encode(&self.q)));
-        }
-        if !self.sort.is_empty() {
-            q.push(format!("sort={}", url_encode(&self.sort)));
-        }
-        if self.page > 1 {
-            q.push(format!("page={}", self.page));
-        }
-        if q.is_empty() {
-            format!("{base}/tasks")
-        } else {
-            format!("{base}/tasks?{}", q.join("&"))
-        }
+        let cols = self.cols.join(",");
+        listing::url(
+            &format!("{base}/tasks"),
+            &[
+                ("filter", &self.filter),
+                ("q", &self.q),
+                ("sort", &self.sort),
+                ("cols", &cols),
+            ],
+            self.page,
+        )
     }
 
     fn with_filter(&self, filter: String) -> State {
@@ -87,6 +92,13 @@ impl State {
             page: 1,
             ..self.clone()
         }
+    }
+
+    /// This state plus the condition `key:op:value` ("click a cell to filter").
+    fn adding(&self, key: &str, op: &str, value: &str) -> State {
+        let mut all = parts(&self.filter);
+        all.push(format!("{key}:{op}:{value}"));
+        self.with_filter(all.join(","))
     }
 
     fn with_page(&self, page: usize) -> State {
@@ -103,6 +115,13 @@ impl State {
             ..self.clone()
         }
     }
+}
+
+/// A column the chooser accepts: a core one, or `param.<path>` with a valid path.
+fn column_ok(c: &str) -> bool {
+    CORE_COLUMNS.contains(&c)
+        || c.strip_prefix("param.")
+            .is_some_and(|p| Path::parse(p).is_ok())
 }
 
 /// The filter's parts as the parser splits them (comma-separated, trimmed, no empties).
@@ -142,11 +161,15 @@ pub async fn page(
     let env_id = scope.env()?.id;
     let base = scope.base();
     let st = State::read(rq);
-    // "Add a condition" appends to the filter and lands on the canonical URL.
+    // "Add a condition" appends to the filter and lands on the canonical URL; so does
+    // the no-JS column chooser.
     if let Some(add) = rq.query.get("add").map(str::trim).filter(|a| !a.is_empty()) {
         let mut all = parts(&st.filter);
         all.extend(parts(add));
         return Ok(redirect(&st.with_filter(all.join(",")).url(&base)));
+    }
+    if rq.query.get("cols_form").is_some() {
+        return Ok(redirect(&st.url(&base)));
     }
     let parsed = Query::parse(
         Some(&st.filter),
@@ -186,7 +209,10 @@ pub async fn page(
         (chips(&base, &st, found.as_ref().err()))
         @match &found {
             Err(errors) => (filter_errors(errors)),
-            Ok(found) => (results(&base, &st, found, any_task)),
+            Ok(found) => {
+                (column_chooser(&base, &st, &keys.0))
+                (results(&base, &st, found, any_task))
+            }
         }
     };
     Ok(html_page(
@@ -195,9 +221,39 @@ pub async fn page(
     ))
 }
 
+/// `GET …/-/search/keys|values`: the autocomplete's JSON, answered by the API's own
+/// `/tasks/search/keys|values` handlers with this user's caller (same limits and 422s).
+pub async fn suggest(
+    state: &AppState,
+    rq: &UiReq,
+    who: &Session,
+    ws: &str,
+    env: &str,
+    values: bool,
+) -> Result<HttpResponse, UiError> {
+    let scope = scope::resolve(state, who, ws, Some(env)).await?;
+    let endpoint = if values {
+        Endpoint::SearchValues
+    } else {
+        Endpoint::SearchKeys
+    };
+    let query = rq.parts.uri.query().unwrap_or("").to_owned();
+    let answer = call(
+        state,
+        rq,
+        scope.sdk_caller(&who.user)?,
+        endpoint,
+        &query,
+        None,
+    )
+    .await?;
+    Ok(json(&answer, None))
+}
+
 fn search_form(base: &str, st: &State, keys: &(Vec<Counted>, Vec<Counted>)) -> Markup {
     html! {
-        form.explorer-search.card method="get" action=(format!("{base}/tasks")) role="search" {
+        form.explorer-search.card method="get" action=(format!("{base}/tasks")) role="search"
+            data-keys-url=(format!("{base}/-/search/keys")) data-values-url=(format!("{base}/-/search/values")) {
             div.field.wide {
                 label for="filter" { "Filter" }
                 input #filter type="text" name="filter" value=(st.filter)
@@ -213,6 +269,7 @@ fn search_form(base: &str, st: &State, keys: &(Vec<Counted>, Vec<Counted>)) -> M
                 input #q type="text" name="q" value=(st.q) placeholder="text";
             }
             @if !st.sort.is_empty() { input type="hidden" name="sort" value=(st.sort); }
+            @if !st.cols.is_empty() { input type="hidden" name="cols" value=(st.cols.join(",")); }
             button.primary type="submit" { "Search" }
             datalist #search-keys {
                 @for k in CORE_KEYS { option value=(format!("{k}:=:")) {} }
@@ -295,6 +352,7 @@ fn results(base: &str, st: &State, found: &Found, any_task: bool) -> Markup {
             " of " span.total { (total) } " task" @if found.total != 1 || found.total_is_lower_bound { "s" }
         }
         @if !found.hits.is_empty() {
+            p.hint.click-hint { "Click a value to filter by it; Shift- or Alt-click to exclude it." }
             table.list.explorer {
                 thead { tr {
                     (sort_th(base, st, "task_name", "Name"))
@@ -302,32 +360,124 @@ fn results(base: &str, st: &State, found: &Found, any_task: bool) -> Markup {
                     th { "Status" }
                     th { "Build" }
                     (sort_th(base, st, "created_at", "Created"))
+                    @for c in &st.cols { th.param-col scope="col" { code { (c) } } }
                 } }
                 tbody {
-                    @for hit in &found.hits {
-                        tr data-task=(hit.row.task_id) {
-                            td {
-                                a.strong href=(format!("{base}/tasks/{}", seg(&hit.row.task_id))) { (hit.row.task_name) }
-                                div.small.muted { code { (layout::short(&hit.row.task_id)) } }
-                            }
-                            td { (hit.row.task_namespace) }
-                            td { (layout::badge(hit.state.global.status.as_str())) }
-                            td {
-                                @if let Some((id, name)) = &hit.build {
-                                    a href=(format!("{base}/builds/{id}")) { (name) }
-                                } @else { span.muted { "—" } }
-                            }
-                            td { (layout::time(hit.row.created_at)) }
-                        }
+                    @for hit in &found.hits { (result_row(base, st, hit)) }
+                }
+            }
+        }
+        (listing::pager(
+            (st.page > 1).then(|| (st.with_page(st.page - 1).url(base), "← Previous")),
+            html! { "Page " (st.page) },
+            more.then(|| (st.with_page(st.page + 1).url(base), "Next →")),
+        ))
+    }
+}
+
+/// A value that filters when clicked: a plain link to the URL with `key = value` added
+/// (no JS needed); the script turns Shift/Alt-click into `!=` via `data-*`.
+fn filter_cell(base: &str, st: &State, key: &str, value: &str, shown: Markup) -> Markup {
+    if value.is_empty() || value.contains(',') {
+        // The wire format cannot carry a comma inside a value.
+        return shown;
+    }
+    html! {
+        a.cell-filter href=(st.adding(key, "=", value).url(base))
+            data-exclude=(st.adding(key, "!=", value).url(base))
+            title=(format!("Filter {key} = {value}")) { (shown) }
+    }
+}
+
+fn result_row(base: &str, st: &State, hit: &search::Hit) -> Markup {
+    let status = hit.state.global.status.as_str();
+    let data: Option<serde_json::Map<String, serde_json::Value>> =
+        if st.cols.iter().any(|c| c.starts_with("param.")) {
+            serde_json::from_str(&hit.row.task_data).ok()
+        } else {
+            None
+        };
+    html! {
+        tr data-task=(hit.row.task_id) {
+            td {
+                a.strong href=(format!("{base}/tasks/{}", seg(&hit.row.task_id))) { (hit.row.task_name) }
+                " " (filter_cell(base, st, "task_name", &hit.row.task_name, html! { span.small { "=" } }))
+                div.small.muted { code { (layout::short(&hit.row.task_id)) } }
+            }
+            td { (filter_cell(base, st, "task_namespace", &hit.row.task_namespace, html! { (hit.row.task_namespace) })) }
+            td { (filter_cell(base, st, "status", status, layout::badge(status))) }
+            td {
+                @if let Some((id, name)) = &hit.build {
+                    a href=(format!("{base}/builds/{id}")) { (name) }
+                    div.small {
+                        a.show-in-graph href=(format!("{base}/builds/{id}?tab=graph&highlight={}", layout::url_encode(&hit.row.task_id)))
+                            title="Show this task in its build's graph" { "show in graph" }
+                    }
+                } @else { span.muted { "—" } }
+            }
+            td { (layout::time(hit.row.created_at)) }
+            @for c in &st.cols {
+                td.param-col {
+                    @let v = column_value(c, hit, data.as_ref());
+                    @match v {
+                        Some(v) => (filter_cell(base, st, c, &v, html! { code { (v) } })),
+                        None => span.muted { "—" },
                     }
                 }
             }
         }
-        @if st.page > 1 || more {
-            nav.pager aria-label="Pages" {
-                @if st.page > 1 { a rel="prev" href=(st.with_page(st.page - 1).url(base)) { "← Previous" } }
-                span { "Page " (st.page) }
-                @if more { a rel="next" href=(st.with_page(st.page + 1).url(base)) { "Next →" } }
+    }
+}
+
+/// The text of column `c` for a hit (`None`: the task has no such value).
+fn column_value(
+    c: &str,
+    hit: &search::Hit,
+    data: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Option<String> {
+    match c {
+        "task_id" => Some(hit.row.task_id.clone()),
+        "version" => hit.row.version.clone(),
+        "build_id" => hit.build.as_ref().map(|(id, _)| id.to_string()),
+        _ => {
+            let path = Path::parse(c.strip_prefix("param.")?).ok()?;
+            path.get(data?).map(|v| v.text())
+        }
+    }
+}
+
+/// The "Columns" chooser: a `<details>` GET form of checkboxes (core columns and the
+/// environment's most frequent `param.` keys), so it works without JS.
+fn column_chooser(base: &str, st: &State, params: &[Counted]) -> Markup {
+    let offered: Vec<String> = CORE_COLUMNS
+        .iter()
+        .map(|c| (*c).to_owned())
+        .chain(params.iter().take(SUGGESTED_KEYS).map(|c| c.text.clone()))
+        .chain(st.cols.iter().cloned())
+        .fold(Vec::new(), |mut acc, c| {
+            if !acc.contains(&c) {
+                acc.push(c);
+            }
+            acc
+        });
+    html! {
+        details.columns {
+            summary { "Columns" @if !st.cols.is_empty() { " (" (st.cols.len()) ")" } }
+            form method="get" action=(format!("{base}/tasks")) {
+                input type="hidden" name="cols_form" value="1";
+                @if !st.filter.is_empty() { input type="hidden" name="filter" value=(st.filter); }
+                @if !st.q.is_empty() { input type="hidden" name="q" value=(st.q); }
+                @if !st.sort.is_empty() { input type="hidden" name="sort" value=(st.sort); }
+                fieldset {
+                    legend { "Extra columns" }
+                    @for c in &offered {
+                        label.col-choice {
+                            input type="checkbox" name="col" value=(c) checked[st.cols.contains(c)];
+                            " " code { (c) }
+                        }
+                    }
+                }
+                button type="submit" { "Apply" }
             }
         }
     }

@@ -41,6 +41,9 @@ pub async fn page(
                 " · limit: " (limit)
             }
         }
+        // The script counts each lock's time left down every second and re-reads this
+        // page's list periodically; without it the server's "in N s" stays as rendered.
+        div #locks-live data-refresh-url=(format!("{}/locks", scope.base())) data-now=(now / 1000) {
         @if rows.is_empty() {
             section.card.empty {
                 h2 { "No locks held" }
@@ -59,13 +62,18 @@ pub async fn page(
                             td { (layout::time(l.row.acquired_at)) }
                             td {
                                 (layout::time(l.row.expires_at))
-                                div.small.muted { "in " (layout::duration(now, l.row.expires_at)) }
+                                div.small.muted {
+                                    span.ttl data-expires-ms=(l.row.expires_at / 1000) data-left-ms=((l.row.expires_at - now).max(0) / 1000) {
+                                        "in " (layout::duration(now, l.row.expires_at))
+                                    }
+                                }
                             }
                             td { (l.row.version) }
                         }
                     }
                 }
             }
+        }
         }
     };
     Ok(html_page(

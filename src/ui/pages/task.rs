@@ -14,6 +14,7 @@ use crate::store::v2::reads as v2reads;
 use crate::store::v2::schema::Snapshot;
 use crate::ui::layout::{self, seg, Nav};
 use crate::ui::markdown;
+use crate::ui::reads::{self, Neighbour, NeighbourView};
 use crate::ui::response::{html as html_page, UiError, UiReq};
 use crate::ui::scope;
 use crate::ui::session::Session;
@@ -50,6 +51,7 @@ struct TaskData {
     events: Vec<EventLine>,
     /// v2: (started, executor, claim outcome, outcome, ended, build)
     executions: Option<Vec<crate::store::v2::schema::ExecutionRow>>,
+    deps: NeighbourView,
 }
 
 fn pretty(json_text: &str) -> String {
@@ -122,6 +124,7 @@ fn load(
             assets,
             events,
             executions: None,
+            deps: reads::v1_neighbours(tx, env, hash)?.unwrap_or_default(),
         }));
     }
     let s = Snapshot::new(tx);
@@ -176,6 +179,7 @@ fn load(
         assets,
         events,
         executions: Some(executions),
+        deps: reads::v2_neighbours(&s, env, hash)?,
     }))
 }
 
@@ -196,11 +200,26 @@ pub async fn page(
         .await?
         .ok_or(UiError::NotFound)?;
     let base = scope.base();
+    // The build whose graph shows this task: the one that decided its status, else its
+    // latest event's.
+    let graph_build = t.status_build.as_ref().map(|(b, _)| *b).or_else(|| {
+        t.events
+            .iter()
+            .max_by_key(|e| e.at)
+            .and_then(|e| e.build.as_ref().map(|(b, _)| *b))
+    });
     let body = html! {
         nav.crumbs { a href=(format!("{base}/builds")) { "Builds" } " / task / " (t.name) }
         div.page-head {
             h1 { (t.name) " " (layout::badge(t.status)) @if t.waiting_for_lock { " 🔒" } }
             @if !t.namespace.is_empty() { p.muted { (t.namespace) } }
+            p.small.task-links {
+                @if let Some(b) = graph_build {
+                    a.show-in-graph href=(format!("{base}/builds/{b}?tab=graph&highlight={}", layout::url_encode(&t.task_id))) { "Show in build graph" }
+                    " · "
+                }
+                a href=(format!("{base}/tasks?filter={}", layout::url_encode(&format!("task_name:=:{}", t.name)))) { "Open in explorer" }
+            }
         }
         section.card {
             dl.facts {
@@ -219,6 +238,7 @@ pub async fn page(
         @if let Some(p) = &t.params {
             section.card { h2 { "Parameters" } pre.json { code { (p) } } }
         }
+        (dependencies(&base, &t.deps))
         section.card {
             h2 { "Assets" }
             @if t.assets.is_empty() { p.muted { "No assets." } }
@@ -270,6 +290,38 @@ pub async fn page(
         StatusCode::OK,
         layout::page(state, who, Some(&scope), Nav::Builds, &t.name, body),
     ))
+}
+
+/// "Depends on" and "Used by": linked, bounded lists with their counts.
+fn dependencies(base: &str, d: &NeighbourView) -> Markup {
+    let list = |id: &str, title: &str, rows: &[Neighbour], total: u64, empty: &str| {
+        html! {
+            div.deps {
+                h3 #(id) { (title) " " span.count data-count-of=(id) { "(" (total) @if total >= crate::store::tasks::NEIGHBOUR_COUNT_CAP { "+" } ")" } }
+                @if rows.is_empty() { p.muted { (empty) } } @else {
+                    ul.dep-list aria-labelledby=(id) {
+                        @for n in rows {
+                            li {
+                                a href=(format!("{base}/tasks/{}", seg(&n.task_id))) { (n.name) }
+                                " " (layout::badge(n.status)) " " code.small { (layout::short(&n.task_id)) }
+                            }
+                        }
+                    }
+                    @if total > rows.len() as u64 { p.small.muted { "Showing " (rows.len()) " of " (total) "." } }
+                }
+            }
+        }
+    };
+    html! {
+        section.card.dependencies {
+            h2 { "Dependencies" }
+            div.deps-grid {
+                (list("depends-on", "Depends on", &d.depends_on, d.depends_on_total, "No dependencies."))
+                (list("used-by", "Used by", &d.used_by, d.used_by_total, "No task uses it."))
+            }
+            @if d.plans_capped { p.small.muted { "From the task's " (reads::V2_PLANS_READ) " newest plans." } }
+        }
+    }
 }
 
 fn asset(a: &AssetView) -> Markup {

@@ -188,3 +188,182 @@ document.addEventListener("submit", (ev) => {
   ok.addEventListener("click", () => { form.dataset.confirmed = "1"; dialog.close(); form.requestSubmit(btn); });
   dialog.showModal();
 });
+
+// --- task explorer: "Add a condition" combobox (ARIA 1.2 combobox + listbox) -----------
+// Three stages as upstream's SEARCH_UX: keys (from …/-/search/keys), operators, values
+// (from …/-/search/values). Without JS the field keeps its <datalist> of keys.
+const ops = [["=", "equals"], ["!=", "not equal"], [">", "greater than"], ["<", "less than"],
+  [">=", "at least"], ["<=", "at most"], ["~", "contains"]];
+const addInput = document.querySelector("form.explorer-search #add");
+if (addInput) {
+  const form = addInput.form;
+  const list = document.createElement("ul");
+  list.id = "add-options";
+  list.setAttribute("role", "listbox");
+  list.setAttribute("aria-label", "Suggestions");
+  list.className = "combo-list";
+  list.hidden = true;
+  addInput.removeAttribute("list");
+  addInput.setAttribute("role", "combobox");
+  addInput.setAttribute("aria-autocomplete", "list");
+  addInput.setAttribute("aria-expanded", "false");
+  addInput.setAttribute("aria-controls", list.id);
+  addInput.parentElement.classList.add("combo");
+  addInput.after(list);
+  let active = -1;
+  let items = [];
+  let timer = null;
+  let inflight = null;
+  // Values are asked for keys the server offered only (others answer 422).
+  const knownKeys = new Set();
+  // "key op value" (upstream style, spaces allowed) → wire "key:op:value".
+  const wire = (text) => {
+    const m = /^([^\s:]+)\s*(!=|>=|<=|=|>|<|~)\s*(.*)$/.exec(text.trim());
+    return m && !text.includes(":") ? m[1] + ":" + m[2] + ":" + m[3].replace(/^"(.*)"$/, "$1") : text.trim();
+  };
+  const stage = (text) => {
+    const parts = text.split(":");
+    if (parts.length === 1) return { kind: "key", prefix: parts[0] };
+    if (parts.length === 2) return { kind: "op", key: parts[0], prefix: parts[1] };
+    return { kind: "value", key: parts[0], op: parts[1], prefix: parts.slice(2).join(":") };
+  };
+  function close() {
+    list.hidden = true;
+    list.replaceChildren();
+    items = [];
+    active = -1;
+    addInput.setAttribute("aria-expanded", "false");
+    addInput.removeAttribute("aria-activedescendant");
+  }
+  function show(options) {
+    items = options;
+    active = -1;
+    addInput.removeAttribute("aria-activedescendant");
+    list.replaceChildren(...options.map((o, i) => {
+      const li = document.createElement("li");
+      li.id = "add-opt-" + i;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", "false");
+      li.dataset.value = o.value;
+      const main = document.createElement("span");
+      main.textContent = o.label;
+      li.append(main);
+      if (o.note) {
+        const note = document.createElement("span");
+        note.className = "note";
+        note.textContent = o.note;
+        li.append(note);
+      }
+      li.addEventListener("mousedown", (ev) => { ev.preventDefault(); pick(i); });
+      return li;
+    }));
+    list.hidden = options.length === 0;
+    addInput.setAttribute("aria-expanded", String(options.length > 0));
+  }
+  function move(to) {
+    if (!items.length) return;
+    active = (to + items.length) % items.length;
+    list.querySelectorAll("[role=option]").forEach((li, i) => li.setAttribute("aria-selected", String(i === active)));
+    const li = document.getElementById("add-opt-" + active);
+    addInput.setAttribute("aria-activedescendant", li.id);
+    li.scrollIntoView({ block: "nearest" });
+  }
+  function pick(i) {
+    const o = items[i];
+    addInput.value = o.value;
+    close();
+    if (o.submit) { form.requestSubmit(); return; }
+    addInput.focus();
+    suggest();
+  }
+  async function fetchJson(url) {
+    if (inflight) inflight.abort();
+    inflight = new AbortController();
+    const resp = await fetch(url, { credentials: "same-origin", signal: inflight.signal });
+    if (!resp.ok) throw new Error("status " + resp.status);
+    return resp.json();
+  }
+  async function suggest() {
+    const s = stage(addInput.value);
+    try {
+      if (s.kind === "key") {
+        const q = new URLSearchParams({ prefix: s.prefix, limit: "12" });
+        const data = await fetchJson(form.dataset.keysUrl + "?" + q);
+        for (const k of data.keys) knownKeys.add(k.key);
+        show(data.keys.map((k) => ({ value: k.key + ":", label: k.key, note: k.count ? k.count + " tasks" : k.kind })));
+      } else if (s.kind === "op") {
+        show(ops.filter(([op]) => op.startsWith(s.prefix))
+          .map(([op, words]) => ({ value: s.key + ":" + op + ":", label: op, note: words })));
+      } else if (!knownKeys.has(s.key) || s.key === "created_at") {
+        close();
+      } else {
+        const q = new URLSearchParams({ key: s.key, prefix: s.prefix, limit: "10" });
+        const data = await fetchJson(form.dataset.valuesUrl + "?" + q);
+        show(data.values.map((v) => ({ value: s.key + ":" + s.op + ":" + v.value, label: v.value, note: v.count + " tasks", submit: true })));
+      }
+    } catch (e) {
+      if (e.name !== "AbortError") close();
+    }
+  }
+  addInput.addEventListener("input", () => {
+    addInput.setCustomValidity("");
+    clearTimeout(timer);
+    timer = setTimeout(suggest, 150);
+  });
+  addInput.addEventListener("focus", () => { if (!addInput.value) suggest(); });
+  addInput.addEventListener("blur", () => setTimeout(close, 100));
+  addInput.addEventListener("keydown", (ev) => {
+    if (ev.key === "ArrowDown") { ev.preventDefault(); if (list.hidden) suggest(); else move(active + 1); }
+    else if (ev.key === "ArrowUp") { ev.preventDefault(); move(active - 1); }
+    else if (ev.key === "Escape") { close(); }
+    else if ((ev.key === "Enter" || ev.key === "Tab") && active >= 0) { ev.preventDefault(); pick(active); }
+  });
+  form.addEventListener("submit", (ev) => {
+    const value = wire(addInput.value);
+    if (stage(value).kind === "value" && stage(value).prefix.includes(",")) {
+      ev.preventDefault();
+      addInput.setCustomValidity("Values cannot contain commas.");
+      addInput.reportValidity();
+      return;
+    }
+    addInput.value = value;
+  });
+}
+
+// --- task explorer: Shift/Alt-click on a value excludes it (!=) ------------------------
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest("a.cell-filter");
+  if (!a || !(ev.shiftKey || ev.altKey)) return;
+  ev.preventDefault();
+  window.location.assign(a.dataset.exclude);
+});
+
+// --- locks: time left counts down; the list is re-read periodically --------------------
+const locksLive = document.getElementById("locks-live");
+if (locksLive) {
+  let loaded = performance.now();
+  const tick = () => {
+    const gone = performance.now() - loaded;
+    for (const el of locksLive.querySelectorAll(".ttl[data-left-ms]")) {
+      const left = Math.max(0, Math.round((Number(el.dataset.leftMs) - gone) / 1000));
+      el.textContent = left > 0 ? "in " + (left < 60 ? left + " s" : Math.floor(left / 60) + " min " + (left % 60) + " s") : "expired";
+    }
+  };
+  setInterval(tick, 1000);
+  setInterval(async () => {
+    if (document.hidden) return;
+    try {
+      const resp = await fetch(locksLive.dataset.refreshUrl, { credentials: "same-origin", cache: "no-cache" });
+      if (!resp.ok) return;
+      const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+      const fresh = doc.getElementById("locks-live");
+      if (!fresh) return;
+      locksLive.replaceChildren(...Array.from(fresh.childNodes).map((n) => document.importNode(n, true)));
+      const count = doc.querySelector("[data-locks-count]");
+      const mine = document.querySelector("[data-locks-count]");
+      if (count && mine) mine.replaceWith(document.importNode(count, true));
+      loaded = performance.now();
+      tick();
+    } catch (e) { /* the next refresh retries */ }
+  }, pollMs * 5);
+}
