@@ -48,7 +48,11 @@ pub async fn page(state: &AppState, _rq: &UiReq, who: &Session) -> Result<HttpRe
         }
         section.card {
             h2 { "Password" }
-            p { "Changing a password from the web UI is not available yet. An operator can set one with " code { "stardag-server admin user set-password" } "." }
+            @if state.config.auth.mode == crate::config::AuthMode::Oidc {
+                p { "You sign in through the identity provider; your password is managed there." }
+            } @else {
+                p { "Changing a password from the web UI is not available yet. An operator can set one with " code { "stardag-server admin user set-password" } "." }
+            }
         }
     };
     Ok(html_page(

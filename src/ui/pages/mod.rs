@@ -8,5 +8,6 @@ pub mod explorer;
 pub mod home;
 pub mod locks;
 pub mod login;
+pub mod oidc_login;
 pub mod settings;
 pub mod task;

@@ -4,6 +4,7 @@
 //! workspace, environment or build is the same 404 page).
 
 mod explorer;
+mod oidc_login;
 mod pages;
 mod security;
 
