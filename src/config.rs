@@ -95,6 +95,12 @@ pub struct OidcConfig {
     /// (an identity provider behind a private CA).
     pub ca_file: Option<PathBuf>,
     pub sdk_client_id: String,
+    /// The web UI's client at the provider (authorization code + PKCE, docs/oidc.md).
+    pub ui_client_id: String,
+    /// Only for a confidential UI client; sent as HTTP Basic to the token endpoint.
+    pub ui_client_secret: Option<String>,
+    /// The name on the login page's "Sign in with …" button; default: the issuer's host.
+    pub ui_provider_name: Option<String>,
 }
 
 impl Default for OidcConfig {
@@ -107,6 +113,9 @@ impl Default for OidcConfig {
             jwks_file: None,
             ca_file: None,
             sdk_client_id: "stardag-sdk".into(),
+            ui_client_id: "stardag-ui".into(),
+            ui_client_secret: None,
+            ui_provider_name: None,
         }
     }
 }
@@ -438,6 +447,12 @@ impl Config {
                     "http.trusted_proxies: not an IP address or CIDR range: {p}"
                 )));
             }
+        }
+        if self.auth.mode == AuthMode::Oidc && self.oidc.ui_client_id.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "oidc.ui_client_id must not be empty (the web UI's client at the identity provider)"
+                    .into(),
+            ));
         }
         if let Some(url) = &self.oidc.jwks_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -28,6 +28,7 @@ pub use password::{dummy_verify, hash_password, needs_rehash, verify_password, P
 pub mod caller;
 pub mod keys;
 pub mod oidc;
+pub mod oidc_login;
 pub mod throttle;
 
 pub use caller::{authenticate, Caller, SdkScope};

@@ -16,7 +16,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 
+use super::api_key;
 use super::jwt::{verify_oidc_rs256, Jwks, OidcClaims, TokenError};
+use super::oidc_login::{LoginClient, LoginError};
 use crate::clock;
 use crate::config::OidcConfig;
 
@@ -48,7 +50,7 @@ pub enum OidcSetupError {
 }
 
 /// Where a JWKS URL points, parsed once at start.
-struct UrlTarget {
+pub(crate) struct UrlTarget {
     url: String,
     /// Host for the TCP connection (IPv6 literals without brackets).
     host: String,
@@ -78,6 +80,8 @@ pub struct OidcVerifier {
     cache: Mutex<Cache>,
     /// One fetch at a time: concurrent requests with a cold cache share its result.
     fetching: tokio::sync::Mutex<()>,
+    /// The web UI's sign-in through the provider (src/auth/oidc_login.rs).
+    pub login: LoginClient,
 }
 
 impl OidcVerifier {
@@ -97,16 +101,26 @@ impl OidcVerifier {
             .filter(|a| !a.is_empty())
             .map(str::to_owned)
             .collect();
+        let ca_file = cfg.ca_file.as_deref();
         let source = match (&cfg.jwks_file, &cfg.jwks_url) {
             (Some(path), _) => Source::File(path.clone()),
-            (None, Some(url)) => Source::Url(Box::new(url_target(url, cfg.ca_file.as_deref())?)),
-            (None, None) => Source::Url(Box::new(url_target(
-                &format!(
-                    "{}/protocol/openid-connect/certs",
-                    cfg.issuer_url.trim_end_matches('/')
-                ),
-                cfg.ca_file.as_deref(),
-            )?)),
+            (None, url) => {
+                let url = url.clone().unwrap_or_else(|| {
+                    format!(
+                        "{}/protocol/openid-connect/certs",
+                        cfg.issuer_url.trim_end_matches('/')
+                    )
+                });
+                let target = url_target(&url, || tls_connector(ca_file))?;
+                if !target.is_https() && !target.is_loopback() {
+                    tracing::warn!(
+                        url,
+                        "oidc.jwks_url is plain http: anyone on the network path could \
+                         substitute signing keys; prefer https"
+                    );
+                }
+                Source::Url(Box::new(target))
+            }
         };
         Ok(OidcVerifier {
             issuers,
@@ -114,16 +128,63 @@ impl OidcVerifier {
             source,
             cache: Mutex::new(Cache::default()),
             fetching: tokio::sync::Mutex::new(()),
+            login: LoginClient::from_config(cfg),
         })
     }
 
     pub async fn verify(&self, token: &str) -> Result<OidcClaims, TokenError> {
+        self.verify_for(token, &self.audiences).await
+    }
+
+    /// An ID token from the UI's sign-in: signature, issuer and expiry as [`Self::verify`],
+    /// but `aud` must name the UI's client (an ID token always has one), an `azp` must be
+    /// that client too (OIDC Core §3.1.3.7), and `nonce` must be this attempt's.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        nonce: &str,
+    ) -> Result<OidcClaims, LoginError> {
+        let client = &self.login.client_id;
+        let claims = self
+            .verify_for(token, std::slice::from_ref(client))
+            .await
+            .map_err(|e| LoginError::IdToken(e.to_string()))?;
+        if !claims.aud.contains(client) {
+            return Err(LoginError::IdToken(format!(
+                "its audience does not name the client {client:?}"
+            )));
+        }
+        if let Some(azp) = claims.raw.get("azp") {
+            if azp.as_str() != Some(client.as_str()) {
+                return Err(LoginError::IdToken(format!(
+                    "it was issued to another client (azp {azp})"
+                )));
+            }
+        }
+        let sent = claims
+            .raw
+            .get("nonce")
+            .and_then(|n| n.as_str())
+            .unwrap_or("");
+        if !api_key::digests_equal(&api_key::hash(sent), &api_key::hash(nonce)) {
+            return Err(LoginError::IdToken(
+                "its nonce is not this sign-in's".into(),
+            ));
+        }
+        Ok(claims)
+    }
+
+    async fn verify_for(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<OidcClaims, TokenError> {
         let jwks = self.jwks(false).await?;
         let now = clock::now_micros() / 1_000_000;
-        match verify_oidc_rs256(token, &jwks, now, &self.issuers, &self.audiences) {
+        match verify_oidc_rs256(token, &jwks, now, &self.issuers, audiences) {
             Err(e) if e.unknown_kid().is_some() && self.may_force_refetch() => {
                 let jwks = self.jwks(true).await?;
-                verify_oidc_rs256(token, &jwks, now, &self.issuers, &self.audiences)
+                verify_oidc_rs256(token, &jwks, now, &self.issuers, audiences)
             }
             other => other,
         }
@@ -212,7 +273,11 @@ fn bad_url(url: &str, why: impl Into<String>) -> OidcSetupError {
     }
 }
 
-fn url_target(url: &str, ca_file: Option<&Path>) -> Result<UrlTarget, OidcSetupError> {
+/// Parses an http(s) URL once; `tls` makes the connector when the URL is https.
+pub(crate) fn url_target(
+    url: &str,
+    tls: impl FnOnce() -> Result<TlsConnector, OidcSetupError>,
+) -> Result<UrlTarget, OidcSetupError> {
     let uri: http::Uri = url.parse().map_err(|e| bad_url(url, format!("{e}")))?;
     let https = match uri.scheme_str() {
         Some("https") => true,
@@ -237,17 +302,8 @@ fn url_target(url: &str, ca_file: Option<&Path>) -> Result<UrlTarget, OidcSetupE
     let tls = if https {
         let name = ServerName::try_from(host.clone())
             .map_err(|e| bad_url(url, format!("host is not a valid TLS name: {e}")))?;
-        Some((tls_connector(ca_file)?, name))
+        Some((tls()?, name))
     } else {
-        let loopback =
-            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            tracing::warn!(
-                url,
-                "oidc.jwks_url is plain http: anyone on the network path could substitute \
-                 signing keys; prefer https"
-            );
-        }
         None
     };
     Ok(UrlTarget {
@@ -261,6 +317,16 @@ fn url_target(url: &str, ca_file: Option<&Path>) -> Result<UrlTarget, OidcSetupE
             .unwrap_or_else(|| "/".into()),
         tls,
     })
+}
+
+impl UrlTarget {
+    pub(crate) fn is_https(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    fn is_loopback(&self) -> bool {
+        self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 /// The trust roots: exactly the certificates of `ca_file` (a private CA, pinned), or the
@@ -298,7 +364,7 @@ fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, OidcSetup
     Ok(roots)
 }
 
-fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, OidcSetupError> {
+pub(crate) fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, OidcSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -309,21 +375,67 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, OidcSetupError>
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-/// One GET, over TLS when the URL is https, within [`FETCH_TIMEOUT`]. Redirects are
-/// not followed: the configured URL is the only one fetched.
+/// One GET of the JWKS; anything but a 2xx is a failure.
 async fn fetch(target: &UrlTarget) -> Result<Vec<u8>, String> {
+    let answer = send(target, Outgoing::get("application/json")).await?;
+    if !answer.status.is_success() {
+        return Err(format!("status {}", answer.status));
+    }
+    Ok(answer.body)
+}
+
+/// A request to the identity provider: the JWKS and discovery GETs, the token POST.
+pub(crate) struct Outgoing {
+    method: http::Method,
+    accept: &'static str,
+    /// `(content type, bytes)`.
+    body: Option<(&'static str, Vec<u8>)>,
+    authorization: Option<String>,
+}
+
+impl Outgoing {
+    pub(crate) fn get(accept: &'static str) -> Outgoing {
+        Outgoing {
+            method: http::Method::GET,
+            accept,
+            body: None,
+            authorization: None,
+        }
+    }
+
+    /// A form POST (`application/x-www-form-urlencoded`) answered with JSON.
+    pub(crate) fn post_form(form: String, authorization: Option<String>) -> Outgoing {
+        Outgoing {
+            method: http::Method::POST,
+            accept: "application/json",
+            body: Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            authorization,
+        }
+    }
+}
+
+/// The status and body of an answer.
+pub(crate) struct Answer {
+    pub status: http::StatusCode,
+    pub body: Vec<u8>,
+}
+
+/// One request, over TLS when the URL is https, within [`FETCH_TIMEOUT`], body limited
+/// to [`MAX_JWKS_BYTES`]. Redirects are not followed: only configured or discovered
+/// URLs are ever requested.
+pub(crate) async fn send(target: &UrlTarget, out: Outgoing) -> Result<Answer, String> {
     let work = async {
         let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
         match &target.tls {
-            None => get(tcp, target).await,
+            None => exchange(tcp, target, out).await,
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| format!("TLS: {e}"))?;
-                get(tls, target).await
+                exchange(tls, target, out).await
             }
         }
     };
@@ -332,29 +444,43 @@ async fn fetch(target: &UrlTarget) -> Result<Vec<u8>, String> {
         .map_err(|_| "timed out".to_string())?
 }
 
-async fn get<S>(stream: S, target: &UrlTarget) -> Result<Vec<u8>, String>
+async fn exchange<S>(stream: S, target: &UrlTarget, out: Outgoing) -> Result<Answer, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    use http_body_util::{BodyExt, Empty};
+    use http_body_util::{BodyExt, Full};
     use hyper_util::rt::TokioIo;
 
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let req = http::Request::get(target.path.as_str())
+    let mut req = http::Request::builder()
+        .method(out.method)
+        .uri(target.path.as_str())
         .header(http::header::HOST, target.authority.as_str())
-        .header(http::header::ACCEPT, "application/json")
-        .body(Empty::<bytes::Bytes>::new())
+        .header(http::header::ACCEPT, out.accept);
+    if let Some(auth) = &out.authorization {
+        req = req.header(http::header::AUTHORIZATION, auth.as_str());
+    }
+    let body = match out.body {
+        Some((content_type, bytes)) => {
+            req = req.header(http::header::CONTENT_TYPE, content_type);
+            bytes
+        }
+        None => Vec::new(),
+    };
+    let req = req
+        .body(Full::new(bytes::Bytes::from(body)))
         .map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("status {}", resp.status()));
-    }
+    let status = resp.status();
     let body = http_body_util::Limited::new(resp.into_body(), MAX_JWKS_BYTES)
         .collect()
         .await
         .map_err(|e| e.to_string())?;
-    Ok(body.to_bytes().to_vec())
+    Ok(Answer {
+        status,
+        body: body.to_bytes().to_vec(),
+    })
 }

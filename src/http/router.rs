@@ -137,6 +137,9 @@ pub enum Ui {
     Login,
     Logout,
     Account,
+    /// OIDC mode: the redirect to the provider, and its answer (ui.md §3.4).
+    LoginOidc,
+    LoginCallback,
     Static {
         name: Id,
     },
@@ -265,6 +268,8 @@ impl Ui {
             Login => "ui_login",
             Logout => "ui_logout",
             Account => "ui_account",
+            LoginOidc => "ui_login_oidc",
+            LoginCallback => "ui_login_callback",
             Static { .. } => "ui_static",
             Connect { .. } => "ui_connect",
             ConnectCreateKey { .. } => "ui_connect_create_key",
@@ -1060,6 +1065,8 @@ fn match_ui_route(m: &str, segs: &[&str]) -> Option<Ui> {
         ("POST", ["login"]) => Login,
         ("POST", ["logout"]) => Logout,
         ("GET", ["account"]) => Account,
+        ("GET", ["login", "oidc"]) => LoginOidc,
+        ("GET", ["login", "callback"]) => LoginCallback,
         ("GET", ["static", name]) => Static { name: id(name) },
         ("GET", ["ws", ws, "settings", "api-keys"]) => ApiKeys { ws: id(ws) },
         ("POST", ["ws", ws, "settings", "api-keys"]) => CreateApiKey { ws: id(ws) },

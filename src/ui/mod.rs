@@ -70,6 +70,14 @@ async fn serve(
             let form = rq.form(state, body).await?;
             login::submit(state, &rq, form).await
         }
+        Ui::LoginOidc => {
+            state.limits.check_ip(rq.ctx.client_ip)?;
+            oidc_login::start(state, &rq).await
+        }
+        Ui::LoginCallback => {
+            state.limits.check_ip(rq.ctx.client_ip)?;
+            oidc_login::callback(state, &rq).await
+        }
         Ui::Home => home::redirect_home(state, &rq).await,
         route => {
             let who = session::require(state, &rq).await?;
@@ -139,8 +147,11 @@ async fn signed_in(
         }
         Ui::ChangePassword => account::change_password(state, &rq, &who, form).await,
         Ui::NotFound => Err(response::UiError::NotFound),
-        Ui::Static { .. } | Ui::LoginForm | Ui::Login | Ui::Home => {
-            Err(response::UiError::NotFound)
-        }
+        Ui::Static { .. }
+        | Ui::LoginForm
+        | Ui::Login
+        | Ui::LoginOidc
+        | Ui::LoginCallback
+        | Ui::Home => Err(response::UiError::NotFound),
     }
 }

@@ -19,23 +19,45 @@ use crate::store::identity::UserRow;
 
 pub const COOKIE_NAME: &str = "sd_session";
 
-/// Per-process UI state: the CSRF key and the embedded static files.
+/// Per-process UI state: the CSRF key, the key that signs OIDC sign-in cookies, the
+/// sign-ins already completed, and the embedded static files.
 pub struct UiState {
     csrf_key: hmac::Key,
+    login_key: hmac::Key,
+    pub(super) used_logins: super::pages::oidc_login::UsedLogins,
     pub assets: super::assets::Assets,
 }
 
 impl UiState {
     pub fn new() -> UiState {
-        let mut secret = [0u8; 32];
         // The system RNG does not fail on Linux; a zero key would still bind tokens to
         // sessions, so there is no reason to refuse to start.
-        let _ = SystemRandom::new().fill(&mut secret);
+        let key = || {
+            let mut secret = [0u8; 32];
+            let _ = SystemRandom::new().fill(&mut secret);
+            hmac::Key::new(hmac::HMAC_SHA256, &secret)
+        };
         UiState {
-            csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            csrf_key: key(),
+            login_key: key(),
+            used_logins: Default::default(),
             assets: super::assets::Assets::new(),
         }
     }
+}
+
+/// `payload` with an HMAC under the per-process login key: `<b64 payload>.<b64 tag>`.
+pub fn seal(state: &AppState, payload: &[u8]) -> String {
+    let tag = hmac::sign(&state.ui.login_key, payload);
+    format!("{}.{}", b64::encode(payload), b64::encode(tag.as_ref()))
+}
+
+/// The payload of a [`seal`]ed value, if its tag is right (constant-time check).
+pub fn open(state: &AppState, sealed: &str) -> Option<Vec<u8>> {
+    let (payload, tag) = sealed.split_once('.')?;
+    let (payload, tag) = (b64::decode_strict(payload)?, b64::decode_strict(tag)?);
+    hmac::verify(&state.ui.login_key, &payload, &tag).ok()?;
+    Some(payload)
 }
 
 impl Default for UiState {
@@ -67,13 +89,18 @@ fn csrf_for(state: &AppState, token: &str) -> String {
 
 /// The session cookie's value, if the request has one.
 fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE_NAME)
+}
+
+/// A non-empty cookie of the request.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE_NAME)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
         .filter(|v| !v.is_empty())
 }
@@ -110,6 +137,15 @@ fn own_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
     let host = headers.get(http::header::HOST)?.to_str().ok()?;
     let scheme = if state.tls { "https" } else { "http" };
     Some(format!("{scheme}://{host}"))
+}
+
+/// Where this server is reached by browsers: `ui.public_url`, else the request's scheme
+/// and Host (the OIDC redirect URI is built on it).
+pub fn public_base(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    match state.config.ui.public_url.as_deref() {
+        Some(url) => Some(url.trim_end_matches('/').to_owned()),
+        None => own_origin(state, headers),
+    }
 }
 
 /// POSTs must come from a page of this server: `Origin` equal to the request's own
@@ -151,18 +187,26 @@ pub fn check_csrf(state: &AppState, who: &Session, form: &Query) -> Result<(), U
 /// Adds the session cookie to a response.
 pub fn set_cookie(state: &AppState, resp: &mut HttpResponse, token: &str) {
     let ttl = state.config.auth.session_ttl_seconds;
-    let secure = if state.tls { "; Secure" } else { "" };
-    let value =
-        format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={ttl}{secure}");
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        resp.headers_mut().append(SET_COOKIE, v);
-    }
+    put_cookie(state, resp, COOKIE_NAME, token, "/", ttl);
 }
 
 /// Removes the session cookie.
 pub fn clear_cookie(state: &AppState, resp: &mut HttpResponse) {
+    put_cookie(state, resp, COOKIE_NAME, "", "/", 0);
+}
+
+/// `Set-Cookie` with the UI's flags: HttpOnly, SameSite=Lax, Secure under TLS.
+pub fn put_cookie(
+    state: &AppState,
+    resp: &mut HttpResponse,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+) {
     let secure = if state.tls { "; Secure" } else { "" };
-    let value = format!("{COOKIE_NAME}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}");
+    let value =
+        format!("{name}={value}; HttpOnly; SameSite=Lax; Path={path}; Max-Age={max_age}{secure}");
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().append(SET_COOKIE, v);
     }

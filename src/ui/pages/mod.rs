@@ -10,6 +10,7 @@ pub mod home;
 pub mod locks;
 pub mod login;
 pub mod members;
+pub mod oidc_login;
 pub mod settings;
 pub mod task;
 pub mod workspace;

@@ -5,6 +5,7 @@
 
 mod explorer;
 mod lists;
+mod oidc_login;
 mod pages;
 mod security;
 mod settings;
