@@ -160,6 +160,145 @@ impl Path {
     }
 }
 
+/// The scalar at a path of a JSON object's text, like [`Path::get`] on the parsed object
+/// but without building it: the text is parsed once and only the scalar at the path is
+/// kept (a check per task reads one value, not the whole document).
+pub fn scalar_in_text(path: &Path, text: &str) -> Option<OwnedScalar> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    Want::At(&path.segments).deserialize(&mut de).ok().flatten()
+}
+
+/// A [`Scalar`] that owns its text.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OwnedScalar {
+    Bool(bool),
+    Num(f64),
+    Str(String),
+}
+
+impl OwnedScalar {
+    pub fn as_scalar(&self) -> Scalar<'_> {
+        match self {
+            OwnedScalar::Bool(b) => Scalar::Bool(*b),
+            OwnedScalar::Num(n) => Scalar::Num(*n),
+            OwnedScalar::Str(s) => Scalar::Str(s),
+        }
+    }
+}
+
+/// What is left of a path while walking a JSON text: the rest below an object, or an
+/// array index and the rest below that element.
+#[derive(Clone, Copy)]
+enum Want<'p> {
+    At(&'p [Segment]),
+    Nth(usize, &'p [Segment]),
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Want<'_> {
+    type Value = Option<OwnedScalar>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Want<'_> {
+    fn scalar<E: serde::de::Error>(self, s: OwnedScalar) -> Result<Option<OwnedScalar>, E> {
+        Ok(matches!(self, Want::At([])).then_some(s))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Want<'_> {
+    type Value = Option<OwnedScalar>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        self.scalar(OwnedScalar::Bool(b))
+    }
+    // As `serde_json::Number::as_f64`, then [`Scalar::of`]: finite, `-0` is `0`.
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        self.visit_f64(n as f64)
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        self.visit_f64(n as f64)
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        if !n.is_finite() {
+            return Ok(None);
+        }
+        self.scalar(OwnedScalar::Num(norm(n)))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        self.scalar(OwnedScalar::Str(s.to_owned()))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        use serde::de::IgnoredAny;
+        let mut out = None;
+        let mut i = 0;
+        loop {
+            match self {
+                Want::Nth(n, rest) if i == n => match seq.next_element_seed(Want::At(rest))? {
+                    Some(found) => out = found,
+                    None => break,
+                },
+                _ => {
+                    if seq.next_element::<IgnoredAny>()?.is_none() {
+                        break;
+                    }
+                }
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::IgnoredAny;
+        let Want::At([seg, rest @ ..]) = self else {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(None);
+        };
+        let below = match seg.index {
+            None => Want::At(rest),
+            Some(i) => Want::Nth(i, rest),
+        };
+        // A repeated key: the last one counts, as when the object is parsed.
+        let mut out = None;
+        while let Some(hit) = map.next_key_seed(KeyIs(&seg.name))? {
+            if hit {
+                out = map.next_value_seed(below)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Reads an object key and tells whether it is this one, without keeping it.
+struct KeyIs<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<bool, E> {
+        Ok(s == self.0)
+    }
+}
+
 /// A JSON scalar as search sees it. Numbers are doubles (integers beyond 2^53 lose
 /// precision, as upstream's `::float` cast did).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -651,6 +790,44 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    /// Reading one path of the text gives what the parsed object gives, for every path
+    /// into (and past) a document of every JSON kind.
+    #[test]
+    fn scalar_in_text_agrees_with_the_parsed_object() {
+        let texts = [
+            r#"{"a": 1, "b": {"c": [true, null, "x\"y", {"d": -0.0}], "e": 2.5e3}, "f": "Ünï"}"#,
+            r#"{"a": [[1, 2], {"a": 3}], "b": {}, "c": [], "d": 18446744073709551615}"#,
+            r#"{"k\u0061": "escaped key", "a": {"b": {"c": {"d": 1}}}, "x": -7}"#,
+        ];
+        let paths = [
+            "a", "b", "f", "x", "ka", "b.c", "b.e", "b.c[0]", "b.c[1]", "b.c[2]", "b.c[3]",
+            "b.c[3].d", "b.c[4]", "a[0]", "a[1]", "a[1].a", "a[0].a", "d", "a.b.c", "c[0]",
+            "b.c.d",
+        ];
+        for text in texts {
+            let doc: Map<String, Value> = serde_json::from_str(text).unwrap();
+            for p in paths {
+                let path = Path::parse(p).unwrap();
+                let want = path.get(&doc);
+                let got = scalar_in_text(&path, text);
+                assert_eq!(
+                    got.as_ref().map(OwnedScalar::as_scalar),
+                    want,
+                    "{p} in {text}"
+                );
+            }
+        }
+        // A repeated key: the last one counts, as in the parsed object.
+        let text = r#"{"a": 1, "b": 2, "a": "late"}"#;
+        let doc: Map<String, Value> = serde_json::from_str(text).unwrap();
+        let path = Path::parse("a").unwrap();
+        assert_eq!(path.get(&doc), Some(Scalar::Str("late")));
+        assert_eq!(
+            scalar_in_text(&path, text),
+            Some(OwnedScalar::Str("late".into()))
+        );
     }
 
     fn one(filter: &str) -> Result<Condition, String> {

@@ -39,6 +39,16 @@ pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<
     Ok(value)
 }
 
+/// Decodes a row into a view that borrows its strings from `bytes` (no copies).
+pub fn decode_borrowed<'a, T: serde::Deserialize<'a>>(
+    table: &'static str,
+    bytes: &'a [u8],
+) -> Result<T, StoreError> {
+    bincode::serde::borrow_decode_from_slice(body(table, bytes)?, config())
+        .map(|(value, _)| value)
+        .map_err(|e| corrupt(table, e.to_string()))
+}
+
 /// Decodes the leading fields of a row: `T`'s fields must be a prefix of the stored
 /// struct's, in order. Lets hot reads skip a row's large tail (a task's `task_data`).
 pub fn decode_prefix<T: DeserializeOwned>(

@@ -393,6 +393,7 @@ fn record_task_event(
     t: &Tables,
     env: u128,
     (build, task): (u128, u128),
+    names: Option<search::Names<'_>>,
     row: Row,
     slot: Slot,
     event: &EventRow,
@@ -422,7 +423,8 @@ fn record_task_event(
         },
     )?;
     let g = &state.global;
-    search::on_state_change(t, env, task, before, (g.status, g.latest_event_build_id))?;
+    let after = (g.status, g.latest_event_build_id);
+    search::on_state_change(t, env, task, names, before, after)?;
 
     t.build_events()?
         .insert((env, build, slot.seq), encode(event)?.as_slice())?;
@@ -512,7 +514,8 @@ pub fn register_task(
         metadata: None,
     };
     let row = if created { Row::New } else { Row::Existing };
-    record_task_event(t, e, (b, id), row, slot, &event)?;
+    let names = (task.task_name.as_str(), task.task_namespace.as_str());
+    record_task_event(t, e, (b, id), Some(names), row, slot, &event)?;
     add_dependencies(t, e, id, &reg.task_id, &reg.dependency_task_ids)?;
     Ok(task)
 }
@@ -671,7 +674,7 @@ pub fn task_event(
             .filter(|o| !o.is_empty())
             .map(|o| metadata_json(crate::domain::events::META_LOCK_OWNER, &cap_message(o))),
     };
-    Ok(record_task_event(t, e, (b, task), Row::Existing, slot, &event)?.status)
+    Ok(record_task_event(t, e, (b, task), None, Row::Existing, slot, &event)?.status)
 }
 
 /// One item of an asset upload (§4.2), body as JSON object text.

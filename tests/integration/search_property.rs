@@ -810,6 +810,56 @@ fn indexed_search_equals_naive_evaluation() {
     }
 }
 
+/// The (status, name) and (status, namespace) counts kept by the writes: a status
+/// AND a name filter takes its exact total from them, and a status filter sorted by name
+/// or namespace skips names by them, at every depth of paging.
+#[test]
+fn status_by_name_uses_exact_joint_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let mut rng = Rng::new(41);
+    let env = Uuid::now_v7();
+    populate(&store, env, &mut rng, 90);
+    let all = snapshot(&store, env);
+    let mut statuses: Vec<String> = all.iter().map(|t| t.status.clone()).collect();
+    statuses.sort();
+    statuses.dedup();
+    assert!(statuses.len() >= 4, "{statuses:?}");
+    let search = |filter: &str, sort: &str, offset: usize, limit: usize| {
+        let query = Query::parse(Some(filter), None, Some(sort)).unwrap();
+        store
+            .read_blocking(|tx| search::search(tx, env, &query, offset as u64, limit))
+            .unwrap()
+    };
+    for status in &statuses {
+        for (key, names) in [
+            ("task_name", &NAMES[..]),
+            ("task_namespace", &NAMESPACES[..]),
+        ] {
+            for name in names.iter().filter(|n| !n.is_empty()) {
+                let parts = vec![format!("status:=:{status}"), format!("{key}:=:{name}")];
+                let found = search(&parts.join(","), "created_at:desc", 0, 5);
+                let want = naive_search(&all, &parts, None, ("created_at", true), 0, 5);
+                assert!(!found.total_is_lower_bound, "{parts:?}");
+                assert_eq!(found.total, want.1, "{parts:?}");
+            }
+            for desc in [false, true] {
+                let parts = vec![format!("status:=:{status}")];
+                let sort = format!("{key}:{}", if desc { "desc" } else { "asc" });
+                let want_all = naive_search(&all, &parts, None, (key, desc), 0, 1000).0;
+                for offset in (0..=want_all.len() + 3).step_by(3) {
+                    let found = search(&parts[0], &sort, offset, 3);
+                    let got: Vec<Uuid> = found.hits.iter().map(|h| h.row.id).collect();
+                    let want: Vec<Uuid> = want_all.iter().skip(offset).take(3).copied().collect();
+                    assert_eq!(got, want, "{status} {sort} offset {offset}");
+                    assert_eq!(found.total, want_all.len() as u64);
+                }
+            }
+        }
+    }
+    store.shutdown();
+}
+
 /// The naive side is not vacuous: the random filters select a spread of result sizes.
 #[test]
 fn random_filters_select_varied_result_sizes() {
@@ -895,6 +945,60 @@ fn indexes_rebuilt_at_start_answer_like_maintained_ones() {
     let store = open_store(&dir);
     assert_eq!(answers(&store), before);
     store.shutdown();
+}
+
+/// A database of index version 2 (without the (status, name) counts) gets them at start
+/// without a rebuild, and answers as before.
+#[test]
+fn joint_counts_are_added_to_a_version_2_index() {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(8);
+    let env = Uuid::now_v7();
+    let store = open_store(&dir);
+    populate(&store, env, &mut rng, 60);
+    let joint = |db: &redb::Database| -> Vec<(Vec<u8>, u64)> {
+        let tx = db.begin_read().unwrap();
+        let counts = tx.open_table(search::COUNTS).unwrap();
+        let mut out = Vec::new();
+        for entry in counts.iter().unwrap() {
+            let (k, v) = entry.unwrap();
+            let (_, kind, key) = k.value();
+            if kind == search::NAME_STATUS || kind == search::NAMESPACE_STATUS {
+                let mut id = kind.as_bytes().to_vec();
+                id.extend_from_slice(key);
+                out.push((id, v.value()));
+            }
+        }
+        out
+    };
+    store.shutdown();
+    drop(store);
+    const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    let kept = {
+        let db = redb::Database::create(dir.path().join("search.redb")).unwrap();
+        let kept = joint(&db);
+        assert!(kept.len() > 10);
+        let tx = db.begin_write().unwrap();
+        tx.open_table(search::COUNTS)
+            .unwrap()
+            .retain(|(_, kind, _), _| {
+                kind != search::NAME_STATUS && kind != search::NAMESPACE_STATUS
+            })
+            .unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("search_index_version", 2u32.to_le_bytes().as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+        assert!(joint(&db).is_empty());
+        kept
+    };
+    let store = open_store(&dir);
+    store.shutdown();
+    drop(store);
+    let db = redb::Database::create(dir.path().join("search.redb")).unwrap();
+    assert_eq!(joint(&db), kept);
 }
 
 /// Deleting an environment removes its index rows and no one else's.

@@ -53,6 +53,11 @@ pub const STATUS: &str = "@status";
 pub const BUILD: &str = "@build";
 /// Count kind of discoverable-key shapes (value: 16-byte hash).
 pub const SHAPE: &str = "@shape";
+/// Count kinds of tasks per (status, name) and (status, namespace): key = the status
+/// code, then the name. A by-name page with a status filter skips, without walking its
+/// postings, a name that has no task of that status (docs/search.md).
+pub const NAME_STATUS: &str = "@name_status";
+pub const NAMESPACE_STATUS: &str = "@namespace_status";
 pub const FIELD_NAME: &str = "task_name";
 pub const FIELD_NAMESPACE: &str = "task_namespace";
 pub const FIELD_VERSION: &str = "version";
@@ -65,7 +70,7 @@ pub const MAX_INDEXED_SCALARS: usize = 1024;
 const MAX_SHAPE_KEYS: usize = 1024;
 
 /// Bumped when the index layout changes: a start with another version rebuilds.
-const INDEX_VERSION: u32 = 2;
+const INDEX_VERSION: u32 = 3;
 const INDEX_VERSION_KEY: &str = "search_index_version";
 
 // Encoded values sort by type, then by value: numbers numerically, strings by bytes.
@@ -347,12 +352,61 @@ pub(crate) fn index_task(
 /// What the status and latest-build postings need of a task's global state.
 pub(crate) type Indexed = (TaskStatus, Option<u128>);
 
+/// The key of a (status, name) count: the status code, then the name.
+pub fn joint_key(code: u8, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + name.len());
+    key.push(code);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// A task's name and namespace, for the (status, name) counts.
+pub(crate) type Names<'a> = (&'a str, &'a str);
+
+/// The leading fields of a task row, up to its name.
+#[derive(serde::Deserialize)]
+struct NamesHead {
+    #[allow(dead_code)]
+    id: uuid::Uuid,
+    #[allow(dead_code)]
+    task_id: String,
+    task_namespace: String,
+    task_name: String,
+}
+
+fn names_head(
+    tasks: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    env: u128,
+    task: u128,
+) -> Result<NamesHead, StoreError> {
+    let raw = tasks.get((env, task))?.ok_or_else(|| StoreError::Corrupt {
+        table: "tasks",
+        why: format!("task {task:x} has a state but no row"),
+    })?;
+    super::codec::decode_prefix("tasks", raw.value())
+}
+
+fn move_joint(
+    t: &Tables,
+    env: u128,
+    (name, namespace): Names<'_>,
+    code: u8,
+    up: bool,
+) -> Result<(), StoreError> {
+    bump(t, env, NAME_STATUS, &joint_key(code, name), up)?;
+    bump(t, env, NAMESPACE_STATUS, &joint_key(code, namespace), up)?;
+    Ok(())
+}
+
 /// Moves a task between status and latest-build postings after an event; `before` is
 /// `None` for the task's first event. At most two postings and two counts per kind.
+/// `names` are the task's name and namespace when the caller has them; otherwise they
+/// are read from its row, only when the status moves.
 pub(crate) fn on_state_change(
     t: &Tables,
     env: u128,
     task: u128,
+    names: Option<Names<'_>>,
     before: Option<Indexed>,
     after: Indexed,
 ) -> Result<(), StoreError> {
@@ -362,17 +416,28 @@ pub(crate) fn on_state_change(
     if !status_moved && !build_moved {
         return Ok(());
     }
-    let mut postings = t.postings()?;
     if status_moved {
+        let head: NamesHead;
+        let names = match names {
+            Some(n) => n,
+            None => {
+                head = names_head(&*t.tasks()?, env, task)?;
+                (head.task_name.as_str(), head.task_namespace.as_str())
+            }
+        };
+        let mut postings = t.postings()?;
         if let Some((old, _)) = before {
             let code = [old.code()];
             postings.remove((env, STATUS, &code[..], task))?;
             bump(t, env, STATUS, &code, false)?;
+            move_joint(t, env, names, old.code(), false)?;
         }
         let code = [after.0.code()];
         postings.insert((env, STATUS, &code[..], task), 1)?;
         bump(t, env, STATUS, &code, true)?;
+        move_joint(t, env, names, after.0.code(), true)?;
     }
+    let mut postings = t.postings()?;
     if build_moved {
         if let Some(old) = old_build {
             let id = old.to_be_bytes();
@@ -432,7 +497,7 @@ pub(crate) fn purge_environment(tx: &WriteTransaction, env: u128) -> Result<(), 
 /// (a database from before search, or an older index version). Derived data only, so no
 /// backup is needed: the rows it reads are not changed.
 pub(crate) fn ensure_indexes(db: &redb::Database) -> Result<(), StoreError> {
-    {
+    let current = {
         let tx = db.begin_read()?;
         let meta = tx.open_table(META)?;
         let current = meta
@@ -442,9 +507,14 @@ pub(crate) fn ensure_indexes(db: &redb::Database) -> Result<(), StoreError> {
         if current == Some(INDEX_VERSION) {
             return Ok(());
         }
-    }
+        current
+    };
     let tx = db.begin_write()?;
-    let tasks = rebuild(&tx)?;
+    let tasks = if current == Some(2) {
+        add_joint_counts(&tx)?
+    } else {
+        rebuild(&tx)?
+    };
     tx.open_table(META)?
         .insert(INDEX_VERSION_KEY, INDEX_VERSION.to_le_bytes().as_slice())?;
     tx.commit()?;
@@ -452,6 +522,26 @@ pub(crate) fn ensure_indexes(db: &redb::Database) -> Result<(), StoreError> {
         tracing::info!(tasks, "built search indexes");
     }
     Ok(())
+}
+
+/// From index version 2, which lacked them: the (status, name) and (status, namespace)
+/// counts, from the task states and the names in the task rows.
+fn add_joint_counts(tx: &WriteTransaction) -> Result<u64, StoreError> {
+    let t = Tables::new(tx);
+    let tasks = tx.open_table(TASKS)?;
+    let states = tx.open_table(TASK_STATES)?;
+    let mut n = 0;
+    for entry in states.iter()? {
+        let (k, v) = entry?;
+        let (env, task) = k.value();
+        let state: TaskStateRow = decode("task_states", v.value())?;
+        let head = names_head(&tasks, env, task)?;
+        let names = (head.task_name.as_str(), head.task_namespace.as_str());
+        move_joint(&t, env, names, state.global.status.code(), true)?;
+        n += 1;
+    }
+    t.finish()?;
+    Ok(n)
 }
 
 /// Empties every index table and fills it again from tasks, states and assets.
@@ -492,7 +582,16 @@ fn rebuild(tx: &WriteTransaction) -> Result<u64, StoreError> {
         let (env, task) = k.value();
         let state: TaskStateRow = decode("task_states", v.value())?;
         let g = &state.global;
-        on_state_change(&t, env, task, None, (g.status, g.latest_event_build_id))?;
+        let head = names_head(&tasks, env, task)?;
+        let names = (head.task_name.as_str(), head.task_namespace.as_str());
+        on_state_change(
+            &t,
+            env,
+            task,
+            Some(names),
+            None,
+            (g.status, g.latest_event_build_id),
+        )?;
     }
     let assets = tx.open_table(ASSETS)?;
     for entry in assets.iter()? {

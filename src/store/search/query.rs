@@ -21,16 +21,16 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    decode_value, encode_bool, encode_num, encode_str, kind_end, kind_range, Decoded, BUILD,
-    COUNTS, FIELD_NAME, FIELD_NAMESPACE, FIELD_VERSION, OVERFLOW, POSTINGS, STATUS, TAG_END,
-    TAG_LONG, TAG_NUM,
+    decode_value, encode_bool, encode_num, encode_str, joint_key, kind_end, kind_range, Decoded,
+    BUILD, COUNTS, FIELD_NAME, FIELD_NAMESPACE, FIELD_VERSION, NAMESPACE_STATUS, NAME_STATUS,
+    OVERFLOW, POSTINGS, STATUS, TAG_END, TAG_LONG, TAG_NUM,
 };
 use crate::domain::events::TaskStatus;
 use crate::domain::search::{
-    contains_ci, scalar_matches, text_matches, time_matches, Condition, FilterValue, Op, Path,
-    Query, Scalar, Sort, SortField, TextColumn,
+    contains_ci, scalar_in_text, scalar_matches, text_matches, time_matches, Condition,
+    FilterValue, Op, Path, Query, Scalar, Sort, SortField, TextColumn,
 };
-use crate::store::codec::{decode, decode_prefix};
+use crate::store::codec::{decode, decode_borrowed, decode_prefix};
 use crate::store::tasks::{
     self, v7_id, TaskRow, TaskStateRow, ASSETS, BUILDS, TASKS, TASKS_BY_NAME, TASKS_BY_NAMESPACE,
     TASK_IDS, TASK_STATES,
@@ -105,7 +105,7 @@ pub struct Strategy {
 pub const TOTAL_BOUND: u64 = 10_000;
 /// Work units (cursor steps 1, re-opened ranges 8, checked tasks 12) spent on counting
 /// after the page; when they run out, `total` is the count so far, flagged.
-pub const COUNT_BUDGET: u64 = 60_000;
+pub const COUNT_BUDGET: u64 = 12_000;
 /// A term that cannot be streamed is collected when it has at most this many matches
 /// (so no query holds more ids than this per term), else checked per candidate.
 const MATERIALISE_CAP: u64 = 20_000;
@@ -218,6 +218,20 @@ struct TaskHead {
     created_at: i64,
 }
 
+/// A stored task row, borrowed: checks of `param.` terms read only its `task_data`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct RowView<'a> {
+    id: Uuid,
+    task_id: &'a str,
+    task_namespace: &'a str,
+    task_name: &'a str,
+    version: Option<&'a str>,
+    output_uri: Option<&'a str>,
+    created_at: i64,
+    task_data: &'a str,
+}
+
 #[derive(Clone, Copy)]
 enum Term<'q> {
     Cond(&'q Condition),
@@ -276,7 +290,8 @@ struct Cand {
     id: u128,
     head: Option<TaskHead>,
     state: Option<TaskStateRow>,
-    data: Option<Map<String, Value>>,
+    /// `task_data` as stored (JSON text): `param.` checks read one path of it.
+    data: Option<String>,
     assets: Option<Vec<(String, Map<String, Value>)>>,
 }
 
@@ -441,10 +456,18 @@ impl Exec {
     fn plan<'q>(&self, term: Term<'q>) -> Result<Plan<'q>, StoreError> {
         let mut field = None;
         let source = match term {
-            Term::Q(q) => Source::Union(vec![
-                Source::Names(self.distinct(FIELD_NAME, |s| contains_ci(s, q))?),
-                Source::Namespaces(self.distinct(FIELD_NAMESPACE, |s| contains_ci(s, q))?),
-            ]),
+            Term::Q(q) => {
+                let names = self.distinct(FIELD_NAME, |s| contains_ci(s, q))?;
+                let spaces = self.distinct(FIELD_NAMESPACE, |s| contains_ci(s, q))?;
+                // One side alone is a counted source: its total is exact for free.
+                match (names.is_empty(), spaces.is_empty()) {
+                    (_, true) => Source::Names(names),
+                    (true, false) => Source::Namespaces(spaces),
+                    (false, false) => {
+                        Source::Union(vec![Source::Names(names), Source::Namespaces(spaces)])
+                    }
+                }
+            }
             Term::Cond(c) => match c {
                 Condition::Status(set) => {
                     Source::Status(set.members().map(TaskStatus::code).collect())
@@ -849,22 +872,16 @@ impl Exec {
         c.state.as_ref().ok_or_else(|| missing(c.id))
     }
 
-    fn data<'c>(&self, c: &'c mut Cand) -> Result<&'c Map<String, Value>, StoreError> {
+    fn data<'c>(&self, c: &'c mut Cand) -> Result<&'c str, StoreError> {
         if c.data.is_none() {
             let raw = self
                 .tasks
                 .get((self.env, c.id))?
                 .ok_or_else(|| missing(c.id))?;
-            let row: TaskRow = decode("tasks", raw.value())?;
-            c.data =
-                Some(
-                    serde_json::from_str(&row.task_data).map_err(|e| StoreError::Corrupt {
-                        table: "tasks",
-                        why: e.to_string(),
-                    })?,
-                );
+            let row: RowView<'_> = decode_borrowed("tasks", raw.value())?;
+            c.data = Some(row.task_data.to_owned());
         }
-        c.data.as_ref().ok_or_else(|| missing(c.id))
+        c.data.as_deref().ok_or_else(|| missing(c.id))
     }
 
     fn assets<'c>(&self, c: &'c mut Cand) -> Result<&'c [(String, Doc)], StoreError> {
@@ -949,7 +966,8 @@ impl Exec {
                         }
                     }
                 }
-                matches_path(path, *op, v, self.data(c)?)
+                scalar_in_text(path, self.data(c)?)
+                    .is_some_and(|s| scalar_matches(*op, s.as_scalar(), v))
             }
             Condition::Asset(name, path, op, v) => self
                 .assets(c)?
@@ -1014,7 +1032,8 @@ impl Exec {
     }
 
     /// The exact number of matches from the count tables, when the query is one term
-    /// whose postings are disjoint per counted value (or no term at all).
+    /// whose postings are disjoint per counted value (or no term at all), or a status
+    /// term and a name (namespace) term: the (status, name) counts.
     fn counted_total(&self, plans: &[Plan<'_>]) -> Result<Option<u64>, StoreError> {
         match plans {
             [] => Ok(Some(self.total_tasks)),
@@ -1025,8 +1044,39 @@ impl Exec {
                 | Source::Builds(_) => Some(self.estimate(p, &p.source, u64::MAX)?),
                 _ => None,
             }),
+            [a, b] => {
+                let (codes, names, by_name) = match (&a.source, &b.source) {
+                    (Source::Status(c), Source::Names(n))
+                    | (Source::Names(n), Source::Status(c)) => (c, n, true),
+                    (Source::Status(c), Source::Namespaces(n))
+                    | (Source::Namespaces(n), Source::Status(c)) => (c, n, false),
+                    _ => return Ok(None),
+                };
+                if names.len() > MAX_NAME_PASSES {
+                    return Ok(None);
+                }
+                let mut n = 0;
+                for name in names {
+                    n += self.joint(by_name, codes, name)?;
+                }
+                Ok(Some(n))
+            }
             _ => Ok(None),
         }
+    }
+
+    /// Tasks of this name (namespace) with one of these status codes.
+    fn joint(&self, by_name: bool, codes: &[u8], name: &str) -> Result<u64, StoreError> {
+        let kind = if by_name {
+            NAME_STATUS
+        } else {
+            NAMESPACE_STATUS
+        };
+        let mut n = 0;
+        for code in codes {
+            n += self.count(kind, &joint_key(*code, name))?;
+        }
+        Ok(n)
     }
 
     /// The conjunction of the plans in a page's direction. `drive`: when no term
@@ -1298,8 +1348,31 @@ impl Exec {
             names.reverse();
         }
         let mut m = self.matcher(plans, desc, strategy, false)?;
+        // The status terms' codes: a name with no task of those statuses has no match,
+        // and its pass is skipped without walking its postings (they can be many, and a
+        // leapfrog proves an empty intersection only by stepping through them).
+        let statuses: Vec<&[u8]> = plans
+            .iter()
+            .filter_map(|p| match &p.source {
+                Source::Status(codes) if !strategy.no_fast_path => Some(codes.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let only_status = plans.len() == 1 && statuses.len() == 1;
         let (mut page, mut seen) = (Vec::new(), 0u64);
         for name in names {
+            if !statuses.is_empty() {
+                let mut most = u64::MAX;
+                for codes in &statuses {
+                    most = most.min(self.joint(by_name, codes, &name)?);
+                }
+                // With status the only term, `most` is the name's match count: a pass
+                // that would only skip matches before the page is not walked either.
+                if most == 0 || (only_status && offset.saturating_sub(seen) >= most) {
+                    seen += most;
+                    continue;
+                }
+            }
             m.reset();
             m.streams
                 .push(Cursor::range(self, RangeKind::Name(by_name, name), desc));
