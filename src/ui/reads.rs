@@ -474,16 +474,8 @@ pub fn v1_neighbours(
 /// as an upstream) in the plans that hold it, newest plan ids last, at most
 /// [`V2_PLANS_READ`] plans.
 pub fn v2_neighbours(s: &Snapshot, env: Uuid, task_id: &str) -> Result<NeighbourView, StoreError> {
-    use crate::store::v2::schema::Rows;
-    use redb::ReadableTable;
     let e = env.as_u128();
-    let mut plans = Vec::new();
-    {
-        let table = s.task_plans()?;
-        for entry in table.range((e, task_id, 0u128)..=(e, task_id, u128::MAX))? {
-            plans.push(entry?.0.value().2);
-        }
-    }
+    let plans = crate::store::v2::reads::task_plan_ids(s, e, task_id)?;
     let plans_capped = plans.len() > V2_PLANS_READ;
     let plans = &plans[plans.len().saturating_sub(V2_PLANS_READ)..];
     let mut up = std::collections::BTreeSet::new();

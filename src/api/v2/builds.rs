@@ -2,6 +2,8 @@
 //! transitions, skip-blocked, executions, events, and reactive scheduling (§6.7).
 
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -10,6 +12,7 @@ use super::wire::{
 };
 use super::{env, limit, now, path_id, raw, read};
 use crate::domain::limits;
+use crate::domain::v2::refusal::{Code, Refusal};
 use crate::domain::v2::BuildStatus;
 use crate::domain::v2::{rules, SECOND};
 use crate::http::request::invalid_param;
@@ -223,9 +226,86 @@ pub(crate) struct CompleteBody {
     force: bool,
 }
 
+/// How long `complete` waits for members that another build's live claim holds.
+/// The SDK counts a task done as soon as its target exists, and the process that
+/// ran it writes the target just before it reports the completion: a build that
+/// only waited on that task calls `complete` in between. Both processes did their
+/// part, so the answer should not depend on which request lands first.
+const HELD_ELSEWHERE_WAIT: Duration = Duration::from_secs(10);
+const HELD_ELSEWHERE_POLL: Duration = Duration::from_millis(50);
+
+/// `POST /builds/{id}/complete`: refused with `members_incomplete` at once, unless
+/// every outstanding member is running under another build's live claim; then it
+/// waits until they end or [`HELD_ELSEWHERE_WAIT`] passes and asks again (docs/v2.md).
 pub async fn complete(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
     let body: CompleteBody = rq.json_or_default()?;
-    end(state, rq, raw_id, End::Complete { force: body.force }).await
+    let env = env(&rq)?;
+    let id = path_id("build_id", raw_id)?;
+    let deadline = Instant::now() + HELD_ELSEWHERE_WAIT;
+    loop {
+        let end = End::Complete { force: body.force };
+        let answer = state
+            .store
+            .write_logged(ops::EndBuild { env, id, end, now: now() })
+            .await?;
+        let refusal = match answer {
+            Ok(row) => return Ok(ok(&build_out(id, &row)?)),
+            Err(refusal) => refusal,
+        };
+        let waited = match incomplete_members(&refusal) {
+            Some(ids) => wait_while_held(state, env, id, ids, deadline).await?,
+            None => false,
+        };
+        if !waited {
+            return Err(refusal.into());
+        }
+    }
+}
+
+/// Polls (reads only) while every one of `ids` is held by another build's live claim.
+/// True when that changed after at least one wait: the completion is worth asking
+/// again. False when they were not all held to begin with, or still are at `deadline`.
+async fn wait_while_held(
+    state: &AppState,
+    env: u128,
+    build: u128,
+    ids: Vec<String>,
+    deadline: Instant,
+) -> Result<bool, ApiError> {
+    let ids = std::sync::Arc::new(ids);
+    let mut waited = false;
+    loop {
+        let (ids, now) = (ids.clone(), now());
+        let held = state
+            .store
+            .read_v2(move |s| reads::held_by_other_builds(s, env, build, &ids, now))
+            .await?;
+        if !held {
+            return Ok(waited);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(HELD_ELSEWHERE_POLL).await;
+        waited = true;
+    }
+}
+
+/// The task ids of a `members_incomplete` refusal, when it names all of them.
+fn incomplete_members(r: &Refusal) -> Option<Vec<String>> {
+    let reason = r.extra.get("reason").and_then(Value::as_str);
+    if r.code != Code::PlanIncomplete || reason != Some("members_incomplete") {
+        return None;
+    }
+    let ids: Vec<String> = r
+        .extra
+        .get("task_ids")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let count = r.extra.get("count").and_then(Value::as_u64)?;
+    (ids.len() as u64 == count).then_some(ids)
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]

@@ -757,3 +757,34 @@ pub use super::lifecycle::settings;
 pub use super::{
     build as build_row, execution as execution_row, plan as plan_row, task as task_row,
 };
+
+/// Whether every one of `task_ids` is running under a live claim held through
+/// another build than `build`: the members a `complete` of `build` may wait for
+/// (see `api::v2::builds::complete`).
+pub fn held_by_other_builds(
+    s: &Snapshot,
+    env: u128,
+    build: u128,
+    task_ids: &[String],
+    now: i64,
+) -> Result<bool, StoreError> {
+    for id in task_ids {
+        let held = super::task(s, env, id)?
+            .is_some_and(|t| t.live(now) && t.claim_build.is_some_and(|b| b != build));
+        if !held {
+            return Ok(false);
+        }
+    }
+    Ok(!task_ids.is_empty())
+}
+
+/// The ids of the plans that hold `task_id` as a member, in id order (plan ids are
+/// time-ordered, so the newest last).
+pub fn task_plan_ids(s: &Snapshot, env: u128, task_id: &str) -> Result<Vec<u128>, StoreError> {
+    let table = s.task_plans()?;
+    let mut plans = Vec::new();
+    for entry in table.range((env, task_id, 0u128)..=(env, task_id, u128::MAX))? {
+        plans.push(entry?.0.value().2);
+    }
+    Ok(plans)
+}

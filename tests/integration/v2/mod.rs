@@ -10,6 +10,7 @@
 
 mod atomicity;
 mod claims;
+mod complete_wait;
 mod frontier;
 mod reactive;
 mod redelivery;
