@@ -2,9 +2,9 @@
 //! transitions, skip-blocked, executions, events, and reactive scheduling (§6.7).
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 use std::time::Duration;
 use tokio::time::Instant;
-use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::wire::{
@@ -21,6 +21,7 @@ use crate::http::{AppState, Req};
 use crate::store::v2::lifecycle::{self, End, LeaseOp, NewBuild, Resume};
 use crate::store::v2::ops;
 use crate::store::v2::reads;
+use crate::store::v2::V2Error;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = v2::builds::CreateBody)]
@@ -246,11 +247,19 @@ pub async fn complete(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
         let end = End::Complete { force: body.force };
         let answer = state
             .store
-            .write_logged(ops::EndBuild { env, id, end, now: now() })
-            .await?;
+            .write_logged(ops::EndBuild {
+                env,
+                id,
+                end,
+                now: now(),
+            })
+            .await;
+        // A refusal comes back as `V2Error::Refused` (nothing written) or as the
+        // inner `Err` of a refusal that wrote (a closure conflict failed the build).
         let refusal = match answer {
-            Ok(row) => return Ok(ok(&build_out(id, &row)?)),
-            Err(refusal) => refusal,
+            Ok(Ok(row)) => return Ok(ok(&build_out(id, &row)?)),
+            Ok(Err(refusal)) | Err(V2Error::Refused(refusal)) => refusal,
+            Err(V2Error::Store(e)) => return Err(e.into()),
         };
         let waited = match incomplete_members(&refusal) {
             Some(ids) => wait_while_held(state, env, id, ids, deadline).await?,

@@ -37,35 +37,40 @@ async fn complete_waits_for_a_member_another_build_is_finishing() {
     let own_exec = api.claim(&own.plan, "m", None).await;
     let started = Instant::now();
     let d = refused(
-        &api.post_empty(&format!("/builds/{}/complete", own.build)).await,
+        &api.post_empty(&format!("/builds/{}/complete", own.build))
+            .await,
         409,
         "plan_incomplete",
     );
     assert_eq!(d["reason"], "members_incomplete", "{d}");
-    assert!(started.elapsed() < Duration::from_secs(5), "no wait on its own claim");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no wait on its own claim"
+    );
 
     // When the other build's execution fails instead, the waiter's answer is the
     // refusal, as soon as the claim ends.
     let other = api.flow(&["m"], &[leaf("m")], true).await;
     let complete = format!("/builds/{}/complete", other.build);
     let started = Instant::now();
-    let (answer, failed) = tokio::join!(
-        api.post_empty(&complete),
-        async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            api.fail(&own.plan, "m", &own_exec).await
-        }
-    );
+    let (answer, failed) = tokio::join!(api.post_empty(&complete), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        api.fail(&own.plan, "m", &own_exec).await
+    });
     failed.expect(200);
     let d = refused(&answer, 409, "plan_incomplete");
     assert_eq!(d["task_ids"], json!([tid("m")]), "{d}");
-    assert!(started.elapsed() < Duration::from_secs(5), "refused once the claim ended");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused once the claim ended"
+    );
 
     // A member nobody holds is refused at once, as before.
     let idle = api.flow(&["n"], &[leaf("n")], true).await;
     let started = Instant::now();
     let d = refused(
-        &api.post_empty(&format!("/builds/{}/complete", idle.build)).await,
+        &api.post_empty(&format!("/builds/{}/complete", idle.build))
+            .await,
         409,
         "plan_incomplete",
     );
