@@ -86,8 +86,9 @@ pub fn page(
                 script type="module" src=(assets.url("app.js")) {}
             }
             body data-poll-ms=(state.config.ui.poll_ms) {
+                a.skip href="#main" { "Skip to content" }
                 header.top {
-                    a.brand href="/" { span.logo { "✦" } " stardag" }
+                    a.brand href="/" { span.logo aria-hidden="true" { "✦" } " stardag" }
                     @if let Some(scope) = scope { (switcher(scope)) (nav_links(scope, nav)) }
                     div.user {
                         details.menu {
@@ -104,7 +105,7 @@ pub fn page(
                         }
                     }
                 }
-                main { (body) }
+                main #main tabindex="-1" { (body) }
                 (footer(state))
             }
         }
@@ -125,8 +126,9 @@ pub fn bare(state: &AppState, title: &str, body: Markup) -> Markup {
                 link rel="icon" href=(assets.url("favicon.svg")) type="image/svg+xml";
             }
             body.bare {
-                header.top { a.brand href="/" { span.logo { "✦" } " stardag" } }
-                main { (body) }
+                a.skip href="#main" { "Skip to content" }
+                header.top { a.brand href="/" { span.logo aria-hidden="true" { "✦" } " stardag" } }
+                main #main tabindex="-1" { (body) }
                 (footer(state))
             }
         }
@@ -181,16 +183,21 @@ fn nav_links(scope: &Scope, nav: Nav) -> Markup {
         .or_else(|| scope.ws().envs.first())
         .map(|e| format!("/ws/{ws}/env/{}", seg(&e.slug)));
     html! {
-        nav.main-nav {
+        nav.main-nav aria-label="Main" {
             @if let Some(base) = &env_base {
-                a.current[nav == Nav::Builds] href=(format!("{base}/builds")) { "Builds" }
-                a.current[nav == Nav::Tasks] href=(format!("{base}/tasks")) { "Explorer" }
-                a.current[nav == Nav::Locks] href=(format!("{base}/locks")) { "Locks" }
-                a.current[nav == Nav::Connect] href=(format!("{base}/connect")) { "Connect" }
+                a.current[nav == Nav::Builds] href=(format!("{base}/builds")) aria-current=[current(nav, Nav::Builds)] { "Builds" }
+                a.current[nav == Nav::Tasks] href=(format!("{base}/tasks")) aria-current=[current(nav, Nav::Tasks)] { "Explorer" }
+                a.current[nav == Nav::Locks] href=(format!("{base}/locks")) aria-current=[current(nav, Nav::Locks)] { "Locks" }
+                a.current[nav == Nav::Connect] href=(format!("{base}/connect")) aria-current=[current(nav, Nav::Connect)] { "Connect" }
             }
-            a.current[nav == Nav::Settings] href=(format!("/ws/{ws}/settings")) { "Settings" }
+            a.current[nav == Nav::Settings] href=(format!("/ws/{ws}/settings")) aria-current=[current(nav, Nav::Settings)] { "Settings" }
         }
     }
+}
+
+/// `aria-current="page"` on the navigation entry of the page shown.
+fn current(nav: Nav, entry: Nav) -> Option<&'static str> {
+    (nav == entry).then_some("page")
 }
 
 /// Status text plus icon plus colour (ui.md §3.6), never colour alone.
