@@ -93,18 +93,6 @@ pub(crate) struct SearchOut<'a> {
     available_columns: [&'static str; 5],
 }
 
-/// `include_assets`: comma-separated asset names.
-fn asset_names(params: &Params) -> Vec<String> {
-    params
-        .get("include_assets")
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Renders a result page; shared with the benchmark so it measures what is served.
 pub fn render(
     env: Uuid,
@@ -148,7 +136,7 @@ pub async fn tasks(state: &AppState, rq: Req) -> ApiResult {
     let p = &rq.query;
     let parsed = Query::parse(p.get("filter"), p.get("q"), p.get("sort")).map_err(ApiError::from);
     let ((offset, page, page_size), query) = both(paging(p, 50), parsed)?;
-    let names = asset_names(p);
+    let names = p.list("include_assets");
     let body = state
         .store
         .read(move |tx| -> Result<Box<RawValue>, ApiError> {

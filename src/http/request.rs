@@ -226,6 +226,15 @@ pub fn path_uuid(name: &str, raw: &str) -> Result<uuid::Uuid, ApiError> {
     })
 }
 
+/// Comma-separated items, trimmed, empty ones dropped.
+pub fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Decoded query parameters, in order; repeated keys kept.
 #[derive(Debug, Default, Clone)]
 pub struct Query {
@@ -253,6 +262,12 @@ impl Query {
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// A comma-separated parameter (`include_assets=a,b`, `highlight=…`): trimmed
+    /// items, empty ones dropped; none when absent.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        comma_list(self.get(name).unwrap_or(""))
     }
 
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {

@@ -127,18 +127,6 @@ fn counts_of(graph: &GraphView) -> std::collections::BTreeMap<&'static str, u64>
     c
 }
 
-/// `?highlight=` task ids (comma-separated).
-fn highlights(rq: &UiReq) -> Vec<String> {
-    rq.query
-        .get("highlight")
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn svg_nodes(base: &str, graph: &GraphView, highlight: &[String]) -> Vec<SvgNode> {
     graph
         .nodes
@@ -244,7 +232,7 @@ fn graph_panel(rq: &UiReq, base: &str, here: &str, graph: &GraphView, name: &str
     let draw = n <= DRAW_CAP || rq.query.get("draw") == Some("all");
     let dir_q = if dir == Dir::TopBottom { "&dir=tb" } else { "" };
     // A highlight survives the direction toggle and the live graph swap.
-    let hl = highlights(rq);
+    let hl = rq.query.list("highlight");
     let hl_q = if hl.is_empty() {
         String::new()
     } else {
@@ -490,7 +478,7 @@ pub async fn graph_svg(
     let path = scope::resolve_build(state, who, ws, env, raw_build).await?;
     let data = load(state, path.env, path.build).await?;
     let svg = dag_svg::render(
-        &svg_nodes(&path.scope.base(), &data.graph, &highlights(rq)),
+        &svg_nodes(&path.scope.base(), &data.graph, &rq.query.list("highlight")),
         &data.graph.edges,
         dir_of(rq),
         &format!("Task graph of {}", data.build.name),

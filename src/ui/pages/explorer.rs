@@ -5,6 +5,7 @@
 //! JS: a GET form, chips whose × is a plain link, sort and page links, and a
 //! `<datalist>` of the environment's search keys.
 
+use crate::http::request::comma_list;
 use http::StatusCode;
 use maud::{html, Markup};
 
@@ -56,10 +57,10 @@ impl State {
         let cols = if rq.query.get("cols_form").is_some() {
             rq.query.get_all("col").map(str::to_owned).collect()
         } else {
-            parts(&listing::param(rq, "cols"))
+            comma_list(&listing::param(rq, "cols"))
         };
         State {
-            filter: parts(&listing::param(rq, "filter")).join(","),
+            filter: comma_list(&listing::param(rq, "filter")).join(","),
             q: listing::param(rq, "q"),
             sort: listing::param(rq, "sort"),
             cols: cols
@@ -96,7 +97,7 @@ impl State {
 
     /// This state plus the condition `key:op:value` ("click a cell to filter").
     fn adding(&self, key: &str, op: &str, value: &str) -> State {
-        let mut all = parts(&self.filter);
+        let mut all = comma_list(&self.filter);
         all.push(format!("{key}:{op}:{value}"));
         self.with_filter(all.join(","))
     }
@@ -122,16 +123,6 @@ fn column_ok(c: &str) -> bool {
     CORE_COLUMNS.contains(&c)
         || c.strip_prefix("param.")
             .is_some_and(|p| Path::parse(p).is_ok())
-}
-
-/// The filter's parts as the parser splits them (comma-separated, trimmed, no empties).
-fn parts(filter: &str) -> Vec<String> {
-    filter
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// "1 234", or "10 000+" when the search only counted up to a bound.
@@ -164,8 +155,8 @@ pub async fn page(
     // "Add a condition" appends to the filter and lands on the canonical URL; so does
     // the no-JS column chooser.
     if let Some(add) = rq.query.get("add").map(str::trim).filter(|a| !a.is_empty()) {
-        let mut all = parts(&st.filter);
-        all.extend(parts(add));
+        let mut all = comma_list(&st.filter);
+        all.extend(comma_list(add));
         return Ok(redirect(&st.with_filter(all.join(",")).url(&base)));
     }
     if rq.query.get("cols_form").is_some() {
@@ -289,7 +280,7 @@ fn search_form(base: &str, st: &State, keys: &(Vec<Counted>, Vec<Counted>)) -> M
 
 /// One chip per filter part; × is the URL without that part. A refused part is marked.
 fn chips(base: &str, st: &State, errors: Option<&FilterErrors>) -> Markup {
-    let all = parts(&st.filter);
+    let all = comma_list(&st.filter);
     if all.is_empty() {
         return html! {};
     }
@@ -323,7 +314,7 @@ fn filter_errors(errors: &FilterErrors) -> Markup {
 
 fn results(base: &str, st: &State, found: &Found, any_task: bool) -> Markup {
     if found.hits.is_empty() && st.page == 1 {
-        let all = parts(&st.filter);
+        let all = comma_list(&st.filter);
         return html! {
             section.card.empty {
                 @if !any_task {
