@@ -21,6 +21,7 @@ use crate::http::{AppState, Req};
 use crate::store::v2::lifecycle::{self, End, LeaseOp, NewBuild, Resume};
 use crate::store::v2::ops;
 use crate::store::v2::reads;
+use crate::store::v2::schema::BuildRow;
 use crate::store::v2::V2Error;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -207,16 +208,29 @@ pub async fn resume(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
 async fn end(state: &AppState, rq: Req, raw_id: &str, end: End) -> ApiResult {
     let env = env(&rq)?;
     let id = path_id("build_id", raw_id)?;
-    let row = state
-        .store
-        .write_logged(ops::EndBuild {
-            env,
-            id,
-            end,
-            now: now(),
-        })
-        .await??;
+    let row = end_build(state, env, id, end).await??;
     Ok(ok(&build_out(id, &row)?))
+}
+
+/// One lifecycle transition: the build row, or the refusal — whether it wrote
+/// nothing (`V2Error::Refused`) or wrote (a closure conflict failed the build).
+async fn end_build(
+    state: &AppState,
+    env: u128,
+    id: u128,
+    end: End,
+) -> Result<Result<BuildRow, Refusal>, ApiError> {
+    let op = ops::EndBuild {
+        env,
+        id,
+        end,
+        now: now(),
+    };
+    match state.store.write_logged(op).await {
+        Ok(answer) => Ok(answer),
+        Err(V2Error::Refused(refusal)) => Ok(Err(refusal)),
+        Err(V2Error::Store(e)) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -245,21 +259,9 @@ pub async fn complete(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
     let deadline = Instant::now() + HELD_ELSEWHERE_WAIT;
     loop {
         let end = End::Complete { force: body.force };
-        let answer = state
-            .store
-            .write_logged(ops::EndBuild {
-                env,
-                id,
-                end,
-                now: now(),
-            })
-            .await;
-        // A refusal comes back as `V2Error::Refused` (nothing written) or as the
-        // inner `Err` of a refusal that wrote (a closure conflict failed the build).
-        let refusal = match answer {
-            Ok(Ok(row)) => return Ok(ok(&build_out(id, &row)?)),
-            Ok(Err(refusal)) | Err(V2Error::Refused(refusal)) => refusal,
-            Err(V2Error::Store(e)) => return Err(e.into()),
+        let refusal = match end_build(state, env, id, end).await? {
+            Ok(row) => return Ok(ok(&build_out(id, &row)?)),
+            Err(refusal) => refusal,
         };
         let waited = match incomplete_members(&refusal) {
             Some(ids) => wait_while_held(state, env, id, ids, deadline).await?,
