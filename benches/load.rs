@@ -668,13 +668,17 @@ async fn run(opts: Options) {
         .map(|(name, query)| (format!("search {name} ({n} tasks)"), *query))
         .filter(|(name, _)| opts.wants(name))
         .collect();
-    if !searches.is_empty() {
+    let explorer_wanted = ui_rows::explorer_row_names(n)
+        .iter()
+        .any(|(name, _)| opts.wants(name));
+    let seeded = !searches.is_empty() || explorer_wanted;
+    if seeded {
         seed_for_search(&target, opts.search_tasks, c).await;
     }
     // Searches run with a build's writes in parallel: one SDK-like client registering,
     // starting and completing tasks one after the other (issue 20).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = (!searches.is_empty()).then(|| {
+    let writer = seeded.then(|| {
         let (stop, addr, headers) = (stop.clone(), target.addr, target.key_headers());
         tokio::spawn(async move {
             let mut conn = Conn::open(addr, headers).await;
@@ -712,6 +716,8 @@ async fn run(opts: Options) {
             .await,
         );
     }
+    // The web UI's explorer over the same environment, beside the same writes.
+    ui_rows::explorer_rows(&target, &opts, n, &mut rows).await;
     if let Some(w) = writer {
         stop.store(true, Ordering::Relaxed);
         let written = w.await.unwrap_or(0);

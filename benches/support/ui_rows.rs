@@ -1,6 +1,7 @@
 //! The web UI rows of the load benchmark: the build page of a 2 000-task build, its
 //! live-state poll when nothing changed (304), and the server-side graph layout of
-//! 2 000 nodes (timed in process). Included by `benches/load.rs`. They need the
+//! 2 000 nodes (timed in process), and the explorer over the search rows' seeded
+//! environment (`--search-tasks N`). Included by `benches/load.rs`. They need the
 //! admin's credentials, so they run only against a server the benchmark started.
 
 use std::time::Instant;
@@ -42,18 +43,15 @@ fn credential(target: &Target, key: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_owned))
 }
 
-pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
-    let page_row = format!("UI build page ({TASKS} tasks)");
-    let poll_row = format!("UI build state poll, 304 ({TASKS} tasks)");
-    if !opts.wants(&page_row) && !opts.wants(&poll_row) {
-        return;
-    }
+/// A signed-in admin's session cookie and first workspace slug (the UI's pages need a
+/// cookie session), or `None` with the reason printed.
+async fn ui_session(target: &Target) -> Option<(Vec<(String, String)>, String)> {
     let (Some(email), Some(password)) = (
         credential(target, "STARDAG_ADMIN_EMAIL"),
         credential(target, "STARDAG_ADMIN_PASSWORD"),
     ) else {
         println!("UI rows skipped: need a server started by the benchmark");
-        return;
+        return None;
     };
     let mut anon = Conn::open(target.addr, vec![]).await;
     let login = anon
@@ -71,7 +69,7 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
     };
     let Some(token) = token else {
         println!("UI rows skipped: login failed");
-        return;
+        return None;
     };
     let mut me = Conn::open(
         target.addr,
@@ -85,6 +83,64 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
         _ => None,
     }
     .unwrap_or_default();
+    let cookie = vec![("cookie".to_string(), format!("sd_session={token}"))];
+    Some((cookie, slug))
+}
+
+/// The explorer (P7) over the environment the search rows seeded (`seeded` tasks: see
+/// `search_body` in load.rs), beside the same writing build.
+pub fn explorer_row_names(seeded: usize) -> [(String, &'static str); 2] {
+    [
+        (
+            format!("UI explorer page, latest ({seeded} tasks)"),
+            "tasks",
+        ),
+        (
+            format!("UI explorer page, shared AND group=g42, param.ratio column ({seeded} tasks)"),
+            "tasks?filter=param.project%3A%3D%3Aatlas%2Cparam.group%3A%3D%3Ag42&cols=param.ratio",
+        ),
+    ]
+}
+
+pub async fn explorer_rows(target: &Target, opts: &Options, seeded: usize, rows: &mut Vec<Row>) {
+    let wanted: Vec<_> = explorer_row_names(seeded)
+        .into_iter()
+        .filter(|(name, _)| opts.wants(name))
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let Some((cookie, slug)) = ui_session(target).await else {
+        return;
+    };
+    for (name, tail) in wanted {
+        let page = format!("/ws/{slug}/env/local/{tail}");
+        rows.push(
+            drive(
+                &name,
+                target,
+                cookie.clone(),
+                opts.search_clients,
+                opts.seconds,
+                move |conn, _, _| {
+                    let page = page.clone();
+                    Box::pin(async move { (1, ok(&conn.call(Method::GET, &page, None).await)) })
+                },
+            )
+            .await,
+        );
+    }
+}
+
+pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
+    let page_row = format!("UI build page ({TASKS} tasks)");
+    let poll_row = format!("UI build state poll, 304 ({TASKS} tasks)");
+    if !opts.wants(&page_row) && !opts.wants(&poll_row) {
+        return;
+    }
+    let Some((cookie, slug)) = ui_session(target).await else {
+        return;
+    };
     // Seed one build of TASKS tasks (a binary tree of dependencies).
     let mut sdk = Conn::open(target.addr, target.key_headers()).await;
     let build = new_build(&mut sdk, None).await;
@@ -102,7 +158,6 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
             )
             .await;
     }
-    let cookie = vec![("cookie".to_string(), format!("sd_session={token}"))];
     let page = format!("/ws/{slug}/env/local/builds/{build}?draw=all");
     let state = format!("/ws/{slug}/env/local/builds/{build}/state");
     let etag = {

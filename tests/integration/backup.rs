@@ -284,27 +284,44 @@ fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The schema version whose fixture [`the_schema_fixture_opens_migrates_and_serves`]
-/// opens. (`tests/integration/upgrade.rs` covers the version-1 file of the first v2
-/// release.)
-const FIXTURE_VERSION: u32 = 2;
+/// The schema versions whose fixtures [`the_schema_fixtures_open_migrate_and_serve`]
+/// opens: one file per version since 2, each written once by that version's binary.
+/// (`tests/integration/upgrade.rs` covers the version-1 file of the first v2 release.)
+const FIXTURE_VERSIONS: [u32; 2] = [2, 3];
 
-/// What the fixture holds, written next to it by [`write_schema_fixture`].
-fn fixture_facts() -> Value {
-    let name = format!("schema-v{FIXTURE_VERSION}.json");
+/// What a fixture holds, written next to it by [`write_schema_fixture`].
+fn fixture_facts(version: u32) -> Value {
+    let name = format!("schema-v{version}.json");
     let text = std::fs::read_to_string(fixture_dir().join(name)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
+/// Every fixture up to this binary's own version is checked in (a new schema version
+/// must add its file, by `write_schema_fixture`).
+#[test]
+fn a_fixture_exists_for_every_schema_version_since_2() {
+    let current = stardag_server::store::SCHEMA_VERSION;
+    assert_eq!(
+        FIXTURE_VERSIONS.to_vec(),
+        (2..=current).collect::<Vec<_>>(),
+        "run write_schema_fixture for schema version {current} and list it"
+    );
+}
+
 #[tokio::test]
-async fn the_schema_fixture_opens_migrates_and_serves() {
+async fn the_schema_fixtures_open_migrate_and_serve() {
+    for version in FIXTURE_VERSIONS {
+        open_fixture_and_serve(version).await;
+    }
+}
+
+async fn open_fixture_and_serve(version: u32) {
     use std::io::Read;
-    let facts = fixture_facts();
-    assert_eq!(facts["schema_version"], FIXTURE_VERSION);
+    let facts = fixture_facts(version);
+    assert_eq!(facts["schema_version"], version);
     let dir = tempfile::tempdir().unwrap();
     let mut gz = flate2::read::GzDecoder::new(
-        std::fs::File::open(fixture_dir().join(format!("schema-v{FIXTURE_VERSION}.redb.gz")))
-            .unwrap(),
+        std::fs::File::open(fixture_dir().join(format!("schema-v{version}.redb.gz"))).unwrap(),
     );
     let mut db = Vec::new();
     gz.read_to_end(&mut db).unwrap();
@@ -320,8 +337,8 @@ async fn the_schema_fixture_opens_migrates_and_serves() {
     for (t, status) in facts["v1_tasks"].as_object().unwrap() {
         let row = tasks
             .get(t)
-            .unwrap_or_else(|| panic!("v1 task {t} missing"));
-        assert_eq!(row["status"], *status, "{row}");
+            .unwrap_or_else(|| panic!("v{version}: v1 task {t} missing"));
+        assert_eq!(row["status"], *status, "v{version}: {row}");
     }
     // v2: the build, and its task through the task list.
     let b2 = facts["v2_build"].as_str().unwrap();
@@ -347,13 +364,11 @@ async fn the_schema_fixture_opens_migrates_and_serves() {
         summary.header.schema_version,
         stardag_server::store::SCHEMA_VERSION
     );
-    let copy = stardag_server::store::pre_migration_copy(
-        &dir.path().join("stardag.redb"),
-        FIXTURE_VERSION,
-    );
+    let copy = stardag_server::store::pre_migration_copy(&dir.path().join("stardag.redb"), version);
     assert_eq!(
         copy.exists(),
-        stardag_server::store::SCHEMA_VERSION > FIXTURE_VERSION
+        stardag_server::store::SCHEMA_VERSION > version,
+        "v{version}: pre-migration copy"
     );
 }
 
