@@ -112,7 +112,7 @@ struct Case {
     page: u64,
 }
 
-const CASES: [Case; 23] = [
+const CASES: [Case; 25] = [
     Case {
         name: "latest page",
         filter: "",
@@ -263,6 +263,20 @@ const CASES: [Case; 23] = [
     Case {
         name: "worst: task_id ~ (every hash)",
         filter: "task_id:~:abc",
+        q: None,
+        sort: None,
+        page: 1,
+    },
+    Case {
+        name: "status:=completed AND cfg.opt~dam",
+        filter: "status:=:completed,param.cfg.opt:~:dam",
+        q: None,
+        sort: None,
+        page: 1,
+    },
+    Case {
+        name: "shared AND param.x ~ (unique values)",
+        filter: "param.project:=:atlas,param.x:~:123",
         q: None,
         sort: None,
         page: 1,
