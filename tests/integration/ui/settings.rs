@@ -720,3 +720,76 @@ async fn the_account_form_changes_the_password_and_keeps_this_browser_signed_in(
     )
     .await;
 }
+
+/// The `<tr data-key="…">` row of a key id, if the page lists it.
+fn key_row<'a>(page: &'a str, id: &str) -> Option<&'a str> {
+    let at = page.find(&format!("data-key=\"{id}\""))?;
+    Some(&page[at..at + page[at..].find("</tr>").unwrap()])
+}
+
+/// The id (`data-key`) of the row named `name`.
+fn key_id(page: &str, name: &str) -> String {
+    let name_at = page
+        .find(&format!("<td>{name}</td>"))
+        .unwrap_or_else(|| panic!("{name} in {page}"));
+    let at = page[..name_at].rfind("data-key=\"").unwrap() + 10;
+    page[at..at + 36].to_owned()
+}
+
+#[tokio::test]
+async fn api_keys_hide_revoked_ones_unless_asked_and_mark_them() {
+    let f = Fixture::start_with(|c| c.auth.local_registration = true).await;
+    let admin = Browser::admin(&f).await;
+    team(&admin).await;
+    let keys = "/ws/team/settings/api-keys";
+    for name in ["old-ci", "new-ci"] {
+        let r = post(&admin, keys, &[("env", "main"), ("name", name)]).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+    }
+    let page = text(&admin.get(keys).await);
+    let (old, new) = (key_id(&page, "old-ci"), key_id(&page, "new-ci"));
+    let r = post(&admin, &format!("{keys}/{old}/revoke"), &[("env", "main")]).await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    // After a revoke the list shows revoked keys, so the row can say so.
+    assert_eq!(
+        location(&r),
+        "/ws/team/settings/api-keys?include_revoked=true&done=key-revoked"
+    );
+    // Default: the revoked key is not listed; the toggle links to the full list.
+    let page = text(&admin.get(keys).await);
+    assert!(key_row(&page, &old).is_none(), "{page}");
+    let active = key_row(&page, &new).expect("the active key");
+    assert!(active.contains(">active<") && active.contains(">Revoke<"));
+    assert!(page.contains(&format!(
+        "href=\"{keys}?include_revoked=true\">Show revoked keys"
+    )));
+    // With include_revoked=true both are listed; the revoked one says so and has no
+    // Revoke button.
+    let all = admin.get(&format!("{keys}?include_revoked=true")).await;
+    assert_eq!(all.status, 200);
+    let all = text(&all);
+    let revoked = key_row(&all, &old).expect("the revoked key");
+    assert!(
+        revoked.contains("data-state=\"revoked\"") && revoked.contains(">revoked<"),
+        "{revoked}"
+    );
+    assert!(!revoked.contains(">Revoke<"));
+    assert!(key_row(&all, &new).unwrap().contains(">active<"));
+    assert!(all.contains(&format!("href=\"{keys}\">Hide revoked keys")));
+    // The page after the revoke confirms it.
+    let done = text(
+        &admin
+            .get(&format!("{keys}?include_revoked=true&done=key-revoked"))
+            .await,
+    );
+    assert!(done.contains("Key revoked."), "{done}");
+    // A member lists keys too (the API allows it), revoked ones on request, and gets
+    // no Revoke button.
+    let bob = registered(&f, "bob@example.org").await;
+    join(&admin, &bob, "bob@example.org", "member").await;
+    let page = text(&bob.get(keys).await);
+    assert!(key_row(&page, &old).is_none() && key_row(&page, &new).is_some());
+    let all = text(&bob.get(&format!("{keys}?include_revoked=true")).await);
+    assert!(key_row(&all, &old).unwrap().contains(">revoked<"));
+    assert!(!all.contains(">Revoke<") && !all.contains("Create a key"));
+}
