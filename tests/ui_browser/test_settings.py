@@ -50,8 +50,9 @@ def test_team_invite_role_environment_password_and_delete(browser, page):
     sign_in(page)
     page.goto(BASE + "/workspaces/new")
     expect(page.get_by_text(re.compile(r"You have created \d of 3 workspaces"))).to_be_visible()
+    # The slug follows the name as it is typed (the server's rule, in app.js).
     page.locator("#nw-name").fill(name)
-    page.locator("#nw-slug").fill(slug)
+    expect(page.locator("#nw-slug")).to_have_value(slug)
     page.locator("#nw-desc").fill("made by the browser suite")
     shots(page, "workspace-new")
     page.get_by_role("button", name="Create workspace").click()
@@ -97,8 +98,16 @@ def test_team_invite_role_environment_password_and_delete(browser, page):
 
         # P9d: create an environment; it is in the switcher; delete it with its slug.
         page.goto(settings + "/environments")
-        page.locator("#env-name").fill("Staging")
+        # The slug follows the name until it is edited; then it stays the user's.
+        page.locator("#env-name").fill("Staging Area")
+        expect(page.locator("#env-slug")).to_have_value("staging-area")
         page.locator("#env-slug").fill("staging")
+        page.locator("#env-name").fill("Staging")
+        expect(page.locator("#env-slug")).to_have_value("staging")
+        page.locator("#env-name").press("End")
+        page.keyboard.type(" X")
+        expect(page.locator("#env-slug")).to_have_value("staging")
+        page.locator("#env-name").fill("Staging")
         page.get_by_role("button", name="Create").click()
         expect(page.get_by_text("Environment created.")).to_be_visible()
         expect(page.locator("a.menu-env", has_text="Staging")).to_have_count(1)

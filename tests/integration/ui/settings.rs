@@ -793,3 +793,64 @@ async fn api_keys_hide_revoked_ones_unless_asked_and_mark_them() {
     assert!(key_row(&all, &old).unwrap().contains(">revoked<"));
     assert!(!all.contains(">Revoke<") && !all.contains("Create a key"));
 }
+
+#[tokio::test]
+async fn an_empty_slug_is_made_from_the_name() {
+    let f = Fixture::start().await;
+    let admin = Browser::admin(&f).await;
+    // The create forms leave the slug optional and tell the script where the name is.
+    let form = text(&admin.get("/workspaces/new").await);
+    assert!(form.contains("name=\"slug\" maxlength=\"64\""), "{form}");
+    assert!(
+        form.contains("data-slug-from=\"nw-name\"")
+            && form.contains("data-slug-from=\"nw-env-name\"")
+    );
+    // P10: both slugs left empty are made from the names (the slug rules of
+    // domain::slug).
+    let r = post(
+        &admin,
+        "/workspaces/new",
+        &[
+            ("name", "Data Science!"),
+            ("slug", ""),
+            ("initial_environment_name", "EU Staging"),
+            ("initial_environment_slug", " "),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(location(&r), "/ws/data-science/env/eu-staging/connect");
+    // A typed environment slug is kept even without an environment name.
+    let r = post(
+        &admin,
+        "/workspaces/new",
+        &[
+            ("name", "Ops"),
+            ("initial_environment_name", ""),
+            ("initial_environment_slug", "prod"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(location(&r), "/ws/ops/env/prod/connect");
+    // P9d: the same for a new environment; a typed slug is kept as typed.
+    let envs = "/ws/data-science/settings/environments";
+    assert!(text(&admin.get(envs).await).contains("data-slug-from=\"env-name\""));
+    for (name, slug) in [("Prod  EU (2)", ""), ("Other", "mine")] {
+        let r = post(&admin, envs, &[("name", name), ("slug", slug)]).await;
+        assert_eq!(r.status, 303, "{}", text(&r));
+    }
+    let page = text(&admin.get(envs).await);
+    assert!(page.contains("data-env=\"prod-eu-2\""), "{page}");
+    assert!(page.contains("data-env=\"mine\"") && !page.contains("data-env=\"other\""));
+    // A name that gives no slug: the API's slug 422, nothing created.
+    let r = post(&admin, envs, &[("name", "!!"), ("slug", "")]).await;
+    assert_eq!(r.status, 422, "{}", text(&r));
+    assert!(text(&r).contains("Slug must be"), "{}", text(&r));
+    assert_eq!(
+        text(&admin.get(envs).await)
+            .matches("<tr data-env=")
+            .count(),
+        3
+    );
+}
