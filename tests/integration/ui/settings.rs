@@ -854,3 +854,126 @@ async fn an_empty_slug_is_made_from_the_name() {
         3
     );
 }
+
+#[tokio::test]
+async fn pending_invites_show_in_the_header_and_once_after_sign_in() {
+    let f = Fixture::start_with(|c| c.auth.local_registration = true).await;
+    let admin = Browser::admin(&f).await;
+    team(&admin).await;
+    let bob = registered(&f, "bob@example.org").await;
+    // No invites: no badge, no notice.
+    let page = text(&bob.get("/account").await);
+    assert!(!page.contains("invites-badge") && !page.contains("invites-notice"));
+    let r = post(
+        &admin,
+        "/ws/team/settings/invites",
+        &[("email", "bob@example.org"), ("role", "member")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    // The header counts the open invites on every page, linked to /invites.
+    let page = text(&bob.get("/account").await);
+    assert!(
+        page.contains("<a class=\"invites-badge\" href=\"/invites\">Invites (1)</a>"),
+        "{page}"
+    );
+    assert!(!page.contains("invites-notice"), "only after signing in");
+    // Signing in sets the notice cookie next to the session.
+    let r = f
+        .anonymous()
+        .send(
+            Method::POST,
+            "/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", &bob.origin),
+            ],
+            super::form(&[
+                ("email", "bob@example.org"),
+                ("password", PW),
+                ("next", "/account"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let cookies: Vec<String> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies.contains(&"sd_invites_notice=1".to_owned()),
+        "{cookies:?}"
+    );
+    let jar = cookies.join("; ");
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("sd_session="))
+        .unwrap();
+    // A poll (JSON) neither shows nor uses up the notice.
+    let home = bob.home_env().await;
+    let poll = bob
+        .c
+        .send(
+            Method::GET,
+            &format!("{home}/builds?state=1"),
+            &[("cookie", &jar)],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(poll.status, 200);
+    assert!(poll.header("set-cookie").is_none());
+    // The first page offers the invites once and clears the cookie.
+    let first = bob
+        .c
+        .send(
+            Method::GET,
+            "/account",
+            &[("cookie", &jar)],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(first.status, 200);
+    let html = text(&first);
+    assert!(html.contains("invites-notice"), "{html}");
+    assert!(html.contains("You are invited to 1 workspace."));
+    let cleared = first.header("set-cookie").unwrap_or("");
+    assert!(
+        cleared.starts_with("sd_invites_notice=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    // Without the cookie (the browser dropped it) the badge stays, the notice does not.
+    let next = bob
+        .c
+        .send(
+            Method::GET,
+            "/account",
+            &[("cookie", session)],
+            Default::default(),
+        )
+        .await;
+    let html = text(&next);
+    assert!(html.contains("Invites (1)") && !html.contains("invites-notice"));
+    // Accepted: no badge, and a later sign-in offers nothing.
+    let page = text(&bob.get("/invites").await);
+    let at = page.find("action=\"/invites/").expect("an invite") + 17;
+    let r = post(
+        &bob,
+        &format!("/invites/{}/accept", &page[at..at + 36]),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let html = text(
+        &bob.c
+            .send(
+                Method::GET,
+                "/account",
+                &[("cookie", &jar)],
+                Default::default(),
+            )
+            .await,
+    );
+    assert!(!html.contains("invites-badge") && !html.contains("invites-notice"));
+}
