@@ -10,7 +10,7 @@ mod environments;
 mod health;
 mod invites;
 mod locks;
-mod me;
+pub(crate) mod me;
 mod members;
 mod openapi;
 pub mod provisioning;

@@ -676,13 +676,7 @@ fn parse_part(part: &str) -> Result<Condition, String> {
                 check_ordering(op, &v)?;
                 Ok(Condition::Param(path, op, v))
             } else if let Some(rest) = key.strip_prefix("asset.") {
-                let (name, path) = rest
-                    .split_once('.')
-                    .ok_or_else(|| "asset filters need a path: asset.<name>.<path>".to_owned())?;
-                if !addressable_key(name) {
-                    return Err(format!("'{name}' is not a valid asset name"));
-                }
-                let path = Path::parse(path)?;
+                let (name, path) = asset_key(rest)?;
                 check_ordering(op, &v)?;
                 Ok(Condition::Asset(name.to_owned(), path, op, v))
             } else if key == "param" || key == "asset" {
@@ -692,6 +686,18 @@ fn parse_part(part: &str) -> Result<Condition, String> {
             }
         }
     }
+}
+
+/// The `<name>.<path>` after `asset.` in a key: the asset name and the path in its body
+/// (also how the UI reads its `asset.` columns).
+pub fn asset_key(rest: &str) -> Result<(&str, Path), String> {
+    let (name, path) = rest
+        .split_once('.')
+        .ok_or_else(|| "asset filters need a path: asset.<name>.<path>".to_owned())?;
+    if !addressable_key(name) {
+        return Err(format!("'{name}' is not a valid asset name"));
+    }
+    Ok((name, Path::parse(path)?))
 }
 
 /// D20: an ordering on a non-number is refused rather than matching nothing.

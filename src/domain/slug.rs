@@ -210,7 +210,22 @@ impl PersonalSlug {
 /// The email-derived base of a personal slug, or `None` if it cannot be a valid slug
 /// (see [`PersonalSlug`]).
 pub fn personal_slug_base(email: &str) -> Option<String> {
-    let lowered = email_local_part(email).to_lowercase();
+    slug_from_text(email_local_part(email), PERSONAL_SLUG_BASE_MAX_LEN)
+}
+
+/// The slug suggested for a workspace or environment name (the UI's create forms, when
+/// the slug field is left empty): the same rule as a personal slug's base, up to the
+/// full slug length. `None` when nothing usable is left (`"!"`, one character).
+pub fn slug_from_name(name: &str) -> Option<String> {
+    slug_from_text(name, SLUG_MAX_LEN)
+}
+
+/// Lower-cased (Unicode-aware, like Python's `str.lower`), every run of characters
+/// outside `[a-z0-9]` replaced by one `-`, leading/trailing `-` stripped, truncated to
+/// `max_len` characters and stripped of trailing `-` again; `None` unless that passes
+/// [`validate_slug`].
+fn slug_from_text(text: &str, max_len: usize) -> Option<String> {
+    let lowered = text.to_lowercase();
     let mut base = String::with_capacity(lowered.len());
     let mut in_run = false;
     for c in lowered.chars() {
@@ -224,7 +239,7 @@ pub fn personal_slug_base(email: &str) -> Option<String> {
     }
     // `base` is ASCII, so byte truncation is character truncation.
     let trimmed = base.trim_matches('-');
-    let truncated = trimmed.get(..PERSONAL_SLUG_BASE_MAX_LEN).unwrap_or(trimmed);
+    let truncated = trimmed.get(..max_len).unwrap_or(trimmed);
     let cleaned = truncated.trim_end_matches('-');
     is_valid_slug(cleaned).then(|| cleaned.to_owned())
 }
@@ -399,6 +414,28 @@ mod tests {
         // Upstream would give 49 a's plus a trailing '-'; D15 strips it.
         let edge = format!("{}.bbbb@x", "a".repeat(49));
         assert_eq!(personal_slug_base(&edge).unwrap(), "a".repeat(49));
+    }
+
+    #[test]
+    fn slugs_suggested_from_names() {
+        assert_eq!(slug_from_name("Team").as_deref(), Some("team"));
+        assert_eq!(
+            slug_from_name("Data Science!").as_deref(),
+            Some("data-science")
+        );
+        assert_eq!(
+            slug_from_name("  EU / Staging 2 ").as_deref(),
+            Some("eu-staging-2")
+        );
+        assert_eq!(slug_from_name("snake_case").as_deref(), Some("snake-case"));
+        assert_eq!(slug_from_name("Zoë's").as_deref(), Some("zo-s"));
+        // Up to the full slug length (personal bases stop at 50), never ending in '-'.
+        assert_eq!(slug_from_name(&"a".repeat(80)).unwrap().len(), SLUG_MAX_LEN);
+        let edge = format!("{} b", "a".repeat(63));
+        assert_eq!(slug_from_name(&edge).unwrap(), "a".repeat(63));
+        for name in ["", "!", "x", "-- --", "日本"] {
+            assert_eq!(slug_from_name(name), None, "{name:?}");
+        }
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub fn render(nodes: &[SvgNode], edges: &[(usize, usize)], dir: Dir, title: &str
     let l = layout(nodes.len(), edges, dir);
     let (w, h) = (l.width.max(NODE_W + 32.0), l.height.max(NODE_H + 32.0));
     html! {
-        svg.dag xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="dag-title"
+        // A group, not role="img": an image's content is hidden from assistive
+        // technology, and the nodes are links to the task pages.
+        svg.dag xmlns="http://www.w3.org/2000/svg" role="group" aria-labelledby="dag-title"
             width=(format!("{w:.0}")) height=(format!("{h:.0}")) viewBox=(format!("0 0 {w:.0} {h:.0}"))
             data-dir=(match dir { Dir::LeftRight => "lr", Dir::TopBottom => "tb" }) {
             title #dag-title { (title) }

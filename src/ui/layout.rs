@@ -91,6 +91,9 @@ pub fn page(
                     a.brand href="/" { span.logo aria-hidden="true" { "✦" } " stardag" }
                     @if let Some(scope) = scope { (switcher(scope)) (nav_links(scope, nav)) }
                     div.user {
+                        @if who.pending_invites > 0 {
+                            a.invites-badge href="/invites" { "Invites (" (who.pending_invites) ")" }
+                        }
                         details.menu {
                             summary { (who.user.email) }
                             div.menu-body {
@@ -105,11 +108,27 @@ pub fn page(
                         }
                     }
                 }
-                main #main tabindex="-1" { (body) }
+                main #main tabindex="-1" {
+                    @if who.invites_notice && who.pending_invites > 0 { (invites_notice(who.pending_invites)) }
+                    (body)
+                }
                 (footer(state))
             }
         }
     }
+}
+
+/// The notice on the first page after signing in while invites are open (ui.md P11:
+/// offered once, in the page, never a modal).
+fn invites_notice(n: usize) -> Markup {
+    let workspaces = if n == 1 { "workspace" } else { "workspaces" };
+    notice(
+        "info invites-notice",
+        html! {
+            "You are invited to " (n) " " (workspaces) ". "
+            a href="/invites" { "Review your invites" }
+        },
+    )
 }
 
 /// A page without a session (login, errors).

@@ -2,7 +2,7 @@
 //! text, links keep only safe schemes and get `rel="noopener nofollow"`, and images
 //! show only when they are `data:` or same-origin (never a request off the origin).
 
-use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 /// Link targets allowed through: web, mail, same-origin paths and fragments.
 fn safe_link(url: &str) -> bool {
@@ -25,6 +25,17 @@ fn escape_attr(s: &str) -> String {
     maud::html! { (s) }.into_string()
 }
 
+/// An asset's headings sit two levels down (`#` → `<h3>`), under the page's `<h1>` and
+/// its "Assets" `<h2>`: a page has one `<h1>`, and the outline stays in order.
+fn demote(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 => HeadingLevel::H3,
+        HeadingLevel::H2 => HeadingLevel::H4,
+        HeadingLevel::H3 => HeadingLevel::H5,
+        _ => HeadingLevel::H6,
+    }
+}
+
 /// Markdown (GFM tables, strikethrough, task lists) to HTML that runs nothing.
 pub fn to_html(source: &str) -> String {
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
@@ -44,6 +55,18 @@ pub fn to_html(source: &str) -> String {
             )))
         }
         Event::End(TagEnd::Link) => Event::InlineHtml(CowStr::from("</a>")),
+        Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs,
+        }) => Event::Start(Tag::Heading {
+            level: demote(level),
+            id,
+            classes,
+            attrs,
+        }),
+        Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(demote(level))),
         Event::Start(Tag::Image { dest_url, .. }) if !safe_image(&dest_url) => {
             // The alt text follows as text events; the image itself is dropped.
             in_image = true;
@@ -89,6 +112,20 @@ mod tests {
             out.contains("<a href=\"https://example.org\" rel=\"noopener nofollow\">site</a>"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn headings_sit_below_the_page_outline() {
+        let out = to_html("# Report\n\n## Part\n\n#### Deep\n\n###### Deepest");
+        assert!(
+            out.contains("<h3>Report</h3>") && out.contains("<h4>Part</h4>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<h6>Deep</h6>") && out.contains("<h6>Deepest</h6>"),
+            "{out}"
+        );
+        assert!(!out.contains("<h1") && !out.contains("<h2"), "{out}");
     }
 
     #[test]

@@ -42,8 +42,10 @@ pub async fn dispatch(
         && crate::http::request::Query::parse(parts.uri.query()).get("state") == Some("1");
     let json_route =
         polls_builds || matches!(route, Ui::BuildState { .. } | Ui::SearchSuggest { .. });
+    // Pages get the header's invite count; polls and the bare graph do not need it.
+    let page = !json_route && !matches!(route, Ui::BuildGraphSvg { .. });
     let rq = response::UiReq::new(state, parts, ctx);
-    let answer = serve(state, route, rq, body).await;
+    let answer = serve(state, route, rq, body, page).await;
     match answer {
         Ok(resp) => Ok(resp),
         Err(e) if json_route => Err(e.into_api()),
@@ -56,6 +58,7 @@ async fn serve(
     route: Ui,
     rq: response::UiReq,
     body: Incoming,
+    page: bool,
 ) -> Result<crate::http::response::HttpResponse, response::UiError> {
     use pages::*;
     match route {
@@ -80,9 +83,25 @@ async fn serve(
         }
         Ui::Home => home::redirect_home(state, &rq).await,
         route => {
-            let who = session::require(state, &rq).await?;
+            let mut who = session::require(state, &rq).await?;
             state.limits.check_credential(who.user.id)?;
-            signed_in(state, route, rq, who, body).await
+            if page {
+                session::load_invites(state, &rq, &mut who).await?;
+            }
+            let notice = who.invites_notice;
+            let mut resp = signed_in(state, route, rq, who, body).await?;
+            // The sign-in notice was on this page (every signed-in HTML page shows it
+            // while invites are open): it is not offered again.
+            let html = resp
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("text/html"));
+            if notice && html && !resp.status().is_redirection() {
+                let name = session::INVITES_NOTICE_COOKIE;
+                session::put_cookie(state, &mut resp, name, "", "/", 0);
+            }
+            Ok(resp)
         }
     }
 }

@@ -18,6 +18,9 @@ use crate::http::AppState;
 use crate::store::identity::UserRow;
 
 pub const COOKIE_NAME: &str = "sd_session";
+/// Set at sign-in: the first signed-in page after it offers the pending invites once
+/// (ui.md P11) and clears it. The value says nothing; the count is read for the page.
+pub const INVITES_NOTICE_COOKIE: &str = "sd_invites_notice";
 
 /// Per-process UI state: the CSRF key, the key that signs OIDC sign-in cookies, the
 /// sign-ins already completed, and the embedded static files.
@@ -72,6 +75,11 @@ pub struct Session {
     token: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// Open invites to the user's email, for the header's "Invites (n)" (read for
+    /// pages only, see [`load_invites`]; 0 for polls and files).
+    pub pending_invites: usize,
+    /// This request carries the sign-in notice cookie.
+    pub invites_notice: bool,
 }
 
 impl Session {
@@ -115,6 +123,8 @@ pub async fn current(state: &AppState, rq: &UiReq) -> Result<Option<Session>, Ui
             user,
             token: token.to_owned(),
             expires_at,
+            pending_invites: 0,
+            invites_notice: false,
         })),
         Err(crate::http::response::ApiError::Unauthorized { .. }) => Ok(None),
         Err(e) => Err(e.into()),
@@ -182,6 +192,25 @@ pub fn check_csrf(state: &AppState, who: &Session, form: &Query) -> Result<(), U
     } else {
         Err(UiError::Csrf)
     }
+}
+
+/// What a page's header needs besides the user: the number of open invites to their
+/// email (the read `GET /ui/me/invites` makes) and whether the sign-in notice is due.
+pub async fn load_invites(state: &AppState, rq: &UiReq, who: &mut Session) -> Result<(), UiError> {
+    let email = who.user.email.clone();
+    let now = crate::clock::now_micros();
+    who.pending_invites = state
+        .store
+        .read(move |tx| crate::api::me::open_invites_for(tx, &email, now).map(|v| v.len()))
+        .await?;
+    who.invites_notice = cookie(&rq.parts.headers, INVITES_NOTICE_COOKIE).is_some();
+    Ok(())
+}
+
+/// The cookies of a fresh sign-in: the session, and the one-time invites notice.
+pub fn signed_in(state: &AppState, resp: &mut HttpResponse, token: &str) {
+    set_cookie(state, resp, token);
+    put_cookie(state, resp, INVITES_NOTICE_COOKIE, "1", "/", 600);
 }
 
 /// Adds the session cookie to a response.

@@ -50,8 +50,9 @@ def test_team_invite_role_environment_password_and_delete(browser, page):
     sign_in(page)
     page.goto(BASE + "/workspaces/new")
     expect(page.get_by_text(re.compile(r"You have created \d of 3 workspaces"))).to_be_visible()
+    # The slug follows the name as it is typed (the server's rule, in app.js).
     page.locator("#nw-name").fill(name)
-    page.locator("#nw-slug").fill(slug)
+    expect(page.locator("#nw-slug")).to_have_value(slug)
     page.locator("#nw-desc").fill("made by the browser suite")
     shots(page, "workspace-new")
     page.get_by_role("button", name="Create workspace").click()
@@ -66,7 +67,8 @@ def test_team_invite_role_environment_password_and_delete(browser, page):
     expect(page.locator(f'tr[data-invite="{bob}"]')).to_be_visible()
     shots(page, "settings-invites")
 
-    # P11: bob (a second browser) accepts on /invites and lands in the workspace.
+    # P11: bob (a second browser) signs in: the first page offers the invite once, the
+    # header shows "Invites (1)"; he accepts on /invites and lands in the workspace.
     guards = Guards()
     bob_ctx = browser.new_context(viewport={"width": 1360, "height": 900})
     guards.watch(bob_ctx)
@@ -74,12 +76,21 @@ def test_team_invite_role_environment_password_and_delete(browser, page):
     try:
         sign_in_as(bob_page, bob, bob_pw)
         bob_page.wait_for_url(re.compile(r".*/ws/.*"))
-        bob_page.goto(BASE + "/invites")
+        expect(bob_page.locator(".invites-notice")).to_contain_text("You are invited to 1 workspace")
+        badge = bob_page.get_by_role("link", name="Invites (1)")
+        expect(badge).to_be_visible()
+        shots(bob_page, "invites-after-sign-in")
+        bob_page.reload()
+        expect(bob_page.locator(".invites-notice")).to_have_count(0)
+        expect(badge).to_be_visible()
+        badge.click()
+        bob_page.wait_for_url(re.compile(r".*/invites$"))
         row = bob_page.locator(f'tr[data-invite="{name}"]')
         expect(row).to_contain_text("member")
         shots(bob_page, "my-invites")
         row.get_by_role("button", name="Accept").click()
         bob_page.wait_for_url(re.compile(rf".*/ws/{slug}/env/main/builds$"))
+        expect(bob_page.locator("a.invites-badge")).to_have_count(0)
 
         # P9b: the admin makes bob an admin; it persists. The only owner cannot step down.
         page.goto(settings + "/members")
@@ -97,8 +108,16 @@ def test_team_invite_role_environment_password_and_delete(browser, page):
 
         # P9d: create an environment; it is in the switcher; delete it with its slug.
         page.goto(settings + "/environments")
-        page.locator("#env-name").fill("Staging")
+        # The slug follows the name until it is edited; then it stays the user's.
+        page.locator("#env-name").fill("Staging Area")
+        expect(page.locator("#env-slug")).to_have_value("staging-area")
         page.locator("#env-slug").fill("staging")
+        page.locator("#env-name").fill("Staging")
+        expect(page.locator("#env-slug")).to_have_value("staging")
+        page.locator("#env-name").press("End")
+        page.keyboard.type(" X")
+        expect(page.locator("#env-slug")).to_have_value("staging")
+        page.locator("#env-name").fill("Staging")
         page.get_by_role("button", name="Create").click()
         expect(page.get_by_text("Environment created.")).to_be_visible()
         expect(page.locator("a.menu-env", has_text="Staging")).to_have_count(1)

@@ -218,8 +218,21 @@ def test_api_key_create_and_revoke(page):
     row.get_by_role("button", name="Revoke").click()
     # Our own <dialog>, never window.confirm.
     page.locator("dialog.confirm").get_by_role("button", name="Revoke").click()
-    expect(page.locator("tr", has=page.get_by_text("browser-test")).first).to_contain_text("revoked")
+    # The list after a revoke includes revoked keys, so the row says what happened.
+    expect(page.get_by_text("Key revoked.")).to_be_visible()
+    revoked = page.locator('tr[data-state="revoked"]', has=page.get_by_text("browser-test"))
+    expect(revoked).to_have_count(1)
+    expect(revoked).to_contain_text("revoked")
+    expect(revoked.get_by_role("button", name="Revoke")).to_have_count(0)
     assert api("GET", "/api/v1/builds", key=key)[0] == 401
+    # By default revoked keys are hidden; the toggle (a plain link) brings them back.
+    page.get_by_role("link", name="Hide revoked keys").click()
+    page.wait_for_url(re.compile(r".*/settings/api-keys$"))
+    expect(page.locator("tr", has=page.get_by_text("browser-test"))).to_have_count(0)
+    page.get_by_role("link", name="Show revoked keys").click()
+    page.wait_for_url(re.compile(r".*/settings/api-keys\?include_revoked=true$"))
+    expect(revoked).to_have_count(1)
+    shot(page, "api-keys-revoked")
 
 
 def test_hostile_names_render_inert(page):

@@ -171,7 +171,7 @@ pub async fn page(
     let b = &data.build;
     let counts = counts_of(&data.graph);
     let body = html! {
-        nav.crumbs { a href=(format!("{base}/builds")) { "Builds" } " / " (b.name) }
+        nav.crumbs aria-label="Breadcrumb" { a href=(format!("{base}/builds")) { "Builds" } " / " (b.name) }
         div.page-head.build-head data-poll-url=(format!("{here}/state")) data-running=(b.status == "running" || b.status == "pending")
             data-node-set=(node_set_of(&data.graph)) {
             h1 { (b.name) " " span data-build-status { (layout::badge(b.status)) } }
@@ -199,7 +199,7 @@ pub async fn page(
             }
             @if b.protocol == Protocol::V1 && scope.is_admin() { (override_form(state, who, &here, b)) }
         }
-        nav.tabs {
+        nav.tabs aria-label="Build views" {
             (tab_link(&here, "graph", html! { "Graph" }, tab))
             (tab_link(&here, "tasks", html! { "Tasks (" span data-task-total { (data.graph.nodes.len()) } ")" }, tab))
             @if data.v2.is_some() {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::settings::{self, confirmed, done_notice, frame, refused, Notice, Section};
 use crate::api::MAX_ENVIRONMENTS_PER_WORKSPACE;
+use crate::domain::slug::slug_from_name;
 use crate::http::request::Query;
 use crate::http::response::HttpResponse;
 use crate::http::router::{Endpoint, SettingsPage};
@@ -29,6 +30,15 @@ fn lock_limit(form: &Query) -> Value {
             .parse::<u64>()
             .map(Value::from)
             .unwrap_or_else(|_| json!(t)),
+    }
+}
+
+/// The slug field, or when it is empty the slug made from the name field
+/// (`domain::slug::slug_from_name`); empty when the name gives none (the API's 422).
+pub fn slug_or_from(form: &Query, slug: &str, name: &str) -> String {
+    match form.get(slug).map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => s.to_owned(),
+        None => slug_from_name(form.get(name).unwrap_or("")).unwrap_or_default(),
     }
 }
 
@@ -90,14 +100,14 @@ pub async fn environments(
                         label for="env-name" { "Name" }
                         input #env-name type="text" name="name" required maxlength="255" placeholder="Staging";
                         label for="env-slug" { "Slug" }
-                        input #env-slug type="text" name="slug" required maxlength="64" pattern="[a-z0-9][a-z0-9_\\-]*[a-z0-9]" placeholder="staging";
+                        input #env-slug type="text" name="slug" maxlength="64" pattern="[a-z0-9][a-z0-9_\\-]*[a-z0-9]" placeholder="staging" data-slug-from="env-name";
                         label for="env-desc" { "Description" }
                         input #env-desc type="text" name="description" maxlength="1000";
                         label for="env-locks" { "Lock limit" }
                         input #env-locks type="text" name="max_concurrent_locks" inputmode="numeric" size="6" placeholder="unlimited";
                         button.primary type="submit" { "Create" }
                     }
-                    p.hint { "Slugs: lower-case letters, digits, - and _, 2–64 characters; they cannot change later." }
+                    p.hint { "Slugs: lower-case letters, digits, - and _, 2–64 characters; they cannot change later. An empty slug is made from the name." }
                 }
             }
             @for e in envs {
@@ -285,7 +295,7 @@ pub async fn act(
             Endpoint::CreateEnvironment { ws },
             Some(json!({
                 "name": form.get("name").unwrap_or("").trim(),
-                "slug": form.get("slug").unwrap_or("").trim(),
+                "slug": slug_or_from(form, "slug", "name"),
                 "description": text_field(form, "description"),
                 "max_concurrent_locks": lock_limit(form),
             })),

@@ -9,7 +9,9 @@ use crate::http::request::comma_list;
 use http::StatusCode;
 use maud::{html, Markup};
 
-use crate::domain::search::{FilterErrors, Path, Query, Sort, SortField};
+use crate::domain::search::{
+    asset_key, scalar_in_text, FilterErrors, Path, Query, Sort, SortField,
+};
 use crate::http::response::HttpResponse;
 use crate::http::router::Endpoint;
 use crate::http::AppState;
@@ -35,7 +37,7 @@ pub const CORE_KEYS: [&str; 8] = [
     "created_at",
     "version",
 ];
-/// Extra columns besides `param.<path>` ones (`cols=`).
+/// Extra columns besides `param.<path>` and `asset.<name>.<path>` ones (`cols=`).
 const CORE_COLUMNS: [&str; 3] = ["task_id", "version", "build_id"];
 /// At most this many extra columns.
 const MAX_COLUMNS: usize = 12;
@@ -46,7 +48,7 @@ struct State {
     filter: String,
     q: String,
     sort: String,
-    /// Extra columns: core names or `param.<path>`, comma-separated.
+    /// Extra columns: core names, `param.<path>` or `asset.<name>.<path>`.
     cols: Vec<String>,
     page: usize,
 }
@@ -87,6 +89,20 @@ impl State {
         )
     }
 
+    /// The asset names of the `asset.` columns, each once: what the search reads with
+    /// the results (the API's `include_assets`).
+    fn asset_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for c in &self.cols {
+            if let Some(Ok((name, _))) = c.strip_prefix("asset.").map(asset_key) {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names
+    }
+
     fn with_filter(&self, filter: String) -> State {
         State {
             filter,
@@ -118,11 +134,14 @@ impl State {
     }
 }
 
-/// A column the chooser accepts: a core one, or `param.<path>` with a valid path.
+/// A column the chooser accepts: a core one, `param.<path>` with a valid path, or
+/// `asset.<name>.<path>` as the filter language reads it.
 fn column_ok(c: &str) -> bool {
     CORE_COLUMNS.contains(&c)
         || c.strip_prefix("param.")
             .is_some_and(|p| Path::parse(p).is_ok())
+        || c.strip_prefix("asset.")
+            .is_some_and(|rest| asset_key(rest).is_ok())
 }
 
 /// "1 234", or "10 000+" when the search only counted up to a bound.
@@ -168,14 +187,23 @@ pub async fn page(
         Some(&st.sort).filter(|s| !s.is_empty()).map(String::as_str),
     );
     let offset = ((st.page - 1) * PAGE_SIZE) as u64;
-    let (found, keys, any_task) = state
+    let names = st.asset_names();
+    let (found, assets, keys, any_task) = state
         .store
         .read(move |tx| -> Result<_, UiError> {
             let found = match &parsed {
                 Ok(query) => Ok(search::search(tx, env_id, query, offset, PAGE_SIZE)?),
                 Err(errors) => Err(errors.clone()),
             };
-            let (params, assets) = search::discovered_keys(tx, env_id)?;
+            // The bodies of the assets the columns name, per hit, as the API's
+            // `include_assets` reads them.
+            let mut assets = Vec::new();
+            if let (Ok(found), false) = (&found, names.is_empty()) {
+                for hit in &found.hits {
+                    assets.push(search::asset_bodies(tx, env_id, hit.row.id, &names)?);
+                }
+            }
+            let (params, assets_keys) = search::discovered_keys(tx, env_id)?;
             let any = match &found {
                 Ok(f) if f.total > 0 => true,
                 _ => {
@@ -183,7 +211,7 @@ pub async fn page(
                     search::search(tx, env_id, &all, 0, 1)?.total > 0
                 }
             };
-            Ok((found, (params, assets), any))
+            Ok((found, assets, (params, assets_keys), any))
         })
         .await?;
     let status = if found.is_err() {
@@ -201,8 +229,8 @@ pub async fn page(
         @match &found {
             Err(errors) => (filter_errors(errors)),
             Ok(found) => {
-                (column_chooser(&base, &st, &keys.0))
-                (results(&base, &st, found, any_task))
+                (column_chooser(&base, &st, &keys))
+                (results(&base, &st, found, &assets, any_task))
             }
         }
     };
@@ -312,7 +340,13 @@ fn filter_errors(errors: &FilterErrors) -> Markup {
     }
 }
 
-fn results(base: &str, st: &State, found: &Found, any_task: bool) -> Markup {
+fn results(
+    base: &str,
+    st: &State,
+    found: &Found,
+    assets: &[Vec<(String, String)>],
+    any_task: bool,
+) -> Markup {
     if found.hits.is_empty() && st.page == 1 {
         let all = comma_list(&st.filter);
         return html! {
@@ -354,7 +388,9 @@ fn results(base: &str, st: &State, found: &Found, any_task: bool) -> Markup {
                     @for c in &st.cols { th.param-col scope="col" { code { (c) } } }
                 } }
                 tbody {
-                    @for hit in &found.hits { (result_row(base, st, hit)) }
+                    @for (i, hit) in found.hits.iter().enumerate() {
+                        (result_row(base, st, hit, assets.get(i).map(Vec::as_slice).unwrap_or(&[])))
+                    }
                 }
             }
         }
@@ -380,7 +416,7 @@ fn filter_cell(base: &str, st: &State, key: &str, value: &str, shown: Markup) ->
     }
 }
 
-fn result_row(base: &str, st: &State, hit: &search::Hit) -> Markup {
+fn result_row(base: &str, st: &State, hit: &search::Hit, assets: &[(String, String)]) -> Markup {
     let status = hit.state.global.status.as_str();
     let data: Option<serde_json::Map<String, serde_json::Value>> =
         if st.cols.iter().any(|c| c.starts_with("param.")) {
@@ -409,7 +445,7 @@ fn result_row(base: &str, st: &State, hit: &search::Hit) -> Markup {
             td { (layout::time(hit.row.created_at)) }
             @for c in &st.cols {
                 td.param-col {
-                    @let v = column_value(c, hit, data.as_ref());
+                    @let v = column_value(c, hit, data.as_ref(), assets);
                     @match v {
                         Some(v) => (filter_cell(base, st, c, &v, html! { code { (v) } })),
                         None => span.muted { "—" },
@@ -420,17 +456,25 @@ fn result_row(base: &str, st: &State, hit: &search::Hit) -> Markup {
     }
 }
 
-/// The text of column `c` for a hit (`None`: the task has no such value).
+/// The text of column `c` for a hit (`None`: the task has no such value). `asset.`
+/// columns read the scalar at the path of the named asset's body (its filter text, so
+/// a click filters by exactly what is shown).
 fn column_value(
     c: &str,
     hit: &search::Hit,
     data: Option<&serde_json::Map<String, serde_json::Value>>,
+    assets: &[(String, String)],
 ) -> Option<String> {
     match c {
         "task_id" => Some(hit.row.task_id.clone()),
         "version" => hit.row.version.clone(),
         "build_id" => hit.build.as_ref().map(|(id, _)| id.to_string()),
         _ => {
+            if let Some(rest) = c.strip_prefix("asset.") {
+                let (name, path) = asset_key(rest).ok()?;
+                let (_, body) = assets.iter().find(|(n, _)| n == name)?;
+                return scalar_in_text(&path, body).map(|v| v.as_scalar().text());
+            }
             let path = Path::parse(c.strip_prefix("param.")?).ok()?;
             path.get(data?).map(|v| v.text())
         }
@@ -438,12 +482,20 @@ fn column_value(
 }
 
 /// The "Columns" chooser: a `<details>` GET form of checkboxes (core columns and the
-/// environment's most frequent `param.` keys), so it works without JS.
-fn column_chooser(base: &str, st: &State, params: &[Counted]) -> Markup {
+/// environment's most frequent `param.` and `asset.` keys, as `/tasks/search/columns`
+/// offers them), so it works without JS.
+fn column_chooser(base: &str, st: &State, keys: &(Vec<Counted>, Vec<Counted>)) -> Markup {
+    let (params, assets) = keys;
+    let discovered = params
+        .iter()
+        .take(SUGGESTED_KEYS)
+        .chain(assets.iter().take(SUGGESTED_KEYS))
+        .map(|c| c.text.clone())
+        .filter(|c| column_ok(c));
     let offered: Vec<String> = CORE_COLUMNS
         .iter()
         .map(|c| (*c).to_owned())
-        .chain(params.iter().take(SUGGESTED_KEYS).map(|c| c.text.clone()))
+        .chain(discovered)
         .chain(st.cols.iter().cloned())
         .fold(Vec::new(), |mut acc, c| {
             if !acc.contains(&c) {

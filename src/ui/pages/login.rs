@@ -136,7 +136,7 @@ pub async fn submit(state: &AppState, rq: &UiReq, form: Query) -> Result<HttpRes
         Ok(v) => {
             let token = v["session_token"].as_str().unwrap_or_default();
             let mut resp = redirect(&next);
-            session::set_cookie(state, &mut resp, token);
+            session::signed_in(state, &mut resp, token);
             Ok(resp)
         }
         Err(

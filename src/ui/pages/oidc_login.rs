@@ -129,7 +129,7 @@ pub async fn callback(state: &AppState, rq: &UiReq) -> Result<HttpResponse, UiEr
     let mut resp = match finish(state, oidc, rq, attempt).await? {
         Ok((token, next)) => {
             let mut resp = redirect(&next);
-            session::set_cookie(state, &mut resp, &token);
+            session::signed_in(state, &mut resp, &token);
             resp
         }
         Err(r) => render_oidc(state, r.status, &r.next, Some(&r.text)),

@@ -25,38 +25,90 @@ use crate::ui::session::Session;
 /// What the last action produced: a new key (env name, key) or an error text.
 pub type Outcome = Option<Result<(String, String), String>>;
 
+/// One key of the list, as the API's `GET …/api-keys` answers it.
+struct KeyRow {
+    id: String,
+    name: String,
+    prefix: String,
+    created_by: Option<uuid::Uuid>,
+    created_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked: bool,
+}
+
+impl KeyRow {
+    fn of(v: &serde_json::Value) -> KeyRow {
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        let t = |k: &str| v[k].as_str().and_then(crate::clock::parse_rfc3339_micros);
+        KeyRow {
+            id: s("id"),
+            name: s("name"),
+            prefix: s("key_prefix"),
+            created_by: v["created_by_id"].as_str().and_then(|u| u.parse().ok()),
+            created_at: t("created_at"),
+            last_used_at: t("last_used_at"),
+            revoked: !v["revoked_at"].is_null(),
+        }
+    }
+}
+
+/// P9e — `GET /ws/{ws}/settings/api-keys[?include_revoked=true]`: the keys of every
+/// environment, read through the API's list handler (`include_revoked` passed on, so
+/// revoked keys are hidden unless asked for, as the API does).
 pub async fn api_keys(
     state: &AppState,
-    _rq: &UiReq,
+    rq: &UiReq,
     who: &Session,
     ws: &str,
     outcome: Outcome,
 ) -> Result<HttpResponse, UiError> {
     let scope = scope::resolve(state, who, ws, None).await?;
     let envs = scope.ws().envs.clone();
-    let env_ids: Vec<_> = envs.iter().map(|e| e.id).collect();
-    let (keys, users) = state
+    let with_revoked = rq.query.get("include_revoked") == Some("true");
+    let query = if with_revoked {
+        "include_revoked=true"
+    } else {
+        ""
+    };
+    let mut keys: Vec<Vec<KeyRow>> = Vec::with_capacity(envs.len());
+    for env in &envs {
+        let endpoint = Endpoint::ListApiKeys {
+            ws: scope.ws().ws.id.to_string(),
+            env: env.id.to_string(),
+        };
+        let list = call(
+            state,
+            rq,
+            scope.user_caller(&who.user),
+            endpoint,
+            query,
+            None,
+        )
+        .await?;
+        keys.push(
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .map(KeyRow::of)
+                .collect(),
+        );
+    }
+    let creators: Vec<uuid::Uuid> = keys.iter().flatten().filter_map(|k| k.created_by).collect();
+    let users = state
         .store
         .read(move |tx| -> Result<_, UiError> {
-            let mut out = Vec::new();
             let mut users = std::collections::HashMap::new();
-            for env in env_ids {
-                let mut ks = identity::api_keys_of(tx, env)?;
-                ks.sort_by_key(|k| std::cmp::Reverse((k.created_at, k.id)));
-                for k in &ks {
-                    if let Some(u) = k.created_by {
-                        if let Some(row) = identity::user(tx, u)? {
-                            users.insert(u, row.email);
-                        }
-                    }
+            for u in creators {
+                if let Some(row) = identity::user(tx, u)? {
+                    users.insert(u, row.email);
                 }
-                out.push(ks);
             }
-            Ok((out, users))
+            Ok(users)
         })
         .await?;
     let admin = scope.is_admin();
     let ws_slug = layout::seg(&scope.ws().ws.slug);
+    let page_url = format!("/ws/{ws_slug}/settings/api-keys");
     let body = html! {
         p.lede { "Keys let the SDK report builds to one environment of " strong { (scope.ws().ws.name) } "." }
         @match &outcome {
@@ -72,7 +124,7 @@ pub async fn api_keys(
         @if admin {
             section.card {
                 h2 { "Create a key" }
-                form.inline method="post" action=(format!("/ws/{ws_slug}/settings/api-keys")) {
+                form.inline method="post" action=(page_url) {
                     (layout::csrf_field(state, who))
                     label for="new-env" { "Environment" }
                     select #new-env name="env" {
@@ -84,25 +136,32 @@ pub async fn api_keys(
                 }
             }
         }
+        p.revoked-toggle {
+            @if with_revoked {
+                "Revoked keys are listed. " a #toggle-revoked href=(page_url) { "Hide revoked keys" }
+            } @else {
+                "Revoked keys are hidden. " a #toggle-revoked href=(format!("{page_url}?include_revoked=true")) { "Show revoked keys" }
+            }
+        }
         @for (env, ks) in envs.iter().zip(&keys) {
             section.card {
                 h2 { (env.name) " " span.muted.small { (env.slug) } }
-                @if ks.is_empty() { p.muted { "No keys." } } @else {
+                @if ks.is_empty() { p.muted { @if with_revoked { "No keys." } @else { "No active keys." } } } @else {
                     table.list.keys {
-                        thead { tr { th { "Name" } th { "Key" } th { "Created by" } th { "Created" } th { "Last used" } th { "State" } @if admin { th {} } } }
+                        thead { tr { th { "Name" } th { "Key" } th { "Created by" } th { "Created" } th { "Last used" } th { "State" } @if admin { th { span.sr-only { "Actions" } } } } }
                         tbody {
                             @for k in ks {
-                                tr data-key=(k.id) {
+                                tr data-key=(k.id) data-state=(if k.revoked { "revoked" } else { "active" }) {
                                     td { (k.name) }
-                                    td { code { "sk_" (k.key_prefix) "…" } }
+                                    td { code { "sk_" (k.prefix) "…" } }
                                     td { (k.created_by.and_then(|u| users.get(&u)).map(String::as_str).unwrap_or("—")) }
-                                    td { (layout::time(k.created_at)) }
+                                    td { (layout::time_opt(k.created_at)) }
                                     td { (layout::time_opt(k.last_used_at)) }
-                                    td { @if k.revoked_at.is_some() { span.tag.revoked { "revoked" } } @else { span.tag.active { "active" } } }
+                                    td { @if k.revoked { span.tag.revoked { "revoked" } } @else { span.tag.active { "active" } } }
                                     @if admin {
                                         td {
-                                            @if k.revoked_at.is_none() {
-                                                form method="post" action=(format!("/ws/{ws_slug}/settings/api-keys/{}/revoke", k.id)) {
+                                            @if !k.revoked {
+                                                form method="post" action=(format!("{page_url}/{}/revoke", layout::seg(&k.id))) {
                                                     (layout::csrf_field(state, who))
                                                     input type="hidden" name="env" value=(env.slug);
                                                     button.danger.small type="submit" data-confirm="Revoke this key? Builds using it will fail." { "Revoke" }
@@ -124,7 +183,11 @@ pub async fn api_keys(
         &scope,
         Section::ApiKeys,
         StatusCode::OK,
-        None,
+        if outcome.is_none() {
+            done_notice(rq)
+        } else {
+            None
+        },
         body,
     ))
 }
@@ -198,8 +261,9 @@ pub async fn revoke_api_key(
         key: key.to_owned(),
     };
     match call(state, rq, scope.user_caller(&who.user), endpoint, "", None).await {
+        // Back to the list with revoked keys shown, so the row reads "revoked".
         Ok(_) => Ok(redirect(&format!(
-            "/ws/{}/settings/api-keys",
+            "/ws/{}/settings/api-keys?include_revoked=true&done=key-revoked",
             layout::seg(&scope.ws().ws.slug)
         ))),
         Err(ApiError::NotFound(_)) | Err(ApiError::Validation(_)) => Err(UiError::NotFound),
@@ -333,6 +397,7 @@ pub fn done_notice(rq: &UiReq) -> Notice {
         "root-saved" => "Target root saved.",
         "root-deleted" => "Target root deleted.",
         "declined" => "Invite declined.",
+        "key-revoked" => "Key revoked. Builds using it now fail.",
         "password" => "Password changed. Other sessions are signed out.",
         _ => return None,
     };

@@ -209,7 +209,7 @@ pub async fn page(
             .and_then(|e| e.build.as_ref().map(|(b, _)| *b))
     });
     let body = html! {
-        nav.crumbs { a href=(format!("{base}/builds")) { "Builds" } " / task / " (t.name) }
+        nav.crumbs aria-label="Breadcrumb" { a href=(format!("{base}/builds")) { "Builds" } " / task / " (t.name) }
         div.page-head {
             h1 { (t.name) " " (layout::badge(t.status)) @if t.waiting_for_lock { " 🔒" } }
             @if !t.namespace.is_empty() { p.muted { (t.namespace) } }

@@ -5,10 +5,12 @@ use http::StatusCode;
 use maud::html;
 use serde_json::json;
 
+use super::environments::slug_or_from;
 use super::settings::{self, confirmed, done_notice, frame, refused, Notice, Section};
 use crate::api::MAX_WORKSPACES_PER_USER;
 use crate::auth::Caller;
 use crate::domain::roles::Role;
+use crate::domain::slug::slug_from_name;
 use crate::http::request::Query;
 use crate::http::response::HttpResponse;
 use crate::http::router::{Endpoint, SettingsPage};
@@ -194,15 +196,15 @@ pub async fn new_form(
                     label for="nw-name" { "Name" }
                     input #nw-name type="text" name="name" required maxlength="255" value=(v("name"));
                     label for="nw-slug" { "Slug" }
-                    input #nw-slug type="text" name="slug" required minlength="2" maxlength="64" value=(v("slug")) placeholder="my-team";
-                    p.hint { "Lower-case letters, digits, - and _ (2–64, not starting or ending with - or _). Unique on this server; part of every URL; it cannot change." }
+                    input #nw-slug type="text" name="slug" maxlength="64" value=(v("slug")) placeholder="my-team" data-slug-from="nw-name";
+                    p.hint { "Lower-case letters, digits, - and _ (2–64, not starting or ending with - or _). Unique on this server; part of every URL; it cannot change. Left empty, it is made from the name." }
                     label for="nw-desc" { "Description (optional)" }
                     input #nw-desc type="text" name="description" maxlength="1000" value=(v("description"));
                     h3 { "First environment" }
                     label for="nw-env-name" { "Name" }
                     input #nw-env-name type="text" name="initial_environment_name" maxlength="255" value=(env_name);
                     label for="nw-env-slug" { "Slug" }
-                    input #nw-env-slug type="text" name="initial_environment_slug" maxlength="64" value=(env_slug);
+                    input #nw-env-slug type="text" name="initial_environment_slug" maxlength="64" value=(env_slug) data-slug-from="nw-env-name";
                     h3 { "First target root (optional)" }
                     label for="nw-root-name" { "Name" }
                     input #nw-root-name type="text" name="initial_target_root_name" maxlength="255" value=(v("initial_target_root_name")) placeholder="default";
@@ -227,12 +229,17 @@ pub async fn create(
     form: Query,
 ) -> Result<HttpResponse, UiError> {
     let field = |name: &str| form.get(name).map(str::trim).filter(|t| !t.is_empty());
+    // An empty environment slug is made from the environment's name; with neither, the
+    // API's defaults apply.
+    let env_slug = field("initial_environment_slug")
+        .map(str::to_owned)
+        .or_else(|| field("initial_environment_name").and_then(slug_from_name));
     let body = json!({
         "name": field("name").unwrap_or(""),
-        "slug": field("slug").unwrap_or(""),
+        "slug": slug_or_from(&form, "slug", "name"),
         "description": field("description"),
         "initial_environment_name": field("initial_environment_name"),
-        "initial_environment_slug": field("initial_environment_slug"),
+        "initial_environment_slug": env_slug,
         "initial_target_root_name": field("initial_target_root_name"),
         "initial_target_root_uri": field("initial_target_root_uri"),
     });

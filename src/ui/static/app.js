@@ -1,6 +1,6 @@
 // stardag-server web UI: progressive enhancement only. Every page reads and every
 // form submits without this file. It adds: live build state (polling with ETag/304),
-// the "first build arrived" line, copy buttons and confirmation dialogs.
+// the "first build arrived" line, copy buttons, confirmation dialogs and slug suggestions.
 "use strict";
 
 const pollMs = Number(document.body.dataset.pollMs || 2000);
@@ -366,4 +366,21 @@ if (locksLive) {
       tick();
     } catch (e) { /* the next refresh retries */ }
   }, pollMs * 5);
+}
+
+// --- create forms: the slug follows the name until the user edits it ------------------
+// The server's rule (domain::slug::slug_from_name), which also fills an empty slug
+// field on submit: lower-case, runs of other characters one "-", none at either end.
+function slugFromName(name) {
+  const s = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")
+    .slice(0, 64).replace(/-+$/, "");
+  return s.length >= 2 ? s : "";
+}
+for (const slug of document.querySelectorAll("input[data-slug-from]")) {
+  const name = document.getElementById(slug.dataset.slugFrom);
+  if (!name) continue;
+  // A slug typed by the user (or kept after a refusal) is theirs; an empty one follows.
+  let own = slug.value !== "" && slug.value !== slugFromName(name.value);
+  slug.addEventListener("input", () => { own = slug.value !== ""; });
+  name.addEventListener("input", () => { if (!own) slug.value = slugFromName(name.value); });
 }

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::{json_of, seed_dag, text, Browser};
-use crate::tasks::{hash, new_build_id, post_empty, reg, register, task_event, Fixture};
+use crate::tasks::{hash, new_build_id, post_empty, reg, register, run_task, task_event, Fixture};
 
 /// The section of `html` from `from` up to `to` (or the end).
 fn between<'a>(html: &'a str, from: &str, to: &str) -> &'a str {
@@ -366,4 +366,82 @@ async fn locks_page_carries_the_time_left_for_the_countdown() {
         html.contains("in 5") || html.contains("in 1 min"),
         "no-JS text: {html}"
     );
+}
+
+#[tokio::test]
+async fn explorer_asset_columns_show_the_value_at_the_path_and_filter_by_it() {
+    let f = Fixture::start().await;
+    let b = Browser::admin(&f).await;
+    let base = b.home_env().await;
+    let sdk = f.sdk();
+    let build = new_build_id(&sdk).await;
+    let bodies = [
+        Some(json!({"acc": 0.93, "run": {"name": "<b>first</b>"}})),
+        Some(json!({"acc": 0.5})),
+        None,
+    ];
+    let mut ids = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let t = hash(&format!("asset-col-{i}"));
+        run_task(&sdk, &build, &reg(&t, &format!("Eval{i}"), &[])).await;
+        if let Some(body) = body {
+            sdk.post(
+                &format!("/api/v1/builds/{build}/tasks/{t}/assets"),
+                &json!([{"type": "json", "name": "metrics", "body": body}]),
+            )
+            .await
+            .expect(201);
+        }
+        ids.push(t);
+    }
+    // The chooser offers the discovered asset keys (as /tasks/search/columns does).
+    let page = text(&b.get(&format!("{base}/tasks")).await);
+    assert!(
+        page.contains("name=\"col\" value=\"asset.metrics.acc\""),
+        "{page}"
+    );
+    let url = format!(
+        "{base}/tasks?cols=asset.metrics.acc,asset.metrics.run.name,asset.metrics,asset.a%5Bx.y"
+    );
+    let html = text(&b.get(&url).await);
+    assert!(
+        html.contains("<code>asset.metrics.acc</code>")
+            && html.contains("<code>asset.metrics.run.name</code>")
+    );
+    assert!(
+        !html.contains("<code>asset.metrics</code>") && !html.contains("<code>asset.a[x.y</code>"),
+        "columns the filter language refuses are dropped"
+    );
+    let row = |id: &str| between(&html, &format!("<tr data-task=\"{id}\""), "</tr>").to_owned();
+    // The value at the path of the named asset's body, escaped; "—" where there is none.
+    let first = row(&ids[0]);
+    assert!(first.contains("<code>0.93</code>"), "{first}");
+    assert!(
+        first.contains("<code>&lt;b&gt;first&lt;/b&gt;</code>"),
+        "{first}"
+    );
+    let second = row(&ids[1]);
+    assert!(
+        second.contains("<code>0.5</code>") && second.contains("—"),
+        "{second}"
+    );
+    let third = row(&ids[2]);
+    assert_eq!(third.matches("—").count(), 2, "{third}");
+    // A cell filters like a param cell (the filter language has asset keys).
+    assert!(
+        first.contains("filter=asset.metrics.acc%3A%3D%3A0.93"),
+        "{first}"
+    );
+    assert!(
+        first.contains("filter=asset.metrics.acc%3A%21%3D%3A0.93"),
+        "{first}"
+    );
+    let filtered = text(
+        &b.get(&format!(
+            "{base}/tasks?filter=asset.metrics.acc%3A%3D%3A0.93&cols=asset.metrics.acc"
+        ))
+        .await,
+    );
+    assert_eq!(filtered.matches("<tr data-task=").count(), 1, "{filtered}");
+    assert!(filtered.contains(&format!("<tr data-task=\"{}\"", ids[0])));
 }

@@ -253,7 +253,16 @@ async fn api_keys_are_shown_once_and_revoke_works() {
             .status,
         401
     );
-    assert!(text(&b.get(&keys_url).await).contains("revoked"));
+    // Revoked keys are listed on request only, and marked.
+    assert!(!text(&b.get(&keys_url).await).contains(&format!("data-key=\"{key_id}\"")));
+    let all = text(&b.get(&format!("{keys_url}?include_revoked=true")).await);
+    let row = &all[all
+        .find(&format!("data-key=\"{key_id}\""))
+        .expect("the revoked row")..];
+    assert!(
+        row[..row.find("</tr>").unwrap()].contains(">revoked<"),
+        "{all}"
+    );
     // The connect page creates keys too.
     let connect = text(&b.get(&format!("{base}/connect")).await);
     let r = b

@@ -720,3 +720,260 @@ async fn the_account_form_changes_the_password_and_keeps_this_browser_signed_in(
     )
     .await;
 }
+
+/// The `<tr data-key="…">` row of a key id, if the page lists it.
+fn key_row<'a>(page: &'a str, id: &str) -> Option<&'a str> {
+    let at = page.find(&format!("data-key=\"{id}\""))?;
+    Some(&page[at..at + page[at..].find("</tr>").unwrap()])
+}
+
+/// The id (`data-key`) of the row named `name`.
+fn key_id(page: &str, name: &str) -> String {
+    let name_at = page
+        .find(&format!("<td>{name}</td>"))
+        .unwrap_or_else(|| panic!("{name} in {page}"));
+    let at = page[..name_at].rfind("data-key=\"").unwrap() + 10;
+    page[at..at + 36].to_owned()
+}
+
+#[tokio::test]
+async fn api_keys_hide_revoked_ones_unless_asked_and_mark_them() {
+    let f = Fixture::start_with(|c| c.auth.local_registration = true).await;
+    let admin = Browser::admin(&f).await;
+    team(&admin).await;
+    let keys = "/ws/team/settings/api-keys";
+    for name in ["old-ci", "new-ci"] {
+        let r = post(&admin, keys, &[("env", "main"), ("name", name)]).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+    }
+    let page = text(&admin.get(keys).await);
+    let (old, new) = (key_id(&page, "old-ci"), key_id(&page, "new-ci"));
+    let r = post(&admin, &format!("{keys}/{old}/revoke"), &[("env", "main")]).await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    // After a revoke the list shows revoked keys, so the row can say so.
+    assert_eq!(
+        location(&r),
+        "/ws/team/settings/api-keys?include_revoked=true&done=key-revoked"
+    );
+    // Default: the revoked key is not listed; the toggle links to the full list.
+    let page = text(&admin.get(keys).await);
+    assert!(key_row(&page, &old).is_none(), "{page}");
+    let active = key_row(&page, &new).expect("the active key");
+    assert!(active.contains(">active<") && active.contains(">Revoke<"));
+    assert!(page.contains(&format!(
+        "href=\"{keys}?include_revoked=true\">Show revoked keys"
+    )));
+    // With include_revoked=true both are listed; the revoked one says so and has no
+    // Revoke button.
+    let all = admin.get(&format!("{keys}?include_revoked=true")).await;
+    assert_eq!(all.status, 200);
+    let all = text(&all);
+    let revoked = key_row(&all, &old).expect("the revoked key");
+    assert!(
+        revoked.contains("data-state=\"revoked\"") && revoked.contains(">revoked<"),
+        "{revoked}"
+    );
+    assert!(!revoked.contains(">Revoke<"));
+    assert!(key_row(&all, &new).unwrap().contains(">active<"));
+    assert!(all.contains(&format!("href=\"{keys}\">Hide revoked keys")));
+    // The page after the revoke confirms it.
+    let done = text(
+        &admin
+            .get(&format!("{keys}?include_revoked=true&done=key-revoked"))
+            .await,
+    );
+    assert!(done.contains("Key revoked."), "{done}");
+    // A member lists keys too (the API allows it), revoked ones on request, and gets
+    // no Revoke button.
+    let bob = registered(&f, "bob@example.org").await;
+    join(&admin, &bob, "bob@example.org", "member").await;
+    let page = text(&bob.get(keys).await);
+    assert!(key_row(&page, &old).is_none() && key_row(&page, &new).is_some());
+    let all = text(&bob.get(&format!("{keys}?include_revoked=true")).await);
+    assert!(key_row(&all, &old).unwrap().contains(">revoked<"));
+    assert!(!all.contains(">Revoke<") && !all.contains("Create a key"));
+}
+
+#[tokio::test]
+async fn an_empty_slug_is_made_from_the_name() {
+    let f = Fixture::start().await;
+    let admin = Browser::admin(&f).await;
+    // The create forms leave the slug optional and tell the script where the name is.
+    let form = text(&admin.get("/workspaces/new").await);
+    assert!(form.contains("name=\"slug\" maxlength=\"64\""), "{form}");
+    assert!(
+        form.contains("data-slug-from=\"nw-name\"")
+            && form.contains("data-slug-from=\"nw-env-name\"")
+    );
+    // P10: both slugs left empty are made from the names (the slug rules of
+    // domain::slug).
+    let r = post(
+        &admin,
+        "/workspaces/new",
+        &[
+            ("name", "Data Science!"),
+            ("slug", ""),
+            ("initial_environment_name", "EU Staging"),
+            ("initial_environment_slug", " "),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(location(&r), "/ws/data-science/env/eu-staging/connect");
+    // A typed environment slug is kept even without an environment name.
+    let r = post(
+        &admin,
+        "/workspaces/new",
+        &[
+            ("name", "Ops"),
+            ("initial_environment_name", ""),
+            ("initial_environment_slug", "prod"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(location(&r), "/ws/ops/env/prod/connect");
+    // P9d: the same for a new environment; a typed slug is kept as typed.
+    let envs = "/ws/data-science/settings/environments";
+    assert!(text(&admin.get(envs).await).contains("data-slug-from=\"env-name\""));
+    for (name, slug) in [("Prod  EU (2)", ""), ("Other", "mine")] {
+        let r = post(&admin, envs, &[("name", name), ("slug", slug)]).await;
+        assert_eq!(r.status, 303, "{}", text(&r));
+    }
+    let page = text(&admin.get(envs).await);
+    assert!(page.contains("data-env=\"prod-eu-2\""), "{page}");
+    assert!(page.contains("data-env=\"mine\"") && !page.contains("data-env=\"other\""));
+    // A name that gives no slug: the API's slug 422, nothing created.
+    let r = post(&admin, envs, &[("name", "!!"), ("slug", "")]).await;
+    assert_eq!(r.status, 422, "{}", text(&r));
+    assert!(text(&r).contains("Slug must be"), "{}", text(&r));
+    assert_eq!(
+        text(&admin.get(envs).await)
+            .matches("<tr data-env=")
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn pending_invites_show_in_the_header_and_once_after_sign_in() {
+    let f = Fixture::start_with(|c| c.auth.local_registration = true).await;
+    let admin = Browser::admin(&f).await;
+    team(&admin).await;
+    let bob = registered(&f, "bob@example.org").await;
+    // No invites: no badge, no notice.
+    let page = text(&bob.get("/account").await);
+    assert!(!page.contains("invites-badge") && !page.contains("invites-notice"));
+    let r = post(
+        &admin,
+        "/ws/team/settings/invites",
+        &[("email", "bob@example.org"), ("role", "member")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    // The header counts the open invites on every page, linked to /invites.
+    let page = text(&bob.get("/account").await);
+    assert!(
+        page.contains("<a class=\"invites-badge\" href=\"/invites\">Invites (1)</a>"),
+        "{page}"
+    );
+    assert!(!page.contains("invites-notice"), "only after signing in");
+    // Signing in sets the notice cookie next to the session.
+    let r = f
+        .anonymous()
+        .send(
+            Method::POST,
+            "/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", &bob.origin),
+            ],
+            super::form(&[
+                ("email", "bob@example.org"),
+                ("password", PW),
+                ("next", "/account"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let cookies: Vec<String> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies.contains(&"sd_invites_notice=1".to_owned()),
+        "{cookies:?}"
+    );
+    let jar = cookies.join("; ");
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("sd_session="))
+        .unwrap();
+    // A poll (JSON) neither shows nor uses up the notice.
+    let home = bob.home_env().await;
+    let poll = bob
+        .c
+        .send(
+            Method::GET,
+            &format!("{home}/builds?state=1"),
+            &[("cookie", &jar)],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(poll.status, 200);
+    assert!(poll.header("set-cookie").is_none());
+    // The first page offers the invites once and clears the cookie.
+    let first = bob
+        .c
+        .send(
+            Method::GET,
+            "/account",
+            &[("cookie", &jar)],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(first.status, 200);
+    let html = text(&first);
+    assert!(html.contains("invites-notice"), "{html}");
+    assert!(html.contains("You are invited to 1 workspace."));
+    let cleared = first.header("set-cookie").unwrap_or("");
+    assert!(
+        cleared.starts_with("sd_invites_notice=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    // Without the cookie (the browser dropped it) the badge stays, the notice does not.
+    let next = bob
+        .c
+        .send(
+            Method::GET,
+            "/account",
+            &[("cookie", session)],
+            Default::default(),
+        )
+        .await;
+    let html = text(&next);
+    assert!(html.contains("Invites (1)") && !html.contains("invites-notice"));
+    // Accepted: no badge, and a later sign-in offers nothing.
+    let page = text(&bob.get("/invites").await);
+    let at = page.find("action=\"/invites/").expect("an invite") + 17;
+    let r = post(
+        &bob,
+        &format!("/invites/{}/accept", &page[at..at + 36]),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let html = text(
+        &bob.c
+            .send(
+                Method::GET,
+                "/account",
+                &[("cookie", &jar)],
+                Default::default(),
+            )
+            .await,
+    );
+    assert!(!html.contains("invites-badge") && !html.contains("invites-notice"));
+}
