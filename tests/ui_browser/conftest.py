@@ -160,6 +160,16 @@ def api(method, path, body=None, key=None):
         return e.code, None
 
 
+def register_user(email, password):
+    """Registers a local user through the API (the server runs with registration on)."""
+    req = urllib.request.Request(
+        BASE + "/api/v1/auth/register", method="POST",
+        data=json.dumps({"email": email, "password": password}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 201
+
+
 def start_sdk(python, script, env_extra):
     """Starts a real SDK process on one of the DAG scripts here (no STARDAG_* leaks in)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STARDAG_", "MODAL_"))}

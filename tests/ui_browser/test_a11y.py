@@ -19,14 +19,12 @@ its own), signed in as the admin and as a second user with a pending invite (hea
 badge and the after-sign-in notice), plus the login and 404 pages.
 """
 
-import json
 import re
-import urllib.request
 import uuid
 
 from playwright.sync_api import expect
 
-from conftest import BASE, Guards, api, home_env, sign_in
+from conftest import BASE, Guards, api, home_env, register_user, sign_in
 
 CHECK = r"""
 () => {
@@ -107,15 +105,6 @@ def check(page, name, found):
         found.append(f"{name} ({page.url.replace(BASE, '')}): {p}")
 
 
-def register(email, password):
-    req = urllib.request.Request(
-        BASE + "/api/v1/auth/register", method="POST",
-        data=json.dumps({"email": email, "password": password}).encode(),
-        headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        assert r.status == 201
-
-
 def seed():
     """A v1 build A → B with parameters, a markdown and a JSON asset on B, and a lock."""
     status, b = api("POST", "/api/v1/builds", {"root_task_ids": [], "description": "a11y"})
@@ -142,7 +131,7 @@ def test_every_page_kind_meets_the_structural_rules(browser, page):
     tag = uuid.uuid4().hex[:6]
     slug = f"a11y-{tag}"
     bob, bob_pw = f"bob-a11y-{tag}@example.org", "bob a11y password"
-    register(bob, bob_pw)
+    register_user(bob, bob_pw)
 
     # Signed out: the login form.
     page.goto(BASE + "/login")

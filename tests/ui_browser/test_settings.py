@@ -5,23 +5,12 @@ a password change followed by a sign-in with the new password, and the workspace
 deleted from the danger zone. The second user registers through the API (run.sh turns
 local registration on); the admin's password is never changed (other files sign in)."""
 
-import json
 import re
-import urllib.request
 import uuid
 
 from playwright.sync_api import expect
 
-from conftest import ADMIN_EMAIL, BASE, Guards, shot, sign_in
-
-
-def register(email, password):
-    req = urllib.request.Request(
-        BASE + "/api/v1/auth/register", method="POST",
-        data=json.dumps({"email": email, "password": password}).encode(),
-        headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        assert r.status == 201
+from conftest import ADMIN_EMAIL, BASE, Guards, register_user, shot, sign_in
 
 
 def sign_in_as(page, email, password):
@@ -43,7 +32,7 @@ def test_team_invite_role_environment_password_and_delete(browser, page):
     tag = uuid.uuid4().hex[:6]
     slug, name = f"team-{tag}", f"Team {tag}"
     bob, bob_pw, bob_new = f"bob-{tag}@example.org", "bob password 1", "bob password 2"
-    register(bob, bob_pw)
+    register_user(bob, bob_pw)
     settings = f"{BASE}/ws/{slug}/settings"
 
     # P10: the admin creates a team workspace and lands on its Connect page.
