@@ -764,6 +764,7 @@ async fn run(opts: Options) {
 
     // The web UI: the build page and its poll over a 2 000-task build.
     ui_rows::rows(&target, &opts, &mut rows).await;
+    ui_rows::list_rows(&target, &opts, &mut rows).await;
 
     print(&rows);
     println!();

@@ -1,7 +1,7 @@
 //! The web UI rows of the load benchmark: the build page of a 2 000-task build, its
 //! live-state poll when nothing changed (304), and the server-side graph layout of
-//! 2 000 nodes (timed in process), and the explorer over the search rows' seeded
-//! environment (`--search-tasks N`). Included by `benches/load.rs`. They need the
+//! 2 000 nodes (timed in process), the builds list (its first page of 20) over 50 builds of 500 tasks, and the
+//! explorer over the search rows' seeded environment (`--search-tasks N`). Included by `benches/load.rs`. They need the
 //! admin's credentials, so they run only against a server the benchmark started.
 
 use std::time::Instant;
@@ -116,26 +116,39 @@ pub async fn explorer_rows(target: &Target, opts: &Options, seeded: usize, rows:
     for (name, tail) in wanted {
         let page = format!("/ws/{slug}/env/local/{tail}");
         rows.push(
-            drive(
+            page_row(
                 &name,
                 target,
                 cookie.clone(),
                 opts.search_clients,
                 opts.seconds,
-                move |conn, _, _| {
-                    let page = page.clone();
-                    Box::pin(async move { (1, ok(&conn.call(Method::GET, &page, None).await)) })
-                },
+                page,
             )
             .await,
         );
     }
 }
 
+/// A row of signed-in reads of one page, `clients` at a time.
+async fn page_row(
+    name: &str,
+    target: &Target,
+    cookie: Vec<(String, String)>,
+    clients: usize,
+    seconds: f64,
+    page: String,
+) -> Row {
+    drive(name, target, cookie, clients, seconds, move |conn, _, _| {
+        let page = page.clone();
+        Box::pin(async move { (1, ok(&conn.call(Method::GET, &page, None).await)) })
+    })
+    .await
+}
+
 pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
-    let page_row = format!("UI build page ({TASKS} tasks)");
+    let page_row_name = format!("UI build page ({TASKS} tasks)");
     let poll_row = format!("UI build state poll, 304 ({TASKS} tasks)");
-    if !opts.wants(&page_row) && !opts.wants(&poll_row) {
+    if !opts.wants(&page_row_name) && !opts.wants(&poll_row) {
         return;
     }
     let Some((cookie, slug)) = ui_session(target).await else {
@@ -170,18 +183,15 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
         }
         .unwrap_or_default()
     };
-    if opts.wants(&page_row) {
+    if opts.wants(&page_row_name) {
         rows.push(
-            drive(
-                &page_row,
+            page_row(
+                &page_row_name,
                 target,
                 cookie.clone(),
                 opts.clients,
                 opts.seconds,
-                move |conn, _, _| {
-                    let page = page.clone();
-                    Box::pin(async move { (1, ok(&conn.call(Method::GET, &page, None).await)) })
-                },
+                page,
             )
             .await,
         );
@@ -207,4 +217,59 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
             .await,
         );
     }
+}
+
+/// Builds and tasks per build of the builds list row.
+const LIST_BUILDS: usize = 50;
+const LIST_TASKS: usize = 500;
+
+pub fn list_row_name() -> String {
+    format!("UI builds list page (first 20 of {LIST_BUILDS} builds of {LIST_TASKS} tasks)")
+}
+
+/// The builds list (P4) over `LIST_BUILDS` fresh v1 builds of `LIST_TASKS` tasks each,
+/// seeded through the v1 API on 8 connections; the first page shows the newest 20, each
+/// with its task counts.
+pub async fn list_rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
+    let name = list_row_name();
+    if !opts.wants(&name) {
+        return;
+    }
+    let Some((cookie, slug)) = ui_session(target).await else {
+        return;
+    };
+    let seeding = Instant::now();
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut seeders = Vec::new();
+    for w in 0..8 {
+        let (addr, headers, run) = (target.addr, target.key_headers(), run.clone());
+        seeders.push(tokio::spawn(async move {
+            let mut sdk = Conn::open(addr, headers).await;
+            for b in (w..LIST_BUILDS).step_by(8) {
+                let build = new_build(&mut sdk, None).await;
+                let id = |i: usize| format!("list-{run}-{b}-{i}");
+                for i in 0..LIST_TASKS {
+                    let deps: Vec<String> = parent(i).map(id).into_iter().collect();
+                    let body = json!({"task_id": id(i), "task_name": format!("Task{}", i % 7),
+                        "task_namespace": "bench", "task_data": {"i": i}, "dependency_task_ids": deps});
+                    let _ = sdk
+                        .call(
+                            Method::POST,
+                            &format!("/api/v1/builds/{build}/tasks"),
+                            Some(&body),
+                        )
+                        .await;
+                }
+            }
+        }));
+    }
+    for s in seeders {
+        s.await.expect("seeding the builds list row");
+    }
+    println!(
+        "seeded {LIST_BUILDS} builds of {LIST_TASKS} tasks in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+    let page = format!("/ws/{slug}/env/local/builds");
+    rows.push(page_row(&name, target, cookie, opts.clients, opts.seconds, page).await);
 }

@@ -8,6 +8,7 @@
 
 mod api_call;
 mod assets;
+mod counts_cache;
 pub mod dag_layout;
 mod dag_svg;
 mod layout;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use crate::store::ReadSnapshot;
 use uuid::Uuid;
 
+use super::counts_cache::{Counts, CountsCache};
+
 use crate::store::identity;
 use crate::store::tasks;
 use crate::store::v2::reads as v2reads;
@@ -36,8 +38,8 @@ pub struct BuildView {
     pub set_by: Option<String>,
     /// "Started by": the user's email, or None for API keys.
     pub user_email: Option<String>,
-    /// Task counts by status.
-    pub counts: BTreeMap<String, u64>,
+    /// Task counts by status (from [`CountsCache`]).
+    pub counts: Counts,
     /// Newest-first order: v1 by creation, v2 by last activity.
     sort_at: i64,
 }
@@ -55,20 +57,43 @@ fn email_of(tx: &ReadSnapshot, user: Option<Uuid>) -> Result<Option<String>, Sto
     })
 }
 
-/// A v1 build's view; task counts come from its members' global states (D18).
+/// A v1 build's task counts: its members' global states (D18).
+fn v1_counts(tx: &ReadSnapshot, env: Uuid, build: Uuid) -> Result<Counts, StoreError> {
+    let mut counts = Counts::new();
+    if let Some(members) = tasks::build_tasks(tx, env, build)? {
+        for (_, st) in &members {
+            *counts.entry(st.global.status.as_str()).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// A v2 build's task counts: its active plan's member counts.
+fn v2_counts(
+    s: &Snapshot,
+    env: Uuid,
+    row: &crate::store::v2::schema::BuildRow,
+) -> Result<Counts, StoreError> {
+    let mut counts = Counts::new();
+    if let Some(plan) = row.active_plan {
+        if let Some(d) = v2reads::plan_detail(s, env.as_u128(), plan)? {
+            counts.extend(d.member_counts.into_iter().filter(|(_, v)| *v > 0));
+        }
+    }
+    Ok(counts)
+}
+
+/// A v1 build's view; task counts come from its members' global states (D18), through
+/// the counts cache.
 pub fn v1_view(
     tx: &ReadSnapshot,
+    cache: &CountsCache,
     env: Uuid,
     row: &tasks::BuildRow,
 ) -> Result<BuildView, StoreError> {
-    let mut counts = BTreeMap::new();
-    if let Some(members) = tasks::build_tasks(tx, env, row.id)? {
-        for (_, st) in &members {
-            *counts
-                .entry(st.global.status.as_str().to_owned())
-                .or_insert(0) += 1;
-        }
-    }
+    let counts = cache.counts(tx, env.as_u128(), row.id.as_u128(), || {
+        v1_counts(tx, env, row.id)
+    })?;
     let set_by = match row.state.triggered_by_user_id.as_deref() {
         Some(ext) => identity::user_by_external(tx, ext)?.map(|u| u.email),
         None => None,
@@ -90,24 +115,17 @@ pub fn v1_view(
     })
 }
 
-/// A v2 build's view; task counts are its active plan's member counts.
+/// A v2 build's view; task counts are its active plan's member counts, through the
+/// counts cache.
 pub fn v2_view(
     tx: &ReadSnapshot,
     s: &Snapshot,
+    cache: &CountsCache,
     env: Uuid,
     id: u128,
     row: &crate::store::v2::schema::BuildRow,
 ) -> Result<BuildView, StoreError> {
-    let mut counts = BTreeMap::new();
-    if let Some(plan) = row.active_plan {
-        if let Some(d) = v2reads::plan_detail(s, env.as_u128(), plan)? {
-            for (k, v) in d.member_counts {
-                if v > 0 {
-                    counts.insert(k.to_owned(), v);
-                }
-            }
-        }
-    }
+    let counts = cache.counts(tx, env.as_u128(), id, || v2_counts(s, env, row))?;
     Ok(BuildView {
         protocol: Protocol::V2,
         id: Uuid::from_u128(id),
@@ -255,14 +273,19 @@ pub fn build_heads(
     })
 }
 
-/// The views of a page of heads (reads each build's tasks for its counts).
-pub fn views(tx: &ReadSnapshot, env: Uuid, heads: &[Head]) -> Result<Vec<BuildView>, StoreError> {
+/// The views of a page of heads (each build's counts from the cache, or its tasks).
+pub fn views(
+    tx: &ReadSnapshot,
+    cache: &CountsCache,
+    env: Uuid,
+    heads: &[Head],
+) -> Result<Vec<BuildView>, StoreError> {
     let s = Snapshot::new(tx);
     let mut out = Vec::with_capacity(heads.len());
     for head in heads {
         out.push(match head {
-            Head::V1(r) => v1_view(tx, env, r)?,
-            Head::V2(id, r) => v2_view(tx, &s, env, *id, r)?,
+            Head::V1(r) => v1_view(tx, cache, env, r)?,
+            Head::V2(id, r) => v2_view(tx, &s, cache, env, *id, r)?,
         });
     }
     debug_assert!(out.windows(2).all(|w| w[0].sort_at >= w[1].sort_at));
@@ -279,13 +302,18 @@ pub fn build_exists(tx: &ReadSnapshot, env: Uuid, id: Uuid) -> Result<bool, Stor
 }
 
 /// Finds a build of either protocol.
-pub fn build_view(tx: &ReadSnapshot, env: Uuid, id: Uuid) -> Result<Option<BuildView>, StoreError> {
+pub fn build_view(
+    tx: &ReadSnapshot,
+    cache: &CountsCache,
+    env: Uuid,
+    id: Uuid,
+) -> Result<Option<BuildView>, StoreError> {
     if let Some(row) = tasks::build(tx, env, id)? {
-        return Ok(Some(v1_view(tx, env, &row)?));
+        return Ok(Some(v1_view(tx, cache, env, &row)?));
     }
     let s = Snapshot::new(tx);
     match crate::store::v2::build(&s, env.as_u128(), id.as_u128())? {
-        Some(row) => Ok(Some(v2_view(tx, &s, env, id.as_u128(), &row)?)),
+        Some(row) => Ok(Some(v2_view(tx, &s, cache, env, id.as_u128(), &row)?)),
         None => Ok(None),
     }
 }

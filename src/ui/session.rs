@@ -23,12 +23,14 @@ pub const COOKIE_NAME: &str = "sd_session";
 pub const INVITES_NOTICE_COOKIE: &str = "sd_invites_notice";
 
 /// Per-process UI state: the CSRF key, the key that signs OIDC sign-in cookies, the
-/// sign-ins already completed, and the embedded static files.
+/// sign-ins already completed, the embedded static files, and the builds' task counts
+/// (stamped with their change counters).
 pub struct UiState {
     csrf_key: hmac::Key,
     login_key: hmac::Key,
     pub(super) used_logins: super::pages::oidc_login::UsedLogins,
     pub assets: super::assets::Assets,
+    pub(super) counts: std::sync::Arc<super::counts_cache::CountsCache>,
 }
 
 impl UiState {
@@ -45,6 +47,7 @@ impl UiState {
             login_key: key(),
             used_logins: Default::default(),
             assets: super::assets::Assets::new(),
+            counts: Default::default(),
         }
     }
 }

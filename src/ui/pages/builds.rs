@@ -86,11 +86,12 @@ pub async fn page(
     }
     let offset = (st.page - 1) * PAGE_SIZE;
     let filter = st.filter.clone();
+    let cache = state.ui.counts.clone();
     let (page, rows, strip) = state
         .store
         .read(move |tx| -> Result<_, UiError> {
             let page = reads::build_heads(tx, env_id, &filter, (offset, PAGE_SIZE), true)?;
-            let rows = reads::views(tx, env_id, &page.heads)?;
+            let rows = reads::views(tx, &cache, env_id, &page.heads)?;
             // The strip: the latest builds, on the first page of the unfiltered list.
             let strip = if offset == 0 && filter.is_empty() {
                 let latest = reads::build_heads(tx, env_id, &filter, (0, STRIP), false)?;

@@ -200,6 +200,114 @@ async fn polls_answer_304_until_their_build_changes_even_through_another_build()
     assert_eq!(json_of(&after)["counts"]["running"], 1);
 }
 
+/// The "Tasks" cell of a build's row in a builds list page, tags stripped.
+fn progress(html: &str, build: &str) -> String {
+    let row = between(html, &format!("<tr data-build=\"{build}\""), "</tr>");
+    let cell = between(row, "<td class=\"progress\">", "</td>");
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in cell["<td class=\"progress\">".len()..].chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The list's per-build counts come from a cache stamped with the change counters
+/// (`ui::counts_cache`): each change below comes after a page load that warmed it.
+#[tokio::test]
+async fn builds_list_counts_follow_every_change_with_the_cache_warm() {
+    let f = Fixture::start().await;
+    let b = Browser::admin(&f).await;
+    let base = b.home_env().await;
+    let sdk = f.sdk();
+    let list = format!("{base}/builds");
+    let cell = |build: String| {
+        let (b, list) = (&b, &list);
+        async move { progress(&text(&b.get(list).await), &build) }
+    };
+    let (build1, [a, bb, _c, d]) = seed_dag(&sdk).await;
+    let build2 = new_build_id(&sdk).await;
+    register(&sdk, &build2, &reg(&a, "A", &[])).await;
+    assert_eq!(cell(build1.clone()).await, "0/4 ✓");
+    assert_eq!(cell(build1.clone()).await, "0/4 ✓", "a second load (a hit)");
+
+    // A task event in the build.
+    task_event(&sdk, &build1, &d, "start").await;
+    task_event(&sdk, &build1, &d, "complete").await;
+    assert_eq!(cell(build1.clone()).await, "1/4 ✓");
+
+    // A's global status changes through build2 (D18): build1 shows it too.
+    assert_eq!(cell(build2.clone()).await, "0/1 ✓");
+    task_event(&sdk, &build2, &a, "start").await;
+    task_event(&sdk, &build2, &a, "complete").await;
+    let page = text(&b.get(&list).await);
+    assert_eq!(progress(&page, &build1), "2/4 ✓");
+    assert_eq!(progress(&page, &build2), "1/1 ✓");
+
+    // A failure in the build.
+    task_event(&sdk, &build1, &bb, "start").await;
+    task_event(&sdk, &build1, &bb, "fail").await;
+    assert_eq!(cell(build1.clone()).await, "2/4 ✓ · 1 ✕");
+
+    // An admin's status override: the build's status moves, its counts stay right.
+    let csrf = super::csrf_of(&text(&b.get(&format!("{base}/builds/{build1}")).await));
+    let r = b
+        .post_form(
+            &format!("{base}/builds/{build1}/override"),
+            &csrf,
+            &[("status", "cancelled")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let page = text(&b.get(&list).await);
+    let row = between(&page, &format!("<tr data-build=\"{build1}\""), "</tr>");
+    assert!(row.contains("cancelled") && row.contains("set by"), "{row}");
+    assert_eq!(progress(&page, &build1), "2/4 ✓ · 1 ✕");
+    // ... and a task event after it still shows.
+    task_event(&sdk, &build1, &bb, "start").await;
+    task_event(&sdk, &build1, &bb, "complete").await;
+    assert_eq!(cell(build1.clone()).await, "3/4 ✓");
+
+    // A v2 member completing.
+    let api = crate::v2::Api::of(&f);
+    let flow = api.chain().await;
+    assert_eq!(cell(flow.build.clone()).await, "0/2 ✓");
+    api.run(&flow.plan, "u").await;
+    assert_eq!(cell(flow.build.clone()).await, "1/2 ✓");
+    let exec = api.claim(&flow.plan, "r", None).await;
+    api.fail(&flow.plan, "r", &exec).await.expect(200);
+    assert_eq!(cell(flow.build.clone()).await, "1/2 ✓ · 1 ✕");
+}
+
+/// A task in more builds than `store::changes::FANOUT` moves the environment-wide
+/// generation instead of each build's counter; the cached counts follow that too.
+#[tokio::test]
+async fn builds_list_counts_follow_a_task_shared_by_many_builds() {
+    let f = Fixture::start().await;
+    let b = Browser::admin(&f).await;
+    let base = b.home_env().await;
+    let sdk = f.sdk();
+    let shared = hash("shared");
+    let first = new_build_id(&sdk).await;
+    register(&sdk, &first, &reg(&shared, "S", &[])).await;
+    let mut last = first.clone();
+    for _ in 0..70 {
+        last = new_build_id(&sdk).await;
+        register(&sdk, &last, &reg(&shared, "S", &[])).await;
+    }
+    // `first` is far down the list: its id filters the list down to its row.
+    let url = format!("{base}/builds?q={first}");
+    assert_eq!(progress(&text(&b.get(&url).await), &first), "0/1 ✓");
+    task_event(&sdk, &last, &shared, "start").await;
+    task_event(&sdk, &last, &shared, "complete").await;
+    assert_eq!(progress(&text(&b.get(&url).await), &first), "1/1 ✓");
+}
+
 #[tokio::test]
 async fn task_page_lists_dependencies_both_ways_for_both_protocols() {
     let f = Fixture::start().await;
