@@ -129,6 +129,26 @@ pub async fn explorer_rows(target: &Target, opts: &Options, seeded: usize, rows:
     }
 }
 
+/// A new v1 build of `tasks` tasks (ids `<prefix>-<i>`) in a binary tree of
+/// dependencies, registered one by one; returns its id.
+async fn tree_build(sdk: &mut Conn, prefix: &str, tasks: usize) -> String {
+    let build = new_build(sdk, None).await;
+    let id = |i: usize| format!("{prefix}-{i}");
+    for i in 0..tasks {
+        let deps: Vec<String> = parent(i).map(id).into_iter().collect();
+        let body = json!({"task_id": id(i), "task_name": format!("Task{}", i % 7),
+            "task_namespace": "bench", "task_data": {"i": i}, "dependency_task_ids": deps});
+        let _ = sdk
+            .call(
+                Method::POST,
+                &format!("/api/v1/builds/{build}/tasks"),
+                Some(&body),
+            )
+            .await;
+    }
+    build
+}
+
 /// A row of signed-in reads of one page, `clients` at a time.
 async fn page_row(
     name: &str,
@@ -154,23 +174,9 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
     let Some((cookie, slug)) = ui_session(target).await else {
         return;
     };
-    // Seed one build of TASKS tasks (a binary tree of dependencies).
     let mut sdk = Conn::open(target.addr, target.key_headers()).await;
-    let build = new_build(&mut sdk, None).await;
     let run = uuid::Uuid::now_v7().simple().to_string();
-    let id = |i: usize| format!("ui-{run}-{i}");
-    for i in 0..TASKS {
-        let deps: Vec<String> = parent(i).map(id).into_iter().collect();
-        let body = json!({"task_id": id(i), "task_name": format!("Task{}", i % 7),
-            "task_namespace": "bench", "task_data": {"i": i}, "dependency_task_ids": deps});
-        let _ = sdk
-            .call(
-                Method::POST,
-                &format!("/api/v1/builds/{build}/tasks"),
-                Some(&body),
-            )
-            .await;
-    }
+    let build = tree_build(&mut sdk, &format!("ui-{run}"), TASKS).await;
     let page = format!("/ws/{slug}/env/local/builds/{build}?draw=all");
     let state = format!("/ws/{slug}/env/local/builds/{build}/state");
     let etag = {
@@ -246,20 +252,7 @@ pub async fn list_rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
         seeders.push(tokio::spawn(async move {
             let mut sdk = Conn::open(addr, headers).await;
             for b in (w..LIST_BUILDS).step_by(8) {
-                let build = new_build(&mut sdk, None).await;
-                let id = |i: usize| format!("list-{run}-{b}-{i}");
-                for i in 0..LIST_TASKS {
-                    let deps: Vec<String> = parent(i).map(id).into_iter().collect();
-                    let body = json!({"task_id": id(i), "task_name": format!("Task{}", i % 7),
-                        "task_namespace": "bench", "task_data": {"i": i}, "dependency_task_ids": deps});
-                    let _ = sdk
-                        .call(
-                            Method::POST,
-                            &format!("/api/v1/builds/{build}/tasks"),
-                            Some(&body),
-                        )
-                        .await;
-                }
+                tree_build(&mut sdk, &format!("list-{run}-{b}"), LIST_TASKS).await;
             }
         }));
     }
