@@ -38,16 +38,8 @@ pub struct BuildView {
     pub set_by: Option<String>,
     /// "Started by": the user's email, or None for API keys.
     pub user_email: Option<String>,
-    /// Task counts by status (from [`CountsCache`]).
-    pub counts: Counts,
     /// Newest-first order: v1 by creation, v2 by last activity.
     sort_at: i64,
-}
-
-impl BuildView {
-    pub fn total_tasks(&self) -> u64 {
-        self.counts.values().sum()
-    }
 }
 
 fn email_of(tx: &ReadSnapshot, user: Option<Uuid>) -> Result<Option<String>, StoreError> {
@@ -83,17 +75,8 @@ fn v2_counts(
     Ok(counts)
 }
 
-/// A v1 build's view; task counts come from its members' global states (D18), through
-/// the counts cache.
-pub fn v1_view(
-    tx: &ReadSnapshot,
-    cache: &CountsCache,
-    env: Uuid,
-    row: &tasks::BuildRow,
-) -> Result<BuildView, StoreError> {
-    let counts = cache.counts(tx, env.as_u128(), row.id.as_u128(), || {
-        v1_counts(tx, env, row.id)
-    })?;
+/// A v1 build's view.
+pub fn v1_view(tx: &ReadSnapshot, row: &tasks::BuildRow) -> Result<BuildView, StoreError> {
     let set_by = match row.state.triggered_by_user_id.as_deref() {
         Some(ext) => identity::user_by_external(tx, ext)?.map(|u| u.email),
         None => None,
@@ -110,22 +93,16 @@ pub fn v1_view(
         completed_at: row.state.completed_at,
         set_by,
         user_email: email_of(tx, row.user_id)?,
-        counts,
         sort_at: row.created_at,
     })
 }
 
-/// A v2 build's view; task counts are its active plan's member counts, through the
-/// counts cache.
+/// A v2 build's view.
 pub fn v2_view(
     tx: &ReadSnapshot,
-    s: &Snapshot,
-    cache: &CountsCache,
-    env: Uuid,
     id: u128,
     row: &crate::store::v2::schema::BuildRow,
 ) -> Result<BuildView, StoreError> {
-    let counts = cache.counts(tx, env.as_u128(), id, || v2_counts(s, env, row))?;
     Ok(BuildView {
         protocol: Protocol::V2,
         id: Uuid::from_u128(id),
@@ -138,7 +115,6 @@ pub fn v2_view(
         completed_at: row.completed_at,
         set_by: None,
         user_email: email_of(tx, row.user_id.map(Uuid::from_u128))?,
-        counts,
         sort_at: row.last_active_at,
     })
 }
@@ -273,22 +249,31 @@ pub fn build_heads(
     })
 }
 
-/// The views of a page of heads (each build's counts from the cache, or its tasks).
+/// The views of a page of heads, each with its task counts by status (from the cache,
+/// else from its tasks: v1 its members' global states, D18; v2 its active plan's
+/// member counts). Only the builds list shows counts.
 pub fn views(
     tx: &ReadSnapshot,
     cache: &CountsCache,
     env: Uuid,
     heads: &[Head],
-) -> Result<Vec<BuildView>, StoreError> {
+) -> Result<Vec<(BuildView, Counts)>, StoreError> {
     let s = Snapshot::new(tx);
     let mut out = Vec::with_capacity(heads.len());
     for head in heads {
         out.push(match head {
-            Head::V1(r) => v1_view(tx, cache, env, r)?,
-            Head::V2(id, r) => v2_view(tx, &s, cache, env, *id, r)?,
+            Head::V1(r) => {
+                let id = r.id.as_u128();
+                let counts = cache.counts(tx, env.as_u128(), id, || v1_counts(tx, env, r.id))?;
+                (v1_view(tx, r)?, counts)
+            }
+            Head::V2(id, r) => {
+                let counts = cache.counts(tx, env.as_u128(), *id, || v2_counts(&s, env, r))?;
+                (v2_view(tx, *id, r)?, counts)
+            }
         });
     }
-    debug_assert!(out.windows(2).all(|w| w[0].sort_at >= w[1].sort_at));
+    debug_assert!(out.windows(2).all(|w| w[0].0.sort_at >= w[1].0.sort_at));
     Ok(out)
 }
 
@@ -302,18 +287,13 @@ pub fn build_exists(tx: &ReadSnapshot, env: Uuid, id: Uuid) -> Result<bool, Stor
 }
 
 /// Finds a build of either protocol.
-pub fn build_view(
-    tx: &ReadSnapshot,
-    cache: &CountsCache,
-    env: Uuid,
-    id: Uuid,
-) -> Result<Option<BuildView>, StoreError> {
+pub fn build_view(tx: &ReadSnapshot, env: Uuid, id: Uuid) -> Result<Option<BuildView>, StoreError> {
     if let Some(row) = tasks::build(tx, env, id)? {
-        return Ok(Some(v1_view(tx, cache, env, &row)?));
+        return Ok(Some(v1_view(tx, &row)?));
     }
     let s = Snapshot::new(tx);
     match crate::store::v2::build(&s, env.as_u128(), id.as_u128())? {
-        Some(row) => Ok(Some(v2_view(tx, &s, cache, env, id.as_u128(), &row)?)),
+        Some(row) => Ok(Some(v2_view(tx, id.as_u128(), &row)?)),
         None => Ok(None),
     }
 }

@@ -52,11 +52,10 @@ struct V2Extras {
 }
 
 async fn load(state: &AppState, env: Uuid, build: Uuid) -> Result<BuildData, UiError> {
-    let cache = state.ui.counts.clone();
     state
         .store
         .read(move |tx| -> Result<BuildData, UiError> {
-            let view = reads::build_view(tx, &cache, env, build)?.ok_or(UiError::NotFound)?;
+            let view = reads::build_view(tx, env, build)?.ok_or(UiError::NotFound)?;
             match view.protocol {
                 Protocol::V1 => {
                     let graph = reads::v1_graph(tx, env, build)?.ok_or(UiError::NotFound)?;
@@ -419,7 +418,6 @@ pub async fn state(
     let path = scope::resolve_build(state, who, ws, env, raw_build).await?;
     let (env_id, build) = (path.env, path.build);
     let sent = sent_etags(rq);
-    let cache = state.ui.counts.clone();
     let polled = state
         .store
         .read(move |tx| -> Result<Polled, UiError> {
@@ -431,7 +429,7 @@ pub async fn state(
             if etag_listed(sent.as_deref(), &etag) {
                 return Ok(Polled::Same(etag));
             }
-            let view = reads::build_view(tx, &cache, env_id, build)?.ok_or(UiError::NotFound)?;
+            let view = reads::build_view(tx, env_id, build)?.ok_or(UiError::NotFound)?;
             let graph = match view.protocol {
                 Protocol::V1 => reads::v1_graph(tx, env_id, build)?,
                 Protocol::V2 => reads::v2_graph(&Snapshot::new(tx), env_id, build)?,

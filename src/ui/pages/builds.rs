@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::http::response::HttpResponse;
 use crate::http::AppState;
 use crate::store::changes;
+use crate::ui::counts_cache::Counts;
 use crate::ui::layout::{self, Nav};
 use crate::ui::listing::{self, pager};
 use crate::ui::reads::{self, BuildFilter, BuildView, Head, HeadPage, Protocol};
@@ -139,7 +140,7 @@ pub async fn page(
                         th { "Tasks" } th { "Started" } th { "Duration" } th { "Started by" }
                     } }
                     tbody {
-                        @for b in &rows { (build_row(&base, b)) }
+                        @for (b, counts) in &rows { (build_row(&base, b, counts)) }
                     }
                 }
             }
@@ -200,9 +201,10 @@ fn history_strip(base: &str, builds: &[Head]) -> Markup {
     }
 }
 
-fn build_row(base: &str, b: &BuildView) -> Markup {
-    let done = b.counts.get("completed").copied().unwrap_or(0);
-    let failed = b.counts.get("failed").copied().unwrap_or(0);
+fn build_row(base: &str, b: &BuildView, counts: &Counts) -> Markup {
+    let done = counts.get("completed").copied().unwrap_or(0);
+    let failed = counts.get("failed").copied().unwrap_or(0);
+    let total: u64 = counts.values().sum();
     html! {
         tr data-build=(b.id) {
             td {
@@ -216,8 +218,8 @@ fn build_row(base: &str, b: &BuildView) -> Markup {
             td.desc { (b.description.as_deref().unwrap_or("")) }
             td { @if let Some(c) = &b.commit { code { (c.chars().take(7).collect::<String>()) } } }
             td.progress {
-                @if b.total_tasks() > 0 {
-                    (done) "/" (b.total_tasks()) " ✓"
+                @if total > 0 {
+                    (done) "/" (total) " ✓"
                     @if failed > 0 { " · " span.fail { (failed) " ✕" } }
                 } @else { span.muted { "—" } }
             }
