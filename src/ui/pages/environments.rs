@@ -7,9 +7,10 @@ use http::StatusCode;
 use maud::html;
 use serde_json::{json, Value};
 
-use super::settings::{self, confirmed, done_notice, frame, refused, Notice, Section};
+use super::settings::{
+    self, confirmed, done_notice, frame, refused, slug_or_from, Notice, Section,
+};
 use crate::api::MAX_ENVIRONMENTS_PER_WORKSPACE;
-use crate::domain::slug::slug_from_name;
 use crate::http::request::Query;
 use crate::http::response::HttpResponse;
 use crate::http::router::{Endpoint, SettingsPage};
@@ -30,15 +31,6 @@ fn lock_limit(form: &Query) -> Value {
             .parse::<u64>()
             .map(Value::from)
             .unwrap_or_else(|_| json!(t)),
-    }
-}
-
-/// The slug field, or when it is empty the slug made from the name field
-/// (`domain::slug::slug_from_name`); empty when the name gives none (the API's 422).
-pub fn slug_or_from(form: &Query, slug: &str, name: &str) -> String {
-    match form.get(slug).map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => s.to_owned(),
-        None => slug_from_name(form.get(name).unwrap_or("")).unwrap_or_default(),
     }
 }
 
@@ -295,7 +287,8 @@ pub async fn act(
             Endpoint::CreateEnvironment { ws },
             Some(json!({
                 "name": form.get("name").unwrap_or("").trim(),
-                "slug": slug_or_from(form, "slug", "name"),
+                // None only when the name gives none either: the API's 422 then.
+                "slug": slug_or_from(form, "slug", "name").unwrap_or_default(),
                 "description": text_field(form, "description"),
                 "max_concurrent_locks": lock_limit(form),
             })),

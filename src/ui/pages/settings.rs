@@ -11,6 +11,7 @@ use maud::{html, Markup};
 use serde_json::json;
 
 use crate::domain::roles::Role;
+use crate::domain::slug::slug_from_name;
 use crate::http::request::Query;
 use crate::http::response::{ApiError, HttpResponse};
 use crate::http::router::{Endpoint, SettingsAction, SettingsPage};
@@ -402,6 +403,15 @@ pub fn done_notice(rq: &UiReq) -> Notice {
         _ => return None,
     };
     Some(("ok", text.to_owned()))
+}
+
+/// A create form's slug field, or when it is empty the slug made from its name field
+/// (`domain::slug::slug_from_name`); `None` when neither gives one.
+pub fn slug_or_from(form: &Query, slug: &str, name: &str) -> Option<String> {
+    let field = |f: &str| form.get(f).map(str::trim).filter(|s| !s.is_empty());
+    field(slug)
+        .map(str::to_owned)
+        .or_else(|| field(name).and_then(slug_from_name))
 }
 
 /// A typed confirmation: the form's `confirm` field must equal `expected`.

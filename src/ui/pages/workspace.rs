@@ -5,12 +5,12 @@ use http::StatusCode;
 use maud::html;
 use serde_json::json;
 
-use super::environments::slug_or_from;
-use super::settings::{self, confirmed, done_notice, frame, refused, Notice, Section};
+use super::settings::{
+    self, confirmed, done_notice, frame, refused, slug_or_from, Notice, Section,
+};
 use crate::api::MAX_WORKSPACES_PER_USER;
 use crate::auth::Caller;
 use crate::domain::roles::Role;
-use crate::domain::slug::slug_from_name;
 use crate::http::request::Query;
 use crate::http::response::HttpResponse;
 use crate::http::router::{Endpoint, SettingsPage};
@@ -229,17 +229,13 @@ pub async fn create(
     form: Query,
 ) -> Result<HttpResponse, UiError> {
     let field = |name: &str| form.get(name).map(str::trim).filter(|t| !t.is_empty());
-    // An empty environment slug is made from the environment's name; with neither, the
-    // API's defaults apply.
-    let env_slug = field("initial_environment_slug")
-        .map(str::to_owned)
-        .or_else(|| field("initial_environment_name").and_then(slug_from_name));
     let body = json!({
         "name": field("name").unwrap_or(""),
-        "slug": slug_or_from(&form, "slug", "name"),
+        "slug": slug_or_from(&form, "slug", "name").unwrap_or_default(),
         "description": field("description"),
         "initial_environment_name": field("initial_environment_name"),
-        "initial_environment_slug": env_slug,
+        // With neither slug nor name, the API's default environment.
+        "initial_environment_slug": slug_or_from(&form, "initial_environment_slug", "initial_environment_name"),
         "initial_target_root_name": field("initial_target_root_name"),
         "initial_target_root_uri": field("initial_target_root_uri"),
     });
