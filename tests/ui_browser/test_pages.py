@@ -171,6 +171,34 @@ def test_explorer_combobox_by_keyboard_then_click_to_filter(page):
     expect(page.locator(f'svg.dag a.hl g.node[data-task="{ids[0.1]}"]')).to_be_visible()
 
 
+def test_explorer_asset_column_shows_values_and_filters(page):
+    build = new_build("asset columns")
+    run = uuid.uuid4().hex[:12]
+    ids = {}
+    for i, acc in enumerate([0.93, 0.5]):
+        ids[acc] = uuid.uuid4().hex
+        register(build, ids[acc], f"Eval{i}", {"run": run})
+        status, _ = api("POST", f"/api/v1/builds/{build}/tasks/{ids[acc]}/assets",
+                        [{"type": "json", "name": "metrics", "body": {"acc": acc}}])
+        assert status == 201
+    open_home(page)
+    env = home_env(page)
+    page.goto(f"{BASE}{env}/tasks?filter=param.run%3A%3D%3A{run}")
+    rows = page.locator("table.explorer tbody tr")
+    expect(rows).to_have_count(2)
+    # The chooser offers the asset's keys; the column shows each task's value.
+    page.locator("details.columns summary").click()
+    page.get_by_role("checkbox", name="asset.metrics.acc").check()
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r".*cols=asset\.metrics\.acc.*"))
+    cell = page.locator(f'tr[data-task="{ids[0.93]}"] td.param-col a.cell-filter')
+    expect(cell).to_have_text("0.93")
+    both_widths(page, "explorer-asset-column")
+    cell.click()
+    page.wait_for_url(re.compile(r".*asset\.metrics\.acc%3A%3D%3A0\.93.*"))
+    expect(rows).to_have_count(1)
+
+
 def test_locks_countdown_decreases_and_released_locks_go(page):
     name = f"countdown-{uuid.uuid4().hex[:8]}"
     owner = str(uuid.uuid4())
