@@ -56,6 +56,8 @@ pub struct AppState {
     key_stamps: Mutex<HashMap<Uuid, Instant>>,
     /// Requests by route and status, and their latency (`GET /metrics`).
     pub requests: metrics::RequestMetrics,
+    /// v2 frontiers by build, stamped with the build's change counter.
+    pub frontiers: Arc<crate::store::v2::reads::FrontierMemo>,
 }
 
 /// `last_used_at` is written at most this often per key.
@@ -99,6 +101,7 @@ impl AppState {
             trusted_proxies,
             key_stamps: Mutex::new(HashMap::new()),
             requests: Default::default(),
+            frontiers: Default::default(),
         }
     }
 

@@ -1,8 +1,8 @@
 //! Per-build change counters (ui.md §9 row 2): one `u64` per build that every write
-//! changing what the build page or the builds list shows increments, in the same
-//! transaction. The UI's polls (`…/builds/{id}/state`, `…/builds?state=1`) derive their
-//! ETag from these counters, so a poll that answers 304 reads two small rows instead of
-//! every task of the build.
+//! changing what the build page, the builds list or the v2 frontier shows increments,
+//! in the same transaction. The UI's polls (`…/builds/{id}/state`, `…/builds?state=1`)
+//! derive their ETag from these counters, so a poll that answers 304 reads two small
+//! rows instead of every task of the build.
 //!
 //! What bumps a build's counter:
 //! - v1: its creation and status transitions, every task event recorded in it, and any
@@ -10,8 +10,10 @@
 //!   is shared by every build it appeared in (D18), so a change made through build B2
 //!   bumps B1 as well. Those builds are the distinct builds of the task's events
 //!   (`TASK_EVENTS`; membership needs an event).
-//! - v2: every save of the build row or of one of its plans, every event appended to it,
-//!   and every save of a task that is a member of one of its plans (`TASK_PLANS`).
+//! - v2: every save of the build row, of one of its plans or of their member rows, every
+//!   event appended to it and execution saved under it, and every save of a task that is
+//!   a member of one of its plans (`TASK_PLANS`). The v2 frontier is kept under these
+//!   counters (`v2::reads::FrontierMemo`), so a write it reads must bump them.
 //!
 //! A task seen in more than [`FANOUT`] builds does not bump each of them: it bumps the
 //! environment-wide generation (the row at build id [`ENV_WIDE`]) instead, which every
@@ -25,6 +27,7 @@ use super::tables::Tables;
 use super::{Reader, StoreError};
 
 /// (env, build) → change counter; build [`ENV_WIDE`] is the environment-wide generation.
+/// A v2 plan's id keys the counter of its member rows ([`bump_members`]).
 pub const BUILD_CHANGES: TableDefinition<(u128, u128), u64> = TableDefinition::new("build_changes");
 
 /// The row of the environment-wide generation (no build id is 0: v1 ids are UUIDv7,
@@ -42,6 +45,13 @@ pub(crate) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// Counts one change of `build`.
 pub(crate) fn bump(t: &Tables, env: u128, build: u128) -> Result<(), StoreError> {
     t.add_build_change(env, build)
+}
+
+/// Counts one change of a v2 plan's member rows. The counter shares the table with the
+/// builds' (a plan id is never a build id; if a client chose one that is, the two would
+/// share a counter and only invalidate more often).
+pub(crate) fn bump_members(t: &Tables, env: u128, plan: u128) -> Result<(), StoreError> {
+    t.add_build_change(env, plan)
 }
 
 /// Counts one change of every build in `builds`, or of the whole environment when

@@ -15,6 +15,7 @@ pub mod locks;
 pub mod redo;
 mod schema;
 pub mod search;
+pub mod stamped_cache;
 pub mod tables;
 pub mod tasks;
 pub mod v2;

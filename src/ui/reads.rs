@@ -264,11 +264,13 @@ pub fn views(
         out.push(match head {
             Head::V1(r) => {
                 let id = r.id.as_u128();
-                let counts = cache.counts(tx, env.as_u128(), id, || v1_counts(tx, env, r.id))?;
+                let counts =
+                    cache.get_or_compute(tx, env.as_u128(), id, || v1_counts(tx, env, r.id))?;
                 (v1_view(tx, r)?, counts)
             }
             Head::V2(id, r) => {
-                let counts = cache.counts(tx, env.as_u128(), *id, || v2_counts(&s, env, r))?;
+                let counts =
+                    cache.get_or_compute(tx, env.as_u128(), *id, || v2_counts(&s, env, r))?;
                 (v2_view(tx, *id, r)?, counts)
             }
         });

@@ -1,6 +1,8 @@
 //! Plans (`v2-registry.md` §5.3): create, member chunks, seal, reads, and the build
 //! frontier with its closure step (§6.4).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -218,12 +220,15 @@ fn frontier_out<'a>(
     })
 }
 
-async fn read_frontier(state: &AppState, env: u128, id: u128) -> Result<Frontier, ApiError> {
+async fn read_frontier(state: &AppState, env: u128, id: u128) -> Result<Arc<Frontier>, ApiError> {
     let now = now();
+    let memo = state.frontiers.clone();
     state
         .store
-        .read_v2(move |s| -> Result<Frontier, ApiError> {
-            Ok(reads::frontier(s, env, id, now)?.ok_or_else(|| unknown_build(id))?)
+        .read(move |tx| -> Result<Arc<Frontier>, ApiError> {
+            Ok(memo
+                .read(tx, env, id, now)?
+                .ok_or_else(|| unknown_build(id))?)
         })
         .await
 }
@@ -252,7 +257,7 @@ pub async fn frontier(state: &AppState, rq: Req, raw_id: &str) -> ApiResult {
             closure = Some(ClosureOutcome {
                 admitted: 0,
                 build_failed: f.build.status == crate::domain::v2::BuildStatus::Failed,
-                conflicts: std::mem::take(&mut f.closure.conflicts),
+                conflicts: f.closure.conflicts.clone(),
             });
         }
     }

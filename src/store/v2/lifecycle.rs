@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::registration::{admit_closure, PlanGraph, Scope};
 use super::schema::*;
 use super::{
-    append_event, build, current_deployment, deployment, end_build, plan, put, save_build,
+    append_event, build, corrupt, current_deployment, deployment, end_build, plan, put, save_build,
     save_plan, task, Answer, Ending, NewEvent, V2Result,
 };
 use crate::domain::v2::rules::{self, Lease, Lifecycle, Wake};
@@ -118,13 +118,6 @@ pub fn create_deployment(
             .insert((env, row.code_id.as_str()), id)?;
     }
     Ok((id, row, true))
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt {
-        table: "v2",
-        why: format!("{what} names a missing row"),
-    }
 }
 
 fn last_generation(

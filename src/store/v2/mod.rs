@@ -324,10 +324,20 @@ pub(crate) fn save_plan(t: &Tables, env: u128, id: u128, row: &PlanRow) -> Resul
     super::changes::bump(t, env, row.build)
 }
 
+/// An index entry `what` that names a missing row.
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt {
+        table: "v2",
+        why: format!("{what} names a missing row"),
+    }
+}
+
+/// Writes a member row of `plan`, a plan of `build`: bumps the build's change counter
+/// and the plan's member counter.
 pub(crate) fn save_member(
     t: &Tables,
     env: u128,
-    plan: u128,
+    (build, plan): (u128, u128),
     task: &str,
     row: &MemberRow,
     new: bool,
@@ -336,16 +346,19 @@ pub(crate) fn save_member(
     if new {
         t.v2_task_plans()?.insert((env, task, plan), ())?;
     }
-    Ok(())
+    super::changes::bump(t, env, build)?;
+    super::changes::bump_members(t, env, plan)
 }
 
+/// Writes an execution; its build's frontier counts it (attempts, interruptions).
 pub(crate) fn save_execution(
     t: &Tables,
     env: u128,
     id: u128,
     row: &ExecutionRow,
 ) -> Result<(), StoreError> {
-    put(&mut *t.v2_executions()?, (env, id), row)
+    put(&mut *t.v2_executions()?, (env, id), row)?;
+    super::changes::bump(t, env, row.build)
 }
 
 /// Writes an instance. When its expansion or edges changed (`grown`), the member rows
@@ -377,7 +390,10 @@ pub(crate) fn save_instance(
         if m.instance == id {
             m.expanded = row.expanded_at.is_some();
             m.upstreams = row.upstreams.clone();
-            save_member(t, env, plan, task, &m, false)?;
+            let build = self::plan(t, env, plan)?
+                .ok_or_else(|| corrupt("a task's plan index"))?
+                .build;
+            save_member(t, env, (build, plan), task, &m, false)?;
         }
     }
     Ok(())

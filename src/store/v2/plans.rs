@@ -396,7 +396,7 @@ pub fn exclude(
             ExcludedReason::UpstreamExcluded
         });
         row.excluded_at = Some(now);
-        save_member(t, env, plan_id, id, &row, false)?;
+        save_member(t, env, (p.build, plan_id), id, &row, false)?;
         let mut e = NewEvent::task(EventType::TaskExcluded, now, id, plan_id, p.build);
         e.error_message = if i == 0 { message.clone() } else { None };
         e.metadata = Some(

@@ -4,7 +4,8 @@
 //! the frontier's closure check also runs in the writer (`plans::close`).
 
 use redb::ReadableTable;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::claims::live_holders;
 use super::lifecycle::reactive_builds;
@@ -15,7 +16,8 @@ use super::{
 };
 use crate::domain::v2::rules::{self, Place, Stall};
 use crate::domain::v2::{BuildStatus, DeploymentKind, TaskStatus};
-use crate::store::StoreError;
+use crate::store::stamped_cache::StampedCache;
+use crate::store::{ReadSnapshot, StoreError};
 
 /// A page of a list: rows, and the cursor of the next page.
 pub struct Page<T> {
@@ -163,42 +165,134 @@ pub struct Frontier {
     pub running: Vec<FrontierMember>,
     /// What the closure step would admit or find in conflict.
     pub closure: Closure,
+    /// The `now` the members were placed at, and the earliest expiry among their live
+    /// claims: only `live(now)` depends on the time, so the same rows place the same
+    /// way at any time in `[read_at, live_until)` (see [`Frontier::holds_at`]).
+    pub read_at: i64,
+    pub live_until: Option<i64>,
 }
 
-/// Task states read once per request: members first, then upstreams outside the plan.
-struct TaskCache<'s> {
-    s: &'s Snapshot<'s>,
-    env: u128,
-    rows: HashMap<&'s str, Option<TaskState>>,
-}
-
-impl<'s> TaskCache<'s> {
-    fn get(&mut self, id: &'s str) -> Result<Option<TaskState>, StoreError> {
-        if let Some(row) = self.rows.get(id) {
-            return Ok(*row);
-        }
-        let row = task_state(self.s, self.env, id)?;
-        self.rows.insert(id, row);
-        Ok(row)
+impl Frontier {
+    /// Whether this frontier, read at `read_at`, is what the same rows give at `now`.
+    pub fn holds_at(&self, now: i64) -> bool {
+        now >= self.read_at && self.live_until.is_none_or(|until| now < until)
     }
 }
 
-/// The frontier of a build's active plan (§6.4).
-pub fn frontier(
-    s: &Snapshot,
-    env: u128,
-    build_id: u128,
-    now: i64,
-) -> Result<Option<Frontier>, StoreError> {
-    let Some(b) = build(s, env, build_id)? else {
-        return Ok(None);
-    };
-    let Some((plan_id, p)) = b
-        .active_plan
-        .and_then(|id| plan(s, env, id).transpose().map(|r| r.map(|p| (id, p))))
-        .transpose()?
-    else {
-        return Ok(Some(Frontier {
+/// A plan's members as the frontier walks them: each member's upstreams resolved to
+/// member positions once, instead of by task id on every read.
+struct PlanShape {
+    graph: PlanGraph,
+    /// Per member, its upstreams: a member's position, or (outside the plan) its task id.
+    upstreams: Vec<Vec<Upstream>>,
+    /// Whether an edge leaves the plan: then the closure step may have work, and the
+    /// states beyond the edge are read by task id.
+    leaves_plan: bool,
+}
+
+enum Upstream {
+    Member(usize),
+    Outside(String),
+}
+
+impl PlanShape {
+    fn load(r: &impl Rows, env: u128, plan_id: u128) -> Result<PlanShape, StoreError> {
+        let graph = PlanGraph::load(r, env, plan_id)?;
+        let position: HashMap<&str, usize> = graph
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, (task_id, _))| (task_id.as_str(), i))
+            .collect();
+        let instances: HashSet<u128> = graph.members.iter().map(|(_, m)| m.instance).collect();
+        let mut leaves_plan = false;
+        let upstreams = graph
+            .members
+            .iter()
+            .map(|(_, m)| {
+                m.upstreams
+                    .iter()
+                    .map(|e| {
+                        leaves_plan |= !instances.contains(&e.instance);
+                        match position.get(e.task_id.as_str()) {
+                            Some(&i) => Upstream::Member(i),
+                            None => Upstream::Outside(e.task_id.clone()),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(PlanShape {
+            graph,
+            upstreams,
+            leaves_plan,
+        })
+    }
+}
+
+/// Frontiers by build, each valid while its build's change counter and the environment's
+/// generation stand (every write a frontier reads bumps them: the build, its plans,
+/// their members, the members' tasks, executions) and the clock is before its first
+/// live claim's expiry; and plan shapes by plan, valid while the plan's member rows are
+/// unchanged (`changes::bump_members`). A read after a task changed state walks the
+/// kept shape and reads only the members' states. Frontiers of plans with edges
+/// leaving them (closure work or conflicts) are not kept: the tasks beyond the edges
+/// are not the build's to stamp.
+pub struct FrontierMemo {
+    frontiers: StampedCache<Arc<Frontier>>,
+    shapes: StampedCache<Arc<PlanShape>>,
+}
+
+/// Frontiers and plan shapes kept: a 10 000-member plan's frontier is ~100 KB at most
+/// in practice, its shape a few MB.
+const FRONTIERS_KEPT: usize = 64;
+const SHAPES_KEPT: usize = 16;
+
+impl Default for FrontierMemo {
+    fn default() -> Self {
+        FrontierMemo {
+            frontiers: StampedCache::new(FRONTIERS_KEPT),
+            shapes: StampedCache::new(SHAPES_KEPT),
+        }
+    }
+}
+
+impl FrontierMemo {
+    /// The frontier of a build's active plan (§6.4) at `now` on `tx`: the kept one when
+    /// it still holds.
+    pub fn read(
+        &self,
+        tx: &ReadSnapshot,
+        env: u128,
+        build_id: u128,
+        now: i64,
+    ) -> Result<Option<Arc<Frontier>>, StoreError> {
+        let (stamp, kept) = self.frontiers.lookup(tx, env, build_id)?;
+        if let Some(f) = kept.filter(|f| f.holds_at(now)) {
+            return Ok(Some(f));
+        }
+        let Some(f) = self.frontier(tx, env, build_id, now)? else {
+            return Ok(None);
+        };
+        let f = Arc::new(f);
+        if f.closure.is_empty() {
+            self.frontiers.put(env, build_id, stamp, f.clone());
+        }
+        Ok(Some(f))
+    }
+
+    fn frontier(
+        &self,
+        tx: &ReadSnapshot,
+        env: u128,
+        build_id: u128,
+        now: i64,
+    ) -> Result<Option<Frontier>, StoreError> {
+        let s = &Snapshot::new(tx);
+        let Some(b) = build(s, env, build_id)? else {
+            return Ok(None);
+        };
+        let mut f = Frontier {
             build: b,
             plan: None,
             plan_complete: false,
@@ -206,63 +300,73 @@ pub fn frontier(
             discovery_jobs: Vec::new(),
             running: Vec::new(),
             closure: Closure::default(),
-        }));
-    };
-    let graph = PlanGraph::load(s, env, plan_id)?;
-    let closure = graph.closure(s, env)?;
-    let mut cache = TaskCache {
-        s,
-        env,
-        rows: HashMap::with_capacity(graph.members.len()),
-    };
-    let mut f = Frontier {
-        build: b,
-        plan: None,
-        plan_complete: p.sealed_at.is_some() && closure.admit.is_empty(),
-        runnable: Vec::new(),
-        discovery_jobs: Vec::new(),
-        running: Vec::new(),
-        closure,
-    };
-    for (task_id, m) in &graph.members {
-        if m.excluded_reason.is_some() {
-            continue;
-        }
-        let Some(row) = cache.get(task_id)? else {
-            continue;
+            read_at: now,
+            live_until: None,
         };
-        if row.status != TaskStatus::Completed {
-            f.plan_complete = false;
+        let Some((plan_id, p)) = f
+            .build
+            .active_plan
+            .and_then(|id| plan(s, env, id).transpose().map(|r| r.map(|p| (id, p))))
+            .transpose()?
+        else {
+            return Ok(Some(f));
+        };
+        let shape = self.shapes.get_or_compute(tx, env, plan_id, || {
+            PlanShape::load(s, env, plan_id).map(Arc::new)
+        })?;
+        if shape.leaves_plan {
+            f.closure = shape.graph.closure(s, env)?;
         }
-        let live = row.live(now);
-        let mut upstreams_done = true;
-        for e in &m.upstreams {
-            if cache
-                .get(&e.task_id)?
-                .is_none_or(|u| u.status != TaskStatus::Completed)
-            {
-                upstreams_done = false;
-                break;
+        f.plan_complete = p.sealed_at.is_some() && f.closure.admit.is_empty();
+        let members = &shape.graph.members;
+        let states = members
+            .iter()
+            .map(|(task_id, _)| task_state(s, env, task_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, (task_id, m)) in members.iter().enumerate() {
+            if m.excluded_reason.is_some() {
+                continue;
+            }
+            let Some(row) = states[i] else {
+                continue;
+            };
+            if row.status != TaskStatus::Completed {
+                f.plan_complete = false;
+            }
+            let live = row.live(now);
+            if let (true, Some(at)) = (live, row.claim_expires_at) {
+                f.live_until = Some(f.live_until.map_or(at, |until| until.min(at)));
+            }
+            let mut upstreams_done = true;
+            for u in &shape.upstreams[i] {
+                let state = match u {
+                    Upstream::Member(j) => states[*j],
+                    Upstream::Outside(id) => task_state(s, env, id)?,
+                };
+                if state.is_none_or(|u| u.status != TaskStatus::Completed) {
+                    upstreams_done = false;
+                    break;
+                }
+            }
+            let place = rules::place(row.status, live, m.expanded, upstreams_done);
+            if place == Place::Elsewhere {
+                continue;
+            }
+            let counts = place != Place::Discovery;
+            let mut item = frontier_member(s, env, build_id, task_id, m, &row, counts)?;
+            match place {
+                Place::Running => {
+                    item.restart_expected_by = row.preempted_at.and(row.claim_expires_at);
+                    f.running.push(item);
+                }
+                Place::Discovery => f.discovery_jobs.push(item),
+                Place::Runnable => f.runnable.push(item),
+                Place::Elsewhere => {}
             }
         }
-        let place = rules::place(row.status, live, m.expanded, upstreams_done);
-        if place == Place::Elsewhere {
-            continue;
-        }
-        let counts = place != Place::Discovery;
-        let mut item = frontier_member(s, env, build_id, task_id, m, &row, counts)?;
-        match place {
-            Place::Running => {
-                item.restart_expected_by = row.preempted_at.and(row.claim_expires_at);
-                f.running.push(item);
-            }
-            Place::Discovery => f.discovery_jobs.push(item),
-            Place::Runnable => f.runnable.push(item),
-            Place::Elsewhere => {}
-        }
+        f.plan = Some((plan_id, p));
+        Ok(Some(f))
     }
-    f.plan = Some((plan_id, p));
-    Ok(Some(f))
 }
 
 /// One member with its instance body and, if `counts`, its attempts in the build.

@@ -398,7 +398,7 @@ pub fn apply_chunk(
         if let Some(mut m) = member(t, env, scope.plan, task_id)? {
             if !m.is_root {
                 m.is_root = true;
-                save_member(t, env, scope.plan, task_id, &m, false)?;
+                save_member(t, env, (scope.build, scope.plan), task_id, &m, false)?;
             }
         }
     }
@@ -450,7 +450,7 @@ fn admit(
         expanded: edges.as_ref().is_some_and(|e| e.expanded_at.is_some()),
         upstreams: edges.map(|e| e.upstreams).unwrap_or_default(),
     };
-    save_member(t, env, scope.plan, &a.task_id, &row, true)?;
+    save_member(t, env, (scope.build, scope.plan), &a.task_id, &row, true)?;
     let kind = if new_task {
         EventType::TaskPending
     } else {

@@ -177,3 +177,101 @@ async fn skip_blocked_skips_what_a_failed_upstream_blocks() {
     // Skipped is actionable again once its upstreams complete; here u failed.
     assert_eq!(ids(&fr["runnable"]), vec![tid("free")], "{fr}");
 }
+
+/// The server keeps a build's frontier between reads (`reads::FrontierMemo`); each kind
+/// of write the frontier depends on, and the clock passing a live claim's expiry, must
+/// show on the next read. Every step reads twice: the second read is the kept one.
+#[tokio::test]
+async fn a_kept_frontier_follows_every_write_and_the_clock() {
+    let f = Fixture::start().await;
+    let api = Api::of(&f);
+    let fl = api
+        .flow(
+            &["r"],
+            &[
+                leaf("a"),
+                leaf("b"),
+                item("c", Some(&["a"])),
+                item("d", None),
+                item("r", Some(&["b", "d"])),
+            ],
+            false,
+        )
+        .await;
+    let p = &fl.plan;
+    let read = |want_runnable: &'static [&'static str],
+                want_running: &'static [&'static str],
+                want_discovery: &'static [&'static str],
+                step: &'static str| {
+        let api = &api;
+        let build = fl.build.clone();
+        async move {
+            for pass in ["first", "kept"] {
+                let fr = api.frontier(&build).await;
+                assert_eq!(
+                    ids(&fr["runnable"]),
+                    tids(want_runnable),
+                    "{step}, {pass}: {fr}"
+                );
+                assert_eq!(
+                    ids(&fr["running"]),
+                    tids(want_running),
+                    "{step}, {pass}: {fr}"
+                );
+                assert_eq!(
+                    ids(&fr["discovery_jobs"]),
+                    tids(want_discovery),
+                    "{step}, {pass}: {fr}"
+                );
+            }
+            api.frontier(&build).await
+        }
+    };
+    read(&["a", "b"], &[], &["d"], "registered").await;
+
+    // A claim (a task row), then the clock: a lapsed claim is runnable again.
+    let eb = api.claim(p, "b", Some(1)).await;
+    read(&["a"], &["b"], &["d"], "b claimed").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    read(&["a", "b"], &[], &["d"], "b's claim lapsed").await;
+
+    // Member rows only: an exclusion cascades from a to c.
+    let x = api
+        .act(p, "a", "exclude", &json!({"reason": "operator"}))
+        .await
+        .expect(200);
+    assert_eq!(x["excluded"], json!([tid("a"), tid("c")]), "{x}");
+    read(&["b"], &[], &["d"], "a excluded").await;
+
+    // d's instance gains its (empty) edges: its member row is rewritten.
+    api.members(p, &[leaf("d")]).await;
+    read(&["b", "d"], &[], &[], "d expanded").await;
+
+    // Executions: an interrupted attempt counts on the member.
+    let ed = api.claim(p, "d", Some(60)).await;
+    read(&["b"], &["d"], &[], "d claimed").await;
+    let body = json!({"execution_id": ed, "error_message": "sigterm"});
+    api.act(p, "d", "interrupt", &body).await.expect(200);
+    let fr = read(&["b", "d"], &[], &[], "d interrupted").await;
+    let runnable = fr["runnable"].as_array().unwrap();
+    let d = runnable
+        .iter()
+        .find(|m| m["task_id"] == tid("d").as_str())
+        .unwrap();
+    assert_eq!(
+        (d["attempts"].as_u64(), d["interruptions"].as_u64()),
+        (Some(1), Some(1)),
+        "{fr}"
+    );
+
+    // The lapsed claim of b is taken over and completes; the build's status shows.
+    let eb2 = api.claim(p, "b", Some(60)).await;
+    assert_ne!(eb, eb2);
+    api.complete(p, "b", &eb2).await.expect(200);
+    read(&["d"], &[], &[], "b completed").await;
+    api.post_empty(&format!("/builds/{}/cancel", fl.build))
+        .await
+        .expect(200);
+    let fr = api.frontier(&fl.build).await;
+    assert_eq!(fr["build_status"], "cancelled", "{fr}");
+}
