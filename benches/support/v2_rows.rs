@@ -1,7 +1,8 @@
 //! The v2 registry rows of the load benchmark (`/api/v2`, the current SDK): member
-//! chunks of 100, claiming start + complete, the frontier of a 10 000-member plan, and
-//! a `GET /builds` page. Included by `benches/load.rs`, whose driver they use.
+//! chunks of 100, claiming start + complete, the frontier of a 10 000-member plan (idle,
+//! and while its build completes members), and a `GET /builds` page. Included by `benches/load.rs`, whose driver they use.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use http::Method;
@@ -141,7 +142,7 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
     let members = if opts.smoke { 1_000 } else { 10_000 };
     let frontier_row = format!("v2 GET frontier ({members}-member plan)");
     if opts.wants(&frontier_row) {
-        let build = frontier_build(target, &prefix, members).await;
+        let (build, _) = frontier_build(target, &prefix, members).await;
         rows.push(
             drive(
                 &frontier_row,
@@ -156,6 +157,40 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
             )
             .await,
         );
+    }
+
+    // The same read while the build runs: one client completes the runnable member of
+    // each chain in turn, so the build's counter moves between reads and most of them
+    // walk the plan (the kept frontier holds only between writes).
+    let busy_row = format!("v2 GET frontier ({members}-member plan) beside its completions");
+    if opts.wants(&busy_row) {
+        let busy = format!("{prefix}-busy");
+        let (build, plan) = frontier_build(target, &busy, members).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = tokio::spawn(complete_chains(
+            Conn::open(target.addr, target.key_headers()).await,
+            plan,
+            busy,
+            members / 100,
+            stop.clone(),
+        ));
+        rows.push(
+            drive(
+                &busy_row,
+                target,
+                target.key_headers(),
+                c,
+                s,
+                move |conn, _, _| {
+                    let path = format!("/api/v2/builds/{build}/frontier");
+                    Box::pin(async move { (1, ok(&conn.call(Method::GET, &path, None).await)) })
+                },
+            )
+            .await,
+        );
+        stop.store(true, Ordering::Relaxed);
+        let pairs = writer.await.expect("the completing client");
+        println!("(the frontier row beside completions: {pairs} start + complete pairs written during it)");
     }
 
     let builds_row = "v2 GET /builds page (limit 100)";
@@ -193,12 +228,52 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
     }
 }
 
+/// Claims and completes the second half of each chain of [`frontier_build`], one
+/// member of every chain in turn, until `stop`; the pairs written.
+async fn complete_chains(
+    mut conn: Conn,
+    plan: String,
+    prefix: String,
+    chains: usize,
+    stop: Arc<AtomicBool>,
+) -> usize {
+    let mut pairs = 0;
+    for k in 50..100 {
+        for chain in 0..chains {
+            if stop.load(Ordering::Relaxed) {
+                return pairs;
+            }
+            let base = format!(
+                "/api/v2/plans/{plan}/members/{}",
+                chain_member(&prefix, chain, k)
+            );
+            let exec = uuid::Uuid::now_v7().to_string();
+            let start = json!({"execution_id": exec, "claim": true, "claim_ttl_seconds": 120, "executor": "bench"});
+            post(&mut conn, &format!("{base}/start"), &start).await;
+            post(
+                &mut conn,
+                &format!("{base}/complete"),
+                &json!({"execution_id": exec}),
+            )
+            .await;
+            pairs += 1;
+        }
+    }
+    pairs
+}
+
+/// The task id of member `k` of chain `chain` in [`frontier_build`].
+fn chain_member(prefix: &str, chain: usize, k: usize) -> String {
+    format!("{prefix}-f-{chain}-{k}")
+}
+
 /// A build whose active plan holds `members` tasks in chains of 100, each chain's
 /// first half observed complete: the frontier lists one runnable member per chain.
-async fn frontier_build(target: &Target, prefix: &str, members: usize) -> String {
+/// Returns (build id, plan id).
+async fn frontier_build(target: &Target, prefix: &str, members: usize) -> (String, String) {
     let mut setup = Conn::open(target.addr, target.key_headers()).await;
     let chains = members / 100;
-    let id = |chain: usize, k: usize| format!("{prefix}-f-{chain}-{k}");
+    let id = |chain: usize, k: usize| chain_member(prefix, chain, k);
     let roots: Vec<String> = (0..chains).map(|ch| id(ch, 99)).collect();
     let d = post(
         &mut setup,
@@ -245,5 +320,5 @@ async fn frontier_build(target: &Target, prefix: &str, members: usize) -> String
         &Value::Null,
     )
     .await;
-    build
+    (build, plan)
 }
