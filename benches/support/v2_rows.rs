@@ -1,8 +1,7 @@
 //! The v2 registry rows of the load benchmark (`/api/v2`, the current SDK): member
-//! chunks of 100, claiming start + complete, the frontier of a 10 000-member plan (idle,
-//! and while its build completes members), and a `GET /builds` page. Included by `benches/load.rs`, whose driver they use.
+//! chunks of 100, claiming start + complete, the frontier of a 10 000-member plan (read
+//! alone, and after each completion of a member), and a `GET /builds` page. Included by `benches/load.rs`, whose driver they use.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use http::Method;
@@ -159,21 +158,14 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
         );
     }
 
-    // The same read while the build runs: one client completes the runnable member of
-    // each chain in turn, so the build's counter moves between reads and most of them
-    // walk the plan (the kept frontier holds only between writes).
-    let busy_row = format!("v2 GET frontier ({members}-member plan) beside its completions");
+    // The SDK's pattern while the build runs: a worker completes a member, then reads
+    // the frontier for its next one. Every read follows a write to the build, so none
+    // is the kept frontier; the latency is the pair's (an upper bound of the read's).
+    let busy_row = format!("v2 complete a member + GET frontier ({members}-member plan)");
     if opts.wants(&busy_row) {
         let busy = format!("{prefix}-busy");
         let (build, plan) = frontier_build(target, &busy, members).await;
-        let stop = Arc::new(AtomicBool::new(false));
-        let writer = tokio::spawn(complete_chains(
-            Conn::open(target.addr, target.key_headers()).await,
-            plan,
-            busy,
-            members / 100,
-            stop.clone(),
-        ));
+        let chains = members / 100;
         rows.push(
             drive(
                 &busy_row,
@@ -181,16 +173,26 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
                 target.key_headers(),
                 c,
                 s,
-                move |conn, _, _| {
-                    let path = format!("/api/v2/builds/{build}/frontier");
-                    Box::pin(async move { (1, ok(&conn.call(Method::GET, &path, None).await)) })
+                move |conn, client, i| {
+                    // Client `client` takes chains client, client + c, …, a level at a time.
+                    let own = (chains / c).max(1);
+                    let chain = (client + c * (i as usize % own)) % chains;
+                    let k = 50 + i as usize / own;
+                    let base = format!("/api/v2/plans/{plan}/members/{}", chain_member(&busy, chain, k));
+                    let frontier = format!("/api/v2/builds/{build}/frontier");
+                    let exec = uuid::Uuid::now_v7().to_string();
+                    Box::pin(async move {
+                        let start = json!({"execution_id": exec, "claim": true, "claim_ttl_seconds": 120, "executor": "bench"});
+                        let a = conn.call(Method::POST, &format!("{base}/start"), Some(&start)).await;
+                        let done = json!({"execution_id": exec});
+                        let b = conn.call(Method::POST, &format!("{base}/complete"), Some(&done)).await;
+                        let f = conn.call(Method::GET, &frontier, None).await;
+                        (1, k < 100 && ok(&a) && ok(&b) && ok(&f))
+                    })
                 },
             )
             .await,
         );
-        stop.store(true, Ordering::Relaxed);
-        let pairs = writer.await.expect("the completing client");
-        println!("(the frontier row beside completions: {pairs} start + complete pairs written during it)");
     }
 
     let builds_row = "v2 GET /builds page (limit 100)";
@@ -226,40 +228,6 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
             .await,
         );
     }
-}
-
-/// Claims and completes the second half of each chain of [`frontier_build`], one
-/// member of every chain in turn, until `stop`; the pairs written.
-async fn complete_chains(
-    mut conn: Conn,
-    plan: String,
-    prefix: String,
-    chains: usize,
-    stop: Arc<AtomicBool>,
-) -> usize {
-    let mut pairs = 0;
-    for k in 50..100 {
-        for chain in 0..chains {
-            if stop.load(Ordering::Relaxed) {
-                return pairs;
-            }
-            let base = format!(
-                "/api/v2/plans/{plan}/members/{}",
-                chain_member(&prefix, chain, k)
-            );
-            let exec = uuid::Uuid::now_v7().to_string();
-            let start = json!({"execution_id": exec, "claim": true, "claim_ttl_seconds": 120, "executor": "bench"});
-            post(&mut conn, &format!("{base}/start"), &start).await;
-            post(
-                &mut conn,
-                &format!("{base}/complete"),
-                &json!({"execution_id": exec}),
-            )
-            .await;
-            pairs += 1;
-        }
-    }
-    pairs
 }
 
 /// The task id of member `k` of chain `chain` in [`frontier_build`].
