@@ -1192,10 +1192,15 @@ impl Exec {
         }
         m.filters.sort_by_key(|p| check_cost(p));
         if drive && m.streams.is_empty() {
-            m.streams.push(Cursor::Tasks {
-                x: self,
-                desc,
-                rows: Rows::default(),
+            // With checks to run, the driving cursor holds each task's row for them.
+            m.streams.push(if m.filters.is_empty() {
+                Cursor::range(self, RangeKind::Tasks, desc)
+            } else {
+                Cursor::Tasks {
+                    x: self,
+                    desc,
+                    rows: Rows::default(),
+                }
             });
         }
         Ok(m)

@@ -44,6 +44,8 @@ pub(super) enum RangeKind {
     Posting(String, Vec<u8>),
     /// One name's tasks in `tasks_by_name` (`true`) or `tasks_by_namespace` (`false`).
     Name(bool, String),
+    /// Every task of the environment, ids only (no term is checked on them).
+    Tasks,
 }
 
 pub(super) enum Cursor<'a> {
@@ -226,6 +228,11 @@ impl Exec {
                     |k: (u128, &str, u128)| k.2,
                 )
             }
+            RangeKind::Tasks => keyed(
+                self.tasks.range((e, lo)..=(e, hi))?,
+                desc,
+                |k: (u128, u128)| k.1,
+            ),
         })
     }
 }
@@ -260,6 +267,10 @@ pub(super) struct Rows {
     iter: Option<RowIter>,
     /// A row read past the last target, kept for a later one.
     ahead: Option<(u128, RowGuard)>,
+    /// The last seek re-opened the range: candidates are far apart (a sparse stream
+    /// drives), so the next one tries a single step before re-opening, not
+    /// [`LINEAR_STEPS`], and costs about what a point lookup did.
+    far: bool,
 }
 
 impl Rows {
@@ -278,7 +289,8 @@ impl Rows {
             }
         }
         if let Some(iter) = self.iter.as_mut() {
-            for _ in 0..LINEAR_STEPS {
+            let steps = if self.far { 1 } else { LINEAR_STEPS };
+            for _ in 0..steps {
                 *work += STEP_COST;
                 match iter.next().transpose()? {
                     None => {
@@ -288,6 +300,7 @@ impl Rows {
                     Some(kv) if kv.0 >= target => {
                         let k = kv.0;
                         self.ahead = Some(kv);
+                        self.far = false;
                         return Ok(Some(k));
                     }
                     Some(_) => {}
@@ -295,6 +308,7 @@ impl Rows {
             }
         }
         *work += REOPEN_COST;
+        self.far = self.iter.is_some();
         let mut iter = x.rows_at(desc, target)?;
         self.ahead = iter.next().transpose()?;
         self.iter = Some(iter);
@@ -315,8 +329,7 @@ impl Rows {
     }
 
     fn reset(&mut self) {
-        self.iter = None;
-        self.ahead = None;
+        *self = Rows::default();
     }
 }
 
