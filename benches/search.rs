@@ -460,12 +460,19 @@ usage: cargo bench --bench search [-- OPTIONS]
   --tasks N     tasks in the searched environment (100000)
   --sizes LIST  environment sizes measured in turn (N/10,N), e.g. 10000,100000,1000000
   --runs R      runs of each query (300)
+  --only TEXT   only the queries whose name contains TEXT
   --writes N    writes for the write-path table (38400)";
 
 fn main() {
-    let args = Args::parse(USAGE, &["--tasks", "--runs", "--writes", "--sizes"], &[]);
+    let args = Args::parse(
+        USAGE,
+        &["--tasks", "--runs", "--writes", "--sizes", "--only"],
+        &[],
+    );
     let n = args.arg("--tasks", 100_000);
     let runs = args.arg("--runs", 300);
+    let only = args.value("--only").unwrap_or_default();
+    let cases: Vec<&Case> = CASES.iter().filter(|c| c.name.contains(&only)).collect();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(
         &dir.path().join("bench.redb"),
@@ -523,7 +530,7 @@ fn main() {
             "seeded {size} tasks ({:.0} tasks/s with their events, 1 000 per transaction)",
             added as f64 / secs
         );
-        let rows: Vec<(f64, f64, u64, bool)> = CASES
+        let rows: Vec<(f64, f64, u64, bool)> = cases
             .iter()
             .map(|c| time_case(&store, env, c, &since, runs))
             .collect();
@@ -539,7 +546,7 @@ fn main() {
         );
     }
     println!();
-    for (i, case) in CASES.iter().enumerate() {
+    for (i, case) in cases.iter().enumerate() {
         print!("{:<40}", case.name);
         for (_, rows) in &columns {
             let (p50, p99, total, bounded) = rows[i];

@@ -13,6 +13,9 @@ use time::OffsetDateTime;
 
 use super::events::TaskStatus;
 
+mod skim;
+pub use skim::json_matches;
+
 /// A searchable path has at most this many name segments (`a.b.c`), the depth `/keys`
 /// discovers. Deeper leaves are not indexed, so deeper filters are refused, not dropped.
 pub const MAX_PATH_DEPTH: usize = 3;

@@ -27,16 +27,16 @@ use super::{
 };
 use crate::domain::events::TaskStatus;
 use crate::domain::search::{
-    contains_ci, scalar_in_text, scalar_matches, text_matches, time_matches, Condition,
-    FilterValue, Op, Path, Query, Scalar, Sort, SortField, TextColumn,
+    contains_ci, json_matches, scalar_matches, text_matches, time_matches, Condition, FilterValue,
+    Op, Path, Query, Scalar, Sort, SortField, TextColumn,
 };
-use crate::store::codec::{decode, decode_borrowed, decode_prefix};
+use crate::store::codec::{decode, decode_borrowed, decode_prefix, FORMAT_VERSION};
 use crate::store::tasks::{
     self, v7_id, TaskRow, TaskStateRow, ASSETS, BUILDS, TASKS, TASKS_BY_NAME, TASKS_BY_NAMESPACE,
     TASK_IDS, TASK_STATES,
 };
 use crate::store::StoreError;
-use cursor::{key_hull, Cursor, Matcher, RangeKind, Step};
+use cursor::{key_hull, Cursor, Matcher, RangeKind, RowGuard, Rows, Step};
 
 /// One task of a result page.
 #[derive(Debug, Clone)]
@@ -218,18 +218,72 @@ struct TaskHead {
     created_at: i64,
 }
 
-/// A stored task row, borrowed: checks of `param.` terms read only its `task_data`.
+/// A stored task row, borrowed as bytes: checks of `param.` terms read only its
+/// `task_data`, which the JSON skim reads as bytes (no UTF-8 validation of the row).
 #[derive(Deserialize)]
 #[allow(dead_code)]
-struct RowView<'a> {
-    id: Uuid,
-    task_id: &'a str,
-    task_namespace: &'a str,
-    task_name: &'a str,
-    version: Option<&'a str>,
-    output_uri: Option<&'a str>,
+struct RawRow<'a> {
+    id: &'a [u8],
+    task_id: &'a [u8],
+    task_namespace: &'a [u8],
+    task_name: &'a [u8],
+    version: Option<&'a [u8]>,
+    output_uri: Option<&'a [u8]>,
     created_at: i64,
-    task_data: &'a str,
+    task_data: &'a [u8],
+}
+
+/// `task_data` of a stored task row, found by stepping over the fields before it: the
+/// per-task check of a `param.` condition runs tens of thousands of times for one page,
+/// and bincode's field-by-field decoding of [`RawRow`] cost as much as the check itself.
+/// The layout is bincode's standard one (a test holds it to `decode_borrowed`): varint
+/// lengths, a tag byte per `Option`, `created_at` as a varint. `None` when the row does
+/// not read so.
+fn task_data_of(row: &[u8]) -> Option<&[u8]> {
+    let (&version, mut rest) = row.split_first()?;
+    if version != FORMAT_VERSION {
+        return None;
+    }
+    // id (16 bytes, length-prefixed), task_id, task_namespace, task_name.
+    for _ in 0..4 {
+        rest = skip_bytes(rest)?;
+    }
+    // version, output_uri.
+    for _ in 0..2 {
+        let (&tag, after) = rest.split_first()?;
+        rest = match tag {
+            0 => after,
+            1 => skip_bytes(after)?,
+            _ => return None,
+        };
+    }
+    let (_created_at, after) = varint(rest)?;
+    let (len, after) = varint(after)?;
+    let data = after.get(..usize::try_from(len).ok()?)?;
+    (data.len() == after.len()).then_some(data)
+}
+
+/// Past a length-prefixed byte string.
+fn skip_bytes(b: &[u8]) -> Option<&[u8]> {
+    let (len, rest) = varint(b)?;
+    rest.get(usize::try_from(len).ok()?..)
+}
+
+/// A bincode varint (up to 64 bits) and the bytes after it.
+fn varint(b: &[u8]) -> Option<(u64, &[u8])> {
+    let (&first, rest) = b.split_first()?;
+    let wide = |n: usize| -> Option<(u64, &[u8])> {
+        let mut buf = [0u8; 8];
+        buf[..n].copy_from_slice(rest.get(..n)?);
+        Some((u64::from_le_bytes(buf), rest.get(n..)?))
+    };
+    match first {
+        0..=250 => Some((u64::from(first), rest)),
+        251 => wide(2),
+        252 => wide(4),
+        253 => wide(8),
+        _ => None,
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -286,23 +340,35 @@ enum Decision {
 }
 
 /// A task being checked; rows are read when a check first needs them.
-struct Cand {
+struct Cand<'r> {
     id: u128,
     head: Option<TaskHead>,
     state: Option<TaskStateRow>,
-    /// `task_data` as stored (JSON text): `param.` checks read one path of it.
-    data: Option<String>,
+    /// The stored task row: the head and `param.` checks read it.
+    row: Option<RowGuard>,
+    /// Where a matcher's walk reads rows in key order (else: a point lookup), with the
+    /// walk's direction.
+    rows: Option<(&'r mut Rows, bool)>,
     assets: Option<Vec<(String, Map<String, Value>)>>,
 }
 
-impl Cand {
-    fn new(id: u128) -> Cand {
+impl Cand<'_> {
+    fn new(id: u128) -> Cand<'static> {
         Cand {
             id,
             head: None,
             state: None,
-            data: None,
+            row: None,
+            rows: None,
             assets: None,
+        }
+    }
+
+    /// A candidate of a matcher's walk at `key`, whose row comes from `rows`.
+    fn walking(id: u128, desc: bool, rows: &mut Rows) -> Cand<'_> {
+        Cand {
+            rows: Some((rows, desc)),
+            ..Cand::new(id)
         }
     }
 }
@@ -851,18 +917,30 @@ impl Exec {
     // Checking one task against a term
     // -----------------------------------------------------------------------------------
 
-    fn head<'c>(&self, c: &'c mut Cand) -> Result<&'c TaskHead, StoreError> {
+    /// The candidate's stored row, read once.
+    fn row<'c>(&self, c: &'c mut Cand<'_>) -> Result<&'c [u8], StoreError> {
+        if c.row.is_none() {
+            let found = match c.rows.as_mut() {
+                Some((rows, desc)) => rows.get(self, *desc, cursor::key(*desc, c.id))?,
+                None => self.tasks.get((self.env, c.id))?,
+            };
+            c.row = Some(found.ok_or_else(|| missing(c.id))?);
+        }
+        c.row
+            .as_ref()
+            .map(|g| g.value())
+            .ok_or_else(|| missing(c.id))
+    }
+
+    fn head<'c>(&self, c: &'c mut Cand<'_>) -> Result<&'c TaskHead, StoreError> {
         if c.head.is_none() {
-            let raw = self
-                .tasks
-                .get((self.env, c.id))?
-                .ok_or_else(|| missing(c.id))?;
-            c.head = Some(decode_prefix("tasks", raw.value())?);
+            let head = decode_prefix("tasks", self.row(c)?)?;
+            c.head = Some(head);
         }
         c.head.as_ref().ok_or_else(|| missing(c.id))
     }
 
-    fn state<'c>(&self, c: &'c mut Cand) -> Result<&'c TaskStateRow, StoreError> {
+    fn state<'c>(&self, c: &'c mut Cand<'_>) -> Result<&'c TaskStateRow, StoreError> {
         if c.state.is_none() {
             c.state = Some(match self.states.get((self.env, c.id))? {
                 Some(raw) => decode("task_states", raw.value())?,
@@ -872,19 +950,17 @@ impl Exec {
         c.state.as_ref().ok_or_else(|| missing(c.id))
     }
 
-    fn data<'c>(&self, c: &'c mut Cand) -> Result<&'c str, StoreError> {
-        if c.data.is_none() {
-            let raw = self
-                .tasks
-                .get((self.env, c.id))?
-                .ok_or_else(|| missing(c.id))?;
-            let row: RowView<'_> = decode_borrowed("tasks", raw.value())?;
-            c.data = Some(row.task_data.to_owned());
+    /// `task_data` as stored (JSON text), as bytes.
+    fn data<'c>(&self, c: &'c mut Cand<'_>) -> Result<&'c [u8], StoreError> {
+        let raw = self.row(c)?;
+        match task_data_of(raw) {
+            Some(data) => Ok(data),
+            // Not the expected layout: decoding says what is wrong.
+            None => decode_borrowed::<RawRow<'c>>("tasks", raw).map(|r| r.task_data),
         }
-        c.data.as_deref().ok_or_else(|| missing(c.id))
     }
 
-    fn assets<'c>(&self, c: &'c mut Cand) -> Result<&'c [(String, Doc)], StoreError> {
+    fn assets<'c>(&self, c: &'c mut Cand<'_>) -> Result<&'c [(String, Doc)], StoreError> {
         if c.assets.is_none() {
             let mut out = Vec::new();
             for entry in self.assets.range(task_assets_range(self.env, c.id))? {
@@ -926,7 +1002,7 @@ impl Exec {
         Ok(Some(false))
     }
 
-    fn check(&self, plan: &Plan<'_>, c: &mut Cand) -> Result<bool, StoreError> {
+    fn check(&self, plan: &Plan<'_>, c: &mut Cand<'_>) -> Result<bool, StoreError> {
         let cond = match plan.term {
             Term::Q(q) => {
                 let h = self.head(c)?;
@@ -966,8 +1042,7 @@ impl Exec {
                         }
                     }
                 }
-                scalar_in_text(path, self.data(c)?)
-                    .is_some_and(|s| scalar_matches(*op, s.as_scalar(), v))
+                json_matches(path, *op, v, self.data(c)?)
             }
             Condition::Asset(name, path, op, v) => self
                 .assets(c)?
@@ -1098,6 +1173,7 @@ impl Exec {
             hi: u128::MAX,
             work: 0,
             budget: u64::MAX,
+            rows: Rows::default(),
         };
         for (i, p) in plans.iter().enumerate() {
             let forced = strategy
@@ -1116,7 +1192,16 @@ impl Exec {
         }
         m.filters.sort_by_key(|p| check_cost(p));
         if drive && m.streams.is_empty() {
-            m.streams.push(Cursor::range(self, RangeKind::Tasks, desc));
+            // With checks to run, the driving cursor holds each task's row for them.
+            m.streams.push(if m.filters.is_empty() {
+                Cursor::range(self, RangeKind::Tasks, desc)
+            } else {
+                Cursor::Tasks {
+                    x: self,
+                    desc,
+                    rows: Rows::default(),
+                }
+            });
         }
         Ok(m)
     }
@@ -1588,5 +1673,37 @@ fn check_cost(p: &Plan<'_>) -> u8 {
             Condition::Param(..) => 4,
             Condition::Asset(..) => 5,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::codec::encode;
+
+    /// The hand-read `task_data` is what decoding the row gives, for every length form
+    /// and option.
+    #[test]
+    fn task_data_of_agrees_with_decoding() {
+        for (long, data_len, some) in [(1, 10, false), (300, 70_000, true), (70_000, 0, true)] {
+            let row = TaskRow {
+                id: Uuid::now_v7(),
+                task_id: "h".repeat(long),
+                task_namespace: "ns".into(),
+                task_name: "n".repeat(long),
+                version: some.then(|| "v".repeat(long)),
+                output_uri: some.then(|| "s3://x".into()),
+                created_at: if some {
+                    -1 << 40
+                } else {
+                    1_700_000_000_000_000
+                },
+                task_data: format!("{{\"x\":\"{}\"}}", "d".repeat(data_len)),
+            };
+            let raw = encode(&row).unwrap();
+            let want: RawRow<'_> = decode_borrowed("tasks", &raw).unwrap();
+            assert_eq!(task_data_of(&raw), Some(want.task_data));
+            assert_eq!(task_data_of(&raw[..raw.len() - 1]), None);
+        }
     }
 }

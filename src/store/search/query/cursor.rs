@@ -11,7 +11,13 @@
 //! Positions are *keys*: the id itself for an ascending page, its bitwise complement for
 //! a descending one, so every cursor moves upwards.
 
+use redb::AccessGuard;
+
 use super::{err, Exec, IdIter, Plan, StoreError};
+
+/// A stored task row, borrowed from its page.
+pub(super) type RowGuard = AccessGuard<'static, &'static [u8]>;
+type RowIter = Box<dyn Iterator<Item = Result<(u128, RowGuard), StoreError>>>;
 
 /// Linear steps a seek tries before it re-opens the range at the target: a step reads
 /// the next key of a leaf already in memory, a re-open descends the tree.
@@ -38,7 +44,7 @@ pub(super) enum RangeKind {
     Posting(String, Vec<u8>),
     /// One name's tasks in `tasks_by_name` (`true`) or `tasks_by_namespace` (`false`).
     Name(bool, String),
-    /// Every task of the environment.
+    /// Every task of the environment, ids only (no term is checked on them).
     Tasks,
 }
 
@@ -57,6 +63,12 @@ pub(super) enum Cursor<'a> {
         pos: usize,
     },
     Union(Vec<Cursor<'a>>),
+    /// Every task of the environment, holding the row at its head for the checks.
+    Tasks {
+        x: &'a Exec,
+        desc: bool,
+        rows: Rows,
+    },
 }
 
 impl<'a> Cursor<'a> {
@@ -91,6 +103,7 @@ impl<'a> Cursor<'a> {
             }
             Cursor::Sorted { pos, .. } => *pos = 0,
             Cursor::Union(parts) => parts.iter_mut().for_each(Cursor::reset),
+            Cursor::Tasks { rows, .. } => rows.reset(),
         }
     }
 
@@ -158,11 +171,30 @@ impl<'a> Cursor<'a> {
                 }
                 Ok(best)
             }
+            Cursor::Tasks { x, desc, rows } => rows.seek(x, *desc, target, work),
         }
     }
 }
 
 impl Exec {
+    /// The task table's rows from key `target` on, in the page's direction.
+    fn rows_at(&self, desc: bool, target: u128) -> Result<RowIter, StoreError> {
+        let e = self.env;
+        let range = if desc {
+            self.tasks.range((e, 0)..=(e, !target))?
+        } else {
+            self.tasks.range((e, target)..=(e, u128::MAX))?
+        };
+        let row = move |x: Result<(AccessGuard<'static, (u128, u128)>, RowGuard), _>| {
+            x.map(|(k, v)| (key(desc, k.value().1), v)).map_err(err)
+        };
+        Ok(if desc {
+            Box::new(range.rev().map(row))
+        } else {
+            Box::new(range.map(row))
+        })
+    }
+
     /// A range's keys from `target` on, in the page's direction.
     fn open_at(
         &self,
@@ -226,6 +258,81 @@ where
     }
 }
 
+/// The rows of the tasks a walk checks, read from one open range of the task table.
+/// Candidates come in key order and are mostly near each other (the task table, or a
+/// stream holding most tasks, drives the walk), so the next row is usually a step on
+/// in a leaf already in memory, where a point lookup would descend the tree again.
+#[derive(Default)]
+pub(super) struct Rows {
+    iter: Option<RowIter>,
+    /// A row read past the last target, kept for a later one.
+    ahead: Option<(u128, RowGuard)>,
+    /// The last seek re-opened the range: candidates are far apart (a sparse stream
+    /// drives), so the next one tries a single step before re-opening, not
+    /// [`LINEAR_STEPS`], and costs about what a point lookup did.
+    far: bool,
+}
+
+impl Rows {
+    /// Positions on the first row with key ≥ `target` and returns its key (`None` when
+    /// there is none). Targets only grow between resets.
+    fn seek(
+        &mut self,
+        x: &Exec,
+        desc: bool,
+        target: u128,
+        work: &mut u64,
+    ) -> Result<Option<u128>, StoreError> {
+        if let Some((k, _)) = &self.ahead {
+            if *k >= target {
+                return Ok(Some(*k));
+            }
+        }
+        if let Some(iter) = self.iter.as_mut() {
+            let steps = if self.far { 1 } else { LINEAR_STEPS };
+            for _ in 0..steps {
+                *work += STEP_COST;
+                match iter.next().transpose()? {
+                    None => {
+                        self.ahead = None;
+                        return Ok(None);
+                    }
+                    Some(kv) if kv.0 >= target => {
+                        let k = kv.0;
+                        self.ahead = Some(kv);
+                        self.far = false;
+                        return Ok(Some(k));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        *work += REOPEN_COST;
+        self.far = self.iter.is_some();
+        let mut iter = x.rows_at(desc, target)?;
+        self.ahead = iter.next().transpose()?;
+        self.iter = Some(iter);
+        Ok(self.ahead.as_ref().map(|kv| kv.0))
+    }
+
+    /// The row of the task at key `target`, `None` when there is none.
+    pub(super) fn get(
+        &mut self,
+        x: &Exec,
+        desc: bool,
+        target: u128,
+    ) -> Result<Option<RowGuard>, StoreError> {
+        if self.seek(x, desc, target, &mut 0)? != Some(target) {
+            return Ok(None);
+        }
+        Ok(self.ahead.take().map(|kv| kv.1))
+    }
+
+    fn reset(&mut self) {
+        *self = Rows::default();
+    }
+}
+
 /// What [`Matcher::next`] found.
 pub(super) enum Step {
     Match(u128),
@@ -250,6 +357,8 @@ pub(super) struct Matcher<'a, 'q> {
     pub work: u64,
     /// Stop with [`Step::OutOfBudget`] once `work` passes this.
     pub budget: u64,
+    /// Rows of the candidates the filters read.
+    pub rows: Rows,
 }
 
 impl Matcher<'_, '_> {
@@ -288,7 +397,13 @@ impl Matcher<'_, '_> {
                 .all(|rs| rs.iter().any(|(lo, hi)| *lo <= id && id <= *hi));
             if in_ranges {
                 let mut ok = true;
-                let mut cand = super::Cand::new(id);
+                // The task table drives: its cursor holds the row. Else rows are read
+                // from a range of their own.
+                let rows = match self.streams.as_mut_slice() {
+                    [Cursor::Tasks { rows, .. }] => rows,
+                    _ => &mut self.rows,
+                };
+                let mut cand = super::Cand::walking(id, self.desc, rows);
                 for f in &self.filters {
                     self.work += CHECK_COST;
                     if !self.x.check(f, &mut cand)? {
@@ -311,6 +426,7 @@ impl Matcher<'_, '_> {
     /// Back to the start of every stream, for another pass.
     pub(super) fn reset(&mut self) {
         self.streams.iter_mut().for_each(Cursor::reset);
+        self.rows.reset();
     }
 }
 
