@@ -500,8 +500,9 @@ async fn scale(mut target: Target, opts: &Options) {
 }
 
 /// The search rows (issue 20's shapes), page of 50; seeded tasks: names `Task0`..`Task6`,
-/// `group` g0..g99 (1 % each), `ratio` 0..99.9, every third completed, `project` shared.
-const SEARCHES: [(&str, &str); 12] = [
+/// `x` distinct, `group` g0..g99 (1 % each), `ratio` 0..99.9, every third completed,
+/// `project` shared.
+const SEARCHES: [(&str, &str); 14] = [
     ("latest page", "/api/v1/tasks/search?page_size=50"),
     ("oldest page", "/api/v1/tasks/search?page_size=50&sort=created_at:asc"),
     ("by name", "/api/v1/tasks/search?page_size=50&sort=task_name:asc"),
@@ -514,6 +515,9 @@ const SEARCHES: [(&str, &str); 12] = [
     ("two halves, overlap 1 %", "/api/v1/tasks/search?page_size=50&filter=param.early%3A%3D%3Atrue,param.late%3A%3D%3Atrue"),
     ("param.ratio>=99.5", "/api/v1/tasks/search?page_size=50&filter=param.ratio%3A%3E%3D%3A99.5"),
     ("created_at since 2000", "/api/v1/tasks/search?page_size=50&filter=created_at%3A%3E%3D%3A2000-01-01T00%3A00%3A00Z"),
+    // `x` is distinct per task: a `~` no index answers, checked task by task.
+    ("param.x~123 (distinct values)", "/api/v1/tasks/search?page_size=50&filter=param.x%3A~%3A123"),
+    ("shared AND param.x~123", "/api/v1/tasks/search?page_size=50&filter=param.project%3A%3D%3Aatlas,param.x%3A~%3A123"),
 ];
 
 fn main() {
