@@ -8,7 +8,9 @@
 //! instead of the reads the value was derived from. Users: the builds list's task
 //! counts (`ui::counts_cache`) and the v2 frontier (`api::v2::plans`).
 //!
-//! Bounded: at most `capacity` entries; the oldest inserted goes first.
+//! Bounded: at most `capacity` entries, and when built [`StampedCache::with_budget`], at
+//! most that many bytes as its weigher counts them; the oldest inserted goes first, and
+//! an entry heavier than the whole budget is not kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -24,21 +26,37 @@ type Key = (u128, u128);
 struct Entry<V> {
     stamp: Stamp,
     value: V,
+    weight: usize,
 }
 
 struct Inner<V> {
     entries: HashMap<Key, Entry<V>>,
     /// Keys in insertion order, for eviction (the same set as `entries`).
     order: VecDeque<Key>,
+    /// The entries' weights, summed.
+    weight: usize,
 }
 
 /// Entries kept by default: ~4 096 builds.
 pub const CAPACITY: usize = 4_096;
 
-/// (environment, build) → (stamp, value), at most `capacity` entries.
+/// (environment, build) → (stamp, value), at most `capacity` entries weighing at most
+/// `budget` together.
 pub struct StampedCache<V> {
     inner: Mutex<Inner<V>>,
     capacity: usize,
+    budget: usize,
+    /// An entry's weight (bytes, roughly); 0 for caches bounded by count alone.
+    weigh: fn(&V) -> usize,
+}
+
+impl<V> Inner<V> {
+    fn remove(&mut self, key: &Key) {
+        if let Some(e) = self.entries.remove(key) {
+            self.weight -= e.weight;
+            self.order.retain(|k| k != key);
+        }
+    }
 }
 
 impl<V: Clone> Default for StampedCache<V> {
@@ -48,13 +66,22 @@ impl<V: Clone> Default for StampedCache<V> {
 }
 
 impl<V: Clone> StampedCache<V> {
+    /// At most `capacity` entries.
     pub fn new(capacity: usize) -> StampedCache<V> {
+        StampedCache::with_budget(capacity, usize::MAX, |_| 0)
+    }
+
+    /// At most `capacity` entries, weighing at most `budget` by `weigh`.
+    pub fn with_budget(capacity: usize, budget: usize, weigh: fn(&V) -> usize) -> StampedCache<V> {
         StampedCache {
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
                 order: VecDeque::new(),
+                weight: 0,
             }),
             capacity: capacity.max(1),
+            budget,
+            weigh,
         }
     }
 
@@ -102,20 +129,33 @@ impl<V: Clone> StampedCache<V> {
     /// concurrent request on a later snapshot) is kept.
     pub fn put(&self, env: u128, build: u128, stamp: Stamp, value: V) {
         let key = (env, build);
+        let weight = (self.weigh)(&value);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = inner.entries.get_mut(&key) {
-            if e.stamp.0 <= stamp.0 && e.stamp.1 <= stamp.1 {
-                *e = Entry { stamp, value };
+        if let Some(e) = inner.entries.get(&key) {
+            if e.stamp.0 > stamp.0 || e.stamp.1 > stamp.1 {
+                return;
             }
+            // Replaced: the new value goes in as the newest entry.
+            inner.remove(&key);
+        }
+        if weight > self.budget {
             return;
         }
-        while inner.entries.len() >= self.capacity {
-            let Some(old) = inner.order.pop_front() else {
+        while inner.entries.len() >= self.capacity || inner.weight + weight > self.budget {
+            let Some(old) = inner.order.front().copied() else {
                 break;
             };
-            inner.entries.remove(&old);
+            inner.remove(&old);
         }
-        inner.entries.insert(key, Entry { stamp, value });
+        inner.weight += weight;
+        inner.entries.insert(
+            key,
+            Entry {
+                stamp,
+                value,
+                weight,
+            },
+        );
         inner.order.push_back(key);
     }
 
@@ -174,11 +214,39 @@ mod tests {
         for b in 6..10u128 {
             assert_eq!(c.get((1, b), (1, 0)), Some(counts(b as u64)));
         }
-        // Updating a present entry takes no second slot.
-        c.put(1, 9, (2, 0), counts(99));
+        // Updating a present entry takes no second slot, and makes it the newest.
+        c.put(1, 6, (2, 0), counts(99));
         assert_eq!(c.len(), 4);
-        assert_eq!(c.get((1, 6), (1, 0)), Some(counts(6)));
+        c.put(1, 10, (1, 0), counts(10));
+        assert_eq!(c.get((1, 7), (1, 0)), None, "7 is now the oldest");
+        assert_eq!(c.get((1, 6), (2, 0)), Some(counts(99)));
         assert_eq!(StampedCache::<Counts>::default().capacity, CAPACITY);
+    }
+
+    #[test]
+    fn a_budget_bounds_the_entries_weight_and_refuses_an_entry_heavier_than_it() {
+        let c: StampedCache<Vec<u8>> = StampedCache::with_budget(100, 10, Vec::len);
+        c.put(1, 1, (1, 0), vec![0; 4]);
+        c.put(1, 2, (1, 0), vec![0; 4]);
+        assert_eq!(c.len(), 2);
+        // 4 + 4 + 4 > 10: the oldest goes.
+        c.put(1, 3, (1, 0), vec![0; 4]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get((1, 1), (1, 0)), None);
+        // Heavier than the whole budget: not kept, and the others stay.
+        c.put(1, 4, (1, 0), vec![0; 11]);
+        assert_eq!(c.get((1, 4), (1, 0)), None);
+        assert_eq!(c.len(), 2);
+        // A replacement heavier than the budget drops the stale entry it replaces.
+        c.put(1, 3, (2, 0), vec![0; 11]);
+        assert_eq!(c.get((1, 3), (1, 0)), None);
+        assert_eq!(c.len(), 1);
+        // Weights come back on removal: two of 5 fit after the evictions.
+        c.put(1, 5, (1, 0), vec![0; 5]);
+        c.put(1, 6, (1, 0), vec![0; 5]);
+        assert_eq!(c.get((1, 2), (1, 0)), None, "4 + 5 + 5 > 10");
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.inner.lock().unwrap().weight, 10);
     }
 
     #[test]

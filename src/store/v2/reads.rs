@@ -173,6 +173,16 @@ pub struct Frontier {
 }
 
 impl Frontier {
+    /// Roughly the bytes the frontier holds (its listed members).
+    fn weight(&self) -> usize {
+        [&self.runnable, &self.discovery_jobs, &self.running]
+            .into_iter()
+            .flatten()
+            .map(|m| m.body.len() + m.task_id.len() + m.instance_hash.len() + ROW_OVERHEAD)
+            .sum::<usize>()
+            + ROW_OVERHEAD
+    }
+
     /// Whether this frontier, read at `read_at`, is what the same rows give at `now`.
     pub fn holds_at(&self, now: i64) -> bool {
         now >= self.read_at && self.live_until.is_none_or(|until| now < until)
@@ -195,7 +205,27 @@ enum Upstream {
     Outside(String),
 }
 
+/// Bytes a kept row costs besides its strings (struct, allocation and map overhead),
+/// roughly: the budgets are approximate by design.
+const ROW_OVERHEAD: usize = 128;
+
 impl PlanShape {
+    /// Roughly the bytes the shape holds.
+    fn weight(&self) -> usize {
+        let edges = |m: &MemberRow| {
+            m.upstreams
+                .iter()
+                .map(|e| e.task_id.len() + 64)
+                .sum::<usize>()
+        };
+        self.graph
+            .members
+            .iter()
+            .zip(&self.upstreams)
+            .map(|((task_id, m), ups)| task_id.len() + ROW_OVERHEAD + edges(m) + ups.len() * 32)
+            .sum()
+    }
+
     fn load(r: &impl Rows, env: u128, plan_id: u128) -> Result<PlanShape, StoreError> {
         let graph = PlanGraph::load(r, env, plan_id)?;
         let position: HashMap<&str, usize> = graph
@@ -243,16 +273,19 @@ pub struct FrontierMemo {
     shapes: StampedCache<Arc<PlanShape>>,
 }
 
-/// Frontiers and plan shapes kept: a 10 000-member plan's frontier is ~100 KB at most
-/// in practice, its shape a few MB.
-const FRONTIERS_KEPT: usize = 64;
-const SHAPES_KEPT: usize = 16;
+/// Frontiers kept: at most 64, and 32 MiB of them (a frontier listing 10 000 members
+/// with 1 KB bodies weighs ~11 MB).
+const FRONTIERS_KEPT: (usize, usize) = (64, 32 << 20);
+/// Plan shapes kept: at most 16, and 64 MiB of them (~3 MB for 10 000 members).
+const SHAPES_KEPT: (usize, usize) = (16, 64 << 20);
 
 impl Default for FrontierMemo {
     fn default() -> Self {
         FrontierMemo {
-            frontiers: StampedCache::new(FRONTIERS_KEPT),
-            shapes: StampedCache::new(SHAPES_KEPT),
+            frontiers: StampedCache::with_budget(FRONTIERS_KEPT.0, FRONTIERS_KEPT.1, |f| {
+                f.weight()
+            }),
+            shapes: StampedCache::with_budget(SHAPES_KEPT.0, SHAPES_KEPT.1, |s| s.weight()),
         }
     }
 }
