@@ -2,6 +2,7 @@
 //! chunks of 100, claiming start + complete, the frontier of a 10 000-member plan (read
 //! alone, and after each completion of a member), and a `GET /builds` page. Included by `benches/load.rs`, whose driver they use.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use http::Method;
@@ -166,6 +167,10 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
         let busy = format!("{prefix}-busy");
         let (build, plan) = frontier_build(target, &busy, members).await;
         let chains = members / 100;
+        // Reads made without a completion before them: by clients that own no chain
+        // (more clients than chains) or whose chains are all complete.
+        let bare = Arc::new(AtomicU64::new(0));
+        let counted = bare.clone();
         rows.push(
             drive(
                 &busy_row,
@@ -174,25 +179,38 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
                 c,
                 s,
                 move |conn, client, i| {
-                    // Client `client` takes chains client, client + c, …, a level at a time.
-                    let own = (chains / c).max(1);
-                    let chain = (client + c * (i as usize % own)) % chains;
-                    let k = 50 + i as usize / own;
-                    let base = format!("/api/v2/plans/{plan}/members/{}", chain_member(&busy, chain, k));
+                    // Client `client` owns chains client, client + c, …, a level at a time.
+                    let own = chains.saturating_sub(client).div_ceil(c);
+                    let level = if own == 0 { 50 } else { i as usize / own };
+                    let member = (level < 50).then(|| {
+                        let chain = client + c * (i as usize % own);
+                        format!("/api/v2/plans/{plan}/members/{}", chain_member(&busy, chain, 50 + level))
+                    });
+                    if member.is_none() {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
                     let frontier = format!("/api/v2/builds/{build}/frontier");
                     let exec = uuid::Uuid::now_v7().to_string();
                     Box::pin(async move {
-                        let start = json!({"execution_id": exec, "claim": true, "claim_ttl_seconds": 120, "executor": "bench"});
-                        let a = conn.call(Method::POST, &format!("{base}/start"), Some(&start)).await;
-                        let done = json!({"execution_id": exec});
-                        let b = conn.call(Method::POST, &format!("{base}/complete"), Some(&done)).await;
+                        let mut wrote = true;
+                        if let Some(base) = member {
+                            let start = json!({"execution_id": exec, "claim": true, "claim_ttl_seconds": 120, "executor": "bench"});
+                            let a = conn.call(Method::POST, &format!("{base}/start"), Some(&start)).await;
+                            let done = json!({"execution_id": exec});
+                            let b = conn.call(Method::POST, &format!("{base}/complete"), Some(&done)).await;
+                            wrote = ok(&a) && ok(&b);
+                        }
                         let f = conn.call(Method::GET, &frontier, None).await;
-                        (1, k < 100 && ok(&a) && ok(&b) && ok(&f))
+                        (1, wrote && ok(&f))
                     })
                 },
             )
             .await,
         );
+        let bare = bare.load(Ordering::Relaxed);
+        if bare > 0 {
+            println!("({busy_row}: {bare} reads without a completion before them: more clients than chains, or the chains ran out)");
+        }
     }
 
     let builds_row = "v2 GET /builds page (limit 100)";
