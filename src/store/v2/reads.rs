@@ -266,8 +266,8 @@ impl PlanShape {
 /// live claim's expiry; and plan shapes by plan, valid while the plan's member rows are
 /// unchanged (`changes::bump_members`). A read after a task changed state walks the
 /// kept shape and reads only the members' states. Frontiers of plans with edges
-/// leaving them (closure work or conflicts) are not kept: the tasks beyond the edges
-/// are not the build's to stamp.
+/// leaving them (closure work, conflicts) are not kept: the tasks beyond the edges are
+/// not the build's to stamp.
 pub struct FrontierMemo {
     frontiers: StampedCache<Arc<Frontier>>,
     shapes: StampedCache<Arc<PlanShape>>,
@@ -304,23 +304,25 @@ impl FrontierMemo {
         if let Some(f) = kept.filter(|f| f.holds_at(now)) {
             return Ok(Some(f));
         }
-        let Some(f) = self.frontier(tx, env, build_id, now)? else {
+        let Some((f, keep)) = self.frontier(tx, env, build_id, now)? else {
             return Ok(None);
         };
         let f = Arc::new(f);
-        if f.closure.is_empty() {
+        if keep {
             self.frontiers.put(env, build_id, stamp, f.clone());
         }
         Ok(Some(f))
     }
 
+    /// The frontier, and whether it may be kept: not when an edge leaves the plan (the
+    /// states beyond it are not the build's to stamp).
     fn frontier(
         &self,
         tx: &ReadSnapshot,
         env: u128,
         build_id: u128,
         now: i64,
-    ) -> Result<Option<Frontier>, StoreError> {
+    ) -> Result<Option<(Frontier, bool)>, StoreError> {
         let s = &Snapshot::new(tx);
         let Some(b) = build(s, env, build_id)? else {
             return Ok(None);
@@ -342,7 +344,7 @@ impl FrontierMemo {
             .and_then(|id| plan(s, env, id).transpose().map(|r| r.map(|p| (id, p))))
             .transpose()?
         else {
-            return Ok(Some(f));
+            return Ok(Some((f, true)));
         };
         let shape = self.shapes.get_or_compute(tx, env, plan_id, || {
             PlanShape::load(s, env, plan_id).map(Arc::new)
@@ -398,7 +400,7 @@ impl FrontierMemo {
             }
         }
         f.plan = Some((plan_id, p));
-        Ok(Some(f))
+        Ok(Some((f, !shape.leaves_plan)))
     }
 }
 
