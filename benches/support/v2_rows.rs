@@ -181,7 +181,7 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
                 move |conn, client, i| {
                     // Client `client` owns chains client, client + c, …, a level at a time.
                     let own = chains.saturating_sub(client).div_ceil(c);
-                    let level = if own == 0 { 50 } else { i as usize / own };
+                    let level = (i as usize).checked_div(own).unwrap_or(50);
                     let member = (level < 50).then(|| {
                         let chain = client + c * (i as usize % own);
                         format!("/api/v2/plans/{plan}/members/{}", chain_member(&busy, chain, 50 + level))
