@@ -55,6 +55,17 @@ def register(build, task_id, name, data, deps=()):
     assert status == 201
 
 
+def choose_column(page, column, task_id, value):
+    """Adds `column` to the explorer through the chooser; the task's cell, showing `value`."""
+    page.locator("details.columns summary").click()
+    page.get_by_role("checkbox", name=column).check()
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r".*cols=" + re.escape(column) + ".*"))
+    cell = page.locator(f'tr[data-task="{task_id}"] td.param-col a.cell-filter')
+    expect(cell).to_have_text(value)
+    return cell
+
+
 def test_builds_list_status_counter_filters_the_list(page):
     failed = new_build("will fail")
     assert api("POST", f"/api/v1/builds/{failed}/fail")[0] == 200
@@ -149,12 +160,7 @@ def test_explorer_combobox_by_keyboard_then_click_to_filter(page):
     expect(page.locator(".chip").filter(has_text="param.lr:>:0.005")).to_be_visible()
     both_widths(page, "explorer-combobox")
     # Columns: add param.lr through the chooser, then click a cell to filter by it.
-    page.locator("details.columns summary").click()
-    page.get_by_role("checkbox", name="param.lr").check()
-    page.get_by_role("button", name="Apply").click()
-    page.wait_for_url(re.compile(r".*cols=param\.lr.*"))
-    cell = page.locator(f'tr[data-task="{ids[0.01]}"] td.param-col a.cell-filter')
-    expect(cell).to_have_text("0.01")
+    cell = choose_column(page, "param.lr", ids[0.01], "0.01")
     cell.click()
     page.wait_for_url(re.compile(r".*param\.lr%3A%3D%3A0\.01.*"))
     expect(rows).to_have_count(1)
@@ -187,12 +193,7 @@ def test_explorer_asset_column_shows_values_and_filters(page):
     rows = page.locator("table.explorer tbody tr")
     expect(rows).to_have_count(2)
     # The chooser offers the asset's keys; the column shows each task's value.
-    page.locator("details.columns summary").click()
-    page.get_by_role("checkbox", name="asset.metrics.acc").check()
-    page.get_by_role("button", name="Apply").click()
-    page.wait_for_url(re.compile(r".*cols=asset\.metrics\.acc.*"))
-    cell = page.locator(f'tr[data-task="{ids[0.93]}"] td.param-col a.cell-filter')
-    expect(cell).to_have_text("0.93")
+    cell = choose_column(page, "asset.metrics.acc", ids[0.93], "0.93")
     both_widths(page, "explorer-asset-column")
     cell.click()
     page.wait_for_url(re.compile(r".*asset\.metrics\.acc%3A%3D%3A0\.93.*"))
