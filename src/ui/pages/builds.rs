@@ -217,10 +217,12 @@ fn build_row(base: &str, b: &BuildView, counts: &Counts) -> Markup {
             }
             td.desc { (b.description.as_deref().unwrap_or("")) }
             td { @if let Some(c) = &b.commit { code { (c.chars().take(7).collect::<String>()) } } }
-            td.progress title=[(total > 0).then(|| format!("{done} of {total} tasks completed, {failed} failed"))] {
+            td.progress {
                 @if total > 0 {
-                    (done) "/" (total) " ✓"
-                    @if failed > 0 { " · " span.fail { (failed) " ✕" } }
+                    span title=(format!("{done} of {total} tasks completed, {failed} failed")) {
+                        (done) "/" (total) " ✓"
+                        @if failed > 0 { " · " span.fail { (failed) " ✕" } }
+                    }
                 } @else { span.muted { "—" } }
             }
             td { (layout::time_opt(b.started_at)) }
