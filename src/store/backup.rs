@@ -161,40 +161,66 @@ pub fn visit_tables(v: &mut impl TableVisitor) -> Result<(), BackupError> {
         v2::TASKS,
         v2::TASKS_BY_STATUS,
         v2::INSTANCES,
-        v2::TASK_INSTANCES,
         v2::PLANS,
         v2::BUILD_PLANS,
         v2::PLAN_SCOPES,
         v2::MEMBERS,
-        v2::TASK_PLANS,
         v2::EXECUTIONS,
-        v2::TASK_EXECUTIONS,
         v2::BUILD_EXECUTIONS,
         v2::YIELDS,
         v2::ARTIFACTS,
         v2::LIMITS,
         v2::LIMIT_HOLDERS,
-        v2::TASK_EVENTS,
         v2::BUILD_EVENTS,
         v2::TICKS,
     );
     Ok(())
 }
 
+/// Every table an earlier schema version wrote and a later migration reads and drops:
+/// a backup of an older database holds them, and its restore must load them so the
+/// next start can migrate them. Two of them share a name with a table of another type
+/// (`v2_task_events` changed its value, `v2_build_events` became the rows' table): the
+/// loader matches a table by name and types.
+pub fn visit_retired_tables(v: &mut impl TableVisitor) -> Result<(), BackupError> {
+    use super::v2::migrate as m;
+    v.table(m::OLD_EVENTS)?;
+    v.table(m::OLD_TASK_EVENTS)?;
+    v.table(m::OLD_BUILD_EVENTS)?;
+    v.table(m::OLD_TASKS_BY_TIME)?;
+    v.table(m::OLD_OPEN_CLAIMS)?;
+    v.table(m::V3_TASKS)?;
+    v.table(m::V3_TASK_PLANS)?;
+    v.table(m::V3_TASK_INSTANCES)?;
+    v.table(m::V3_TASK_EXECUTIONS)?;
+    v.table(m::V3_TASK_EVENTS)?;
+    Ok(())
+}
+
+/// Collects the names of the tables visited.
+struct Names(Vec<String>);
+
+impl TableVisitor for Names {
+    fn table<K: Key + 'static, V: Value + 'static>(
+        &mut self,
+        def: TableDefinition<K, V>,
+    ) -> Result<(), BackupError> {
+        self.0.push(def.name().to_string());
+        Ok(())
+    }
+}
+
 /// The names of every table in [`visit_tables`].
 pub fn known_tables() -> Vec<String> {
-    struct Names(Vec<String>);
-    impl TableVisitor for Names {
-        fn table<K: Key + 'static, V: Value + 'static>(
-            &mut self,
-            def: TableDefinition<K, V>,
-        ) -> Result<(), BackupError> {
-            self.0.push(def.name().to_string());
-            Ok(())
-        }
-    }
     let mut names = Names(Vec::new());
     let _ = visit_tables(&mut names);
+    names.0
+}
+
+/// The names of every table in [`visit_retired_tables`].
+fn retired_tables() -> Vec<String> {
+    let mut names = Names(Vec::new());
+    let _ = visit_retired_tables(&mut names);
     names.0
 }
 
@@ -233,6 +259,8 @@ fn put_item(w: &mut impl Write, b: &[u8]) -> io::Result<()> {
 
 struct Dumper<'a, W: Write> {
     tx: &'a ReadTransaction,
+    /// Visiting [`visit_retired_tables`].
+    retired: bool,
     out: &'a mut Hashing<BufWriter<W>>,
     tables: usize,
     rows: u64,
@@ -245,8 +273,10 @@ impl<W: Write> TableVisitor for Dumper<'_, W> {
     ) -> Result<(), BackupError> {
         let table = match self.tx.open_table(def) {
             Ok(t) => t,
-            // Not created yet (an older file before its first start): nothing to dump.
+            // Not created yet (an older file before its first start), or a retired table
+            // of this name but another type (dumped by its own definition): skip.
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(redb::TableError::TableTypeMismatch { .. }) if self.retired => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         self.out.write_all(b"T")?;
@@ -272,7 +302,8 @@ impl<W: Write> TableVisitor for Dumper<'_, W> {
 /// Writes the dump of the snapshot `tx` to `out`.
 pub fn dump(tx: &ReadTransaction, out: impl Write) -> Result<BackupSummary, BackupError> {
     // A table in the file that the registry does not know would be silently lost.
-    let known = known_tables();
+    let mut known = known_tables();
+    known.extend(retired_tables());
     for handle in tx.list_tables()? {
         if !known.iter().any(|n| n == handle.name()) {
             return Err(BackupError::Incompatible(format!(
@@ -305,11 +336,14 @@ pub fn dump(tx: &ReadTransaction, out: impl Write) -> Result<BackupSummary, Back
     let (tables, rows) = {
         let mut d = Dumper {
             tx,
+            retired: false,
             out: &mut out,
             tables: 0,
             rows: 0,
         };
         visit_tables(&mut d)?;
+        d.retired = true;
+        visit_retired_tables(&mut d)?;
         (d.tables, d.rows)
     };
     out.write_all(b"Z")?;
@@ -527,6 +561,8 @@ struct Loader<'a, R: Read> {
     tx: &'a WriteTransaction,
     head: &'a TableHead,
     found: bool,
+    /// The types of a table of the same name but other types, if one was met.
+    other_types: Option<String>,
 }
 
 impl<R: Read> TableVisitor for Loader<'_, R> {
@@ -537,18 +573,14 @@ impl<R: Read> TableVisitor for Loader<'_, R> {
         if self.found || def.name() != self.head.name {
             return Ok(());
         }
-        self.found = true;
         let (kt, vt) = (K::type_name(), V::type_name());
         if kt.name() != self.head.key_type || vt.name() != self.head.value_type {
-            return Err(BackupError::Incompatible(format!(
-                "table {} holds ({}, {}) in the backup but ({}, {}) in this version",
-                self.head.name,
-                self.head.key_type,
-                self.head.value_type,
-                kt.name(),
-                vt.name()
-            )));
+            // A retired table of this name may have the backup's types.
+            self.other_types = Some(format!("({}, {})", kt.name(), vt.name()));
+            return Ok(());
         }
+        self.found = true;
+        self.other_types = None;
         let mut table = self.tx.open_table(def)?;
         let (mut k, mut v) = (Vec::new(), Vec::new());
         while self.parser.next_row(&mut k, &mut v)? {
@@ -592,6 +624,8 @@ fn load(r: impl Read, path: &Path) -> Result<BackupSummary, BackupError> {
             super::SCHEMA_VERSION
         )));
     }
+    // Only a backup of an older version may hold tables this version retired.
+    let older = parser.header.schema_version < super::SCHEMA_VERSION;
     let db = Database::create(path)?;
     let result = (|| {
         let mut tx = db.begin_write()?;
@@ -603,8 +637,18 @@ fn load(r: impl Read, path: &Path) -> Result<BackupSummary, BackupError> {
                 tx: &tx,
                 head: &head,
                 found: false,
+                other_types: None,
             };
             visit_tables(&mut loader)?;
+            if !loader.found && older {
+                visit_retired_tables(&mut loader)?;
+            }
+            if let (false, Some(types)) = (loader.found, loader.other_types.take()) {
+                return Err(BackupError::Incompatible(format!(
+                    "table {} holds ({}, {}) in the backup but {types} in this version",
+                    head.name, head.key_type, head.value_type,
+                )));
+            }
             if !loader.found {
                 return Err(BackupError::Incompatible(format!(
                     "the backup holds table {}, which this stardag-server does not know",

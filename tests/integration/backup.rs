@@ -287,7 +287,7 @@ fn fixture_dir() -> PathBuf {
 /// The schema versions whose fixtures [`the_schema_fixtures_open_migrate_and_serve`]
 /// opens: one file per version since 2, each written once by that version's binary.
 /// (`tests/integration/upgrade.rs` covers the version-1 file of the first v2 release.)
-const FIXTURE_VERSIONS: [u32; 2] = [2, 3];
+const FIXTURE_VERSIONS: [u32; 3] = [2, 3, 4];
 
 /// What a fixture holds, written next to it by [`write_schema_fixture`].
 fn fixture_facts(version: u32) -> Value {
@@ -315,19 +315,57 @@ async fn the_schema_fixtures_open_migrate_and_serve() {
     }
 }
 
-async fn open_fixture_and_serve(version: u32) {
+/// The database file of the fixture of schema `version`, unpacked.
+fn fixture_db(version: u32) -> Vec<u8> {
     use std::io::Read;
-    let facts = fixture_facts(version);
-    assert_eq!(facts["schema_version"], version);
-    let dir = tempfile::tempdir().unwrap();
     let mut gz = flate2::read::GzDecoder::new(
         std::fs::File::open(fixture_dir().join(format!("schema-v{version}.redb.gz"))).unwrap(),
     );
     let mut db = Vec::new();
     gz.read_to_end(&mut db).unwrap();
-    std::fs::write(dir.path().join("stardag.redb"), db).unwrap();
+    db
+}
 
-    let mut server = serve(dir.path(), &[]).await;
+async fn open_fixture_and_serve(version: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stardag.redb"), fixture_db(version)).unwrap();
+    serve_fixture_rows(version, dir.path()).await;
+}
+
+/// A backup of an older version's database (taken as that version would, without
+/// migrating: its retired tables included) restores, then migrates at the first start
+/// and serves the same rows.
+#[tokio::test]
+async fn a_backup_of_every_older_schema_version_restores_and_migrates() {
+    let current = stardag_server::store::SCHEMA_VERSION;
+    for version in FIXTURE_VERSIONS.into_iter().filter(|v| *v < current) {
+        let old = tempfile::tempdir().unwrap();
+        let path = old.path().join("stardag.redb");
+        std::fs::write(&path, fixture_db(version)).unwrap();
+        let file = old.path().join("old.sdbackup");
+        {
+            let db = redb::Database::open(&path).unwrap();
+            let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
+            let out = std::fs::File::create(&file).unwrap();
+            let summary = backup::dump(&tx, out).unwrap();
+            assert_eq!(summary.header.schema_version, version);
+        }
+        let restored = tempfile::tempdir().unwrap();
+        ok(&cli(
+            &["restore", "--from", file.to_str().unwrap()],
+            restored.path(),
+        )
+        .await);
+        serve_fixture_rows(version, restored.path()).await;
+    }
+}
+
+/// Starts the binary on `dir`, holding the fixture of schema `version`: it migrates, and
+/// serves the fixture's rows.
+async fn serve_fixture_rows(version: u32, dir: &Path) {
+    let facts = fixture_facts(version);
+    assert_eq!(facts["schema_version"], version);
+    let mut server = serve(dir, &[]).await;
     let c = server
         .client()
         .with_api_key(facts["api_key"].as_str().unwrap());
@@ -352,19 +390,44 @@ async fn open_fixture_and_serve(version: u32) {
         .await
         .expect(200);
     assert_eq!(t2["task_id"], facts["v2_task"]);
+    // Fixtures since version 4 hold a run of that task: its execution and events.
+    if let Some(status) = facts.get("v2_task_status") {
+        assert_eq!(t2["status"], *status, "v{version}: {t2}");
+        let t = facts["v2_task"].as_str().unwrap();
+        let execs = c
+            .get(&format!("/api/v2/tasks/{t}/executions"))
+            .await
+            .expect(200);
+        assert_eq!(
+            execs["executions"].as_array().map(Vec::len),
+            facts["v2_task_executions"].as_u64().map(|n| n as usize),
+            "v{version}: {execs}"
+        );
+        let events = c
+            .get(&format!("/api/v2/tasks/{t}/events"))
+            .await
+            .expect(200);
+        assert_eq!(
+            events["events"].as_array().map(Vec::len),
+            facts["v2_task_events"].as_u64().map(|n| n as usize),
+            "v{version}: {events}"
+        );
+    }
     // New writes work on the upgraded file.
     crate::tasks::create_build(&c).await;
     server.signal(SIGTERM);
     assert!(server.wait().await.success());
 
+    // Every migrated row and index entry is whole.
+    ok(&cli(&["admin", "verify"], dir).await);
     // The file now carries this binary's version; an older one was copied first.
-    let out = cli(&["backup", "--out", "-"], dir.path()).await;
+    let out = cli(&["backup", "--out", "-"], dir).await;
     let summary = backup::verify(&out.stdout[..]).unwrap();
     assert_eq!(
         summary.header.schema_version,
         stardag_server::store::SCHEMA_VERSION
     );
-    let copy = stardag_server::store::pre_migration_copy(&dir.path().join("stardag.redb"), version);
+    let copy = stardag_server::store::pre_migration_copy(&dir.join("stardag.redb"), version);
     assert_eq!(
         copy.exists(),
         stardag_server::store::SCHEMA_VERSION > version,
@@ -395,6 +458,17 @@ async fn write_schema_fixture() {
     register(&c, &build, &reg(&b, "b", &[&a])).await;
     let api = Api::new(c.clone());
     let flow = api.flow(&["fx"], &[leaf("fx")], true).await;
+    let exec = api.claim(&flow.plan, "fx", None).await;
+    api.complete(&flow.plan, "fx", &exec).await.expect(200);
+    let t = crate::v2::tid("fx");
+    let execs = c
+        .get(&format!("/api/v2/tasks/{t}/executions"))
+        .await
+        .expect(200);
+    let events = c
+        .get(&format!("/api/v2/tasks/{t}/events"))
+        .await
+        .expect(200);
     server.signal(SIGTERM);
     assert!(server.wait().await.success());
     let facts = json!({
@@ -403,7 +477,10 @@ async fn write_schema_fixture() {
         "v1_build": build,
         "v1_tasks": {a: "completed", b: "pending"},
         "v2_build": flow.build,
-        "v2_task": crate::v2::tid("fx"),
+        "v2_task": t,
+        "v2_task_status": "completed",
+        "v2_task_executions": execs["executions"].as_array().unwrap().len(),
+        "v2_task_events": events["events"].as_array().unwrap().len(),
     });
     let raw = std::fs::read(dir.path().join("stardag.redb")).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
