@@ -1060,3 +1060,54 @@ fn purge_clears_one_environments_indexes() {
         .unwrap();
     store.shutdown();
 }
+
+/// The planner sizes a whole field (`~`, `!=`) from the key shapes' document counts
+/// instead of counting its postings: the sums equal a count over the documents, and
+/// there is no answer past the limit of shapes read.
+#[test]
+fn documents_with_key_counts_the_documents_of_each_shape() {
+    use stardag_server::domain::search::discover_keys;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let env = Uuid::now_v7();
+    populate(&store, env, &mut Rng::new(11), 200);
+    let docs = snapshot(&store, env);
+    // A shape keeps the first 1 024 keys of its document (some generated documents
+    // have more): the count is of the documents whose shape lists the key.
+    let keys_of = |d: &Naive| {
+        let mut keys = discover_keys(&d.data, "param");
+        keys.truncate(1024);
+        keys
+    };
+    let mut fields: Vec<String> = docs.iter().flat_map(keys_of).collect();
+    fields.sort();
+    fields.dedup();
+    assert!(fields.len() > 3, "{fields:?}");
+    fields.push("param.absent".into());
+    store
+        .read_blocking(|tx| -> Result<(), StoreError> {
+            let counts = tx.open_table(search::COUNTS)?;
+            let shapes = tx.open_table(search::SHAPES)?;
+            let e = env.as_u128();
+            let n_shapes = shapes.range((e, 0)..=(e, u128::MAX))?.count();
+            // Shapes held by several documents, so that the sums are sums.
+            let kind = (e, search::SHAPE, &[][..])..(e, "@shape\0", &[][..]);
+            let shared = counts
+                .range(kind)?
+                .filter(|c| c.as_ref().unwrap().1.value() > 1);
+            assert!(shared.count() > 0);
+            for f in &fields {
+                let want = docs.iter().filter(|d| keys_of(d).contains(f)).count() as u64;
+                let got = search::documents_with_key(&counts, &shapes, env, f, usize::MAX)?;
+                assert_eq!(got, Some(want), "{f}");
+            }
+            assert!(n_shapes >= 2, "{n_shapes}");
+            let f = &fields[0];
+            let at_limit = search::documents_with_key(&counts, &shapes, env, f, n_shapes)?;
+            assert!(at_limit.is_some());
+            let past = search::documents_with_key(&counts, &shapes, env, f, n_shapes - 1)?;
+            assert_eq!(past, None);
+            Ok(())
+        })
+        .unwrap();
+}

@@ -626,6 +626,52 @@ fn by_count(mut v: Vec<Counted>) -> Vec<Counted> {
     v
 }
 
+/// Calls `f` with each key shape of the environment (its keys, newline-separated) and
+/// the number of documents of that shape; stops with `false` after `max` shapes.
+fn each_shape(
+    counts: &impl ReadableTable<(u128, &'static str, &'static [u8]), u64>,
+    shapes: &impl ReadableTable<(u128, u128), &'static str>,
+    env: u128,
+    max: usize,
+    mut f: impl FnMut(&str, u64),
+) -> Result<bool, StoreError> {
+    for (i, entry) in counts
+        .range(kind_range(env, SHAPE, &kind_end(SHAPE)))?
+        .enumerate()
+    {
+        if i == max {
+            return Ok(false);
+        }
+        let (k, v) = entry?;
+        let Ok(hash) = <[u8; 16]>::try_from(k.value().2) else {
+            continue;
+        };
+        if let Some(keys) = shapes.get((env, u128::from_be_bytes(hash)))? {
+            f(keys.value(), v.value());
+        }
+    }
+    Ok(true)
+}
+
+/// The documents whose key shape lists `field` (e.g. `param.x`), or `None` when the
+/// environment has more than `max_shapes` shapes. A shape lists at most 1 024 keys, so
+/// this can undercount a document with more.
+pub fn documents_with_key(
+    counts: &impl ReadableTable<(u128, &'static str, &'static [u8]), u64>,
+    shapes: &impl ReadableTable<(u128, u128), &'static str>,
+    env: uuid::Uuid,
+    field: &str,
+    max_shapes: usize,
+) -> Result<Option<u64>, StoreError> {
+    let mut n = 0;
+    let complete = each_shape(counts, shapes, env.as_u128(), max_shapes, |keys, docs| {
+        if keys.split('\n').any(|k| k == field) {
+            n += docs;
+        }
+    })?;
+    Ok(complete.then_some(n))
+}
+
 /// Every discoverable `param.…` and `asset.…` key of the environment with the number of
 /// documents holding it, most frequent first (ties by key): summed over key shapes, so
 /// the cost follows the number of distinct document shapes, not of tasks.
@@ -633,22 +679,14 @@ pub fn discovered_keys(
     r: &impl Reader,
     env: uuid::Uuid,
 ) -> Result<(Vec<Counted>, Vec<Counted>), StoreError> {
-    let e = env.as_u128();
     let counts = r.open(COUNTS)?;
     let shapes = r.open(SHAPES)?;
     let mut totals: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    for entry in counts.range(kind_range(e, SHAPE, &kind_end(SHAPE)))? {
-        let (k, v) = entry?;
-        let n = v.value();
-        let Ok(hash) = <[u8; 16]>::try_from(k.value().2) else {
-            continue;
-        };
-        if let Some(list) = shapes.get((e, u128::from_be_bytes(hash)))? {
-            for key in list.value().split('\n') {
-                *totals.entry(key.to_owned()).or_default() += n;
-            }
+    each_shape(&counts, &shapes, env.as_u128(), usize::MAX, |keys, n| {
+        for key in keys.split('\n') {
+            *totals.entry(key.to_owned()).or_default() += n;
         }
-    }
+    })?;
     let (params, assets): (Vec<Counted>, Vec<Counted>) = totals
         .into_iter()
         .map(|(text, count)| Counted { text, count })
