@@ -161,16 +161,20 @@ pub fn visit_tables(v: &mut impl TableVisitor) -> Result<(), BackupError> {
         v2::TASKS,
         v2::TASKS_BY_STATUS,
         v2::INSTANCES,
+        v2::TASK_INSTANCES,
         v2::PLANS,
         v2::BUILD_PLANS,
         v2::PLAN_SCOPES,
         v2::MEMBERS,
+        v2::TASK_PLANS,
         v2::EXECUTIONS,
+        v2::TASK_EXECUTIONS,
         v2::BUILD_EXECUTIONS,
         v2::YIELDS,
         v2::ARTIFACTS,
         v2::LIMITS,
         v2::LIMIT_HOLDERS,
+        v2::TASK_EVENTS,
         v2::BUILD_EVENTS,
         v2::TICKS,
     );
@@ -189,11 +193,6 @@ pub fn visit_retired_tables(v: &mut impl TableVisitor) -> Result<(), BackupError
     v.table(m::OLD_BUILD_EVENTS)?;
     v.table(m::OLD_TASKS_BY_TIME)?;
     v.table(m::OLD_OPEN_CLAIMS)?;
-    v.table(m::V3_TASKS)?;
-    v.table(m::V3_TASK_PLANS)?;
-    v.table(m::V3_TASK_INSTANCES)?;
-    v.table(m::V3_TASK_EXECUTIONS)?;
-    v.table(m::V3_TASK_EVENTS)?;
     Ok(())
 }
 
@@ -260,7 +259,8 @@ fn put_item(w: &mut impl Write, b: &[u8]) -> io::Result<()> {
 struct Dumper<'a, W: Write> {
     tx: &'a ReadTransaction,
     /// Visiting [`visit_retired_tables`].
-    retired: bool,
+    /// Names of the tables dumped so far.
+    dumped: Vec<String>,
     out: &'a mut Hashing<BufWriter<W>>,
     tables: usize,
     rows: u64,
@@ -273,10 +273,11 @@ impl<W: Write> TableVisitor for Dumper<'_, W> {
     ) -> Result<(), BackupError> {
         let table = match self.tx.open_table(def) {
             Ok(t) => t,
-            // Not created yet (an older file before its first start), or a retired table
-            // of this name but another type (dumped by its own definition): skip.
+            // Not created yet (an older file before its first start), or a table of this
+            // name but another type, dumped by the definition of that type (a retired
+            // one); `dump` checks that every table of the file was.
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(redb::TableError::TableTypeMismatch { .. }) if self.retired => return Ok(()),
+            Err(redb::TableError::TableTypeMismatch { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         self.out.write_all(b"T")?;
@@ -295,6 +296,7 @@ impl<W: Write> TableVisitor for Dumper<'_, W> {
         self.out.write_all(&n.to_le_bytes())?;
         self.tables += 1;
         self.rows += n;
+        self.dumped.push(def.name().to_owned());
         Ok(())
     }
 }
@@ -336,14 +338,21 @@ pub fn dump(tx: &ReadTransaction, out: impl Write) -> Result<BackupSummary, Back
     let (tables, rows) = {
         let mut d = Dumper {
             tx,
-            retired: false,
+            dumped: Vec::new(),
             out: &mut out,
             tables: 0,
             rows: 0,
         };
         visit_tables(&mut d)?;
-        d.retired = true;
         visit_retired_tables(&mut d)?;
+        for handle in tx.list_tables()? {
+            if !d.dumped.iter().any(|n| n == handle.name()) {
+                return Err(BackupError::Incompatible(format!(
+                    "table {} has types no version of the backup registry knows",
+                    handle.name()
+                )));
+            }
+        }
         (d.tables, d.rows)
     };
     out.write_all(b"Z")?;
