@@ -258,7 +258,6 @@ fn put_item(w: &mut impl Write, b: &[u8]) -> io::Result<()> {
 
 struct Dumper<'a, W: Write> {
     tx: &'a ReadTransaction,
-    /// Visiting [`visit_retired_tables`].
     /// Names of the tables dumped so far.
     dumped: Vec<String>,
     out: &'a mut Hashing<BufWriter<W>>,
