@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
+use super::change_log::Change;
 use super::tables::Tables;
 use super::{Reader, StoreError};
 
@@ -42,26 +43,32 @@ pub(crate) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Counts one change of `build`.
-pub(crate) fn bump(t: &Tables, env: u128, build: u128) -> Result<(), StoreError> {
-    t.add_build_change(env, build)
+/// Counts one change of `build`; `change` says what changed, for the change log
+/// (`change_log.rs`) that lets a kept frontier reread only what moved.
+pub(crate) fn bump(t: &Tables, env: u128, build: u128, change: Change) -> Result<(), StoreError> {
+    t.add_build_change(env, build, change)
 }
 
 /// Counts one change of a v2 plan's member rows. The counter shares the table with the
 /// builds' (a plan id is never a build id; if a client chose one that is, the two would
 /// share a counter and only invalidate more often).
 pub(crate) fn bump_members(t: &Tables, env: u128, plan: u128) -> Result<(), StoreError> {
-    t.add_build_change(env, plan)
+    t.add_build_change(env, plan, Change::Other)
 }
 
 /// Counts one change of every build in `builds`, or of the whole environment when
 /// there are more than [`FANOUT`] (the caller stops collecting at `FANOUT + 1`).
-fn bump_all(t: &Tables, env: u128, builds: &BTreeSet<u128>) -> Result<(), StoreError> {
+fn bump_all(
+    t: &Tables,
+    env: u128,
+    builds: &BTreeSet<u128>,
+    change: Change,
+) -> Result<(), StoreError> {
     if builds.len() > FANOUT {
-        return bump(t, env, ENV_WIDE);
+        return bump(t, env, ENV_WIDE, Change::Other);
     }
     for b in builds {
-        bump(t, env, *b)?;
+        bump(t, env, *b, change)?;
     }
     Ok(())
 }
@@ -78,7 +85,7 @@ pub(crate) fn bump_v1_task(t: &Tables, env: u128, task: u128) -> Result<(), Stor
             }
         }
     }
-    bump_all(t, env, &builds)
+    bump_all(t, env, &builds, Change::Other)
 }
 
 /// A v2 task was saved: bumps the builds of every plan it is a member of.
@@ -96,14 +103,14 @@ pub(crate) fn bump_v2_task(t: &Tables, env: u128, task_id: &str) -> Result<(), S
     };
     let mut builds = BTreeSet::new();
     if plans.len() > FANOUT {
-        return bump(t, env, ENV_WIDE);
+        return bump(t, env, ENV_WIDE, Change::Other);
     }
     for plan in plans {
         if let Some(p) = super::v2::plan(t, env, plan)? {
             builds.insert(p.build);
         }
     }
-    bump_all(t, env, &builds)
+    bump_all(t, env, &builds, Change::Task(task_id))
 }
 
 /// `(build counter, environment-wide generation)`: what a poll's ETag covers. Absent

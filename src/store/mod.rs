@@ -6,6 +6,7 @@
 //! only ever see the caller's rows.
 
 pub mod backup;
+pub mod change_log;
 pub mod changes;
 pub mod codec;
 pub mod disk;
@@ -142,6 +143,8 @@ pub struct Store {
     db: Arc<Database>,
     writer: writer::WriterHandle,
     space: Arc<disk::DiskSpace>,
+    /// What recent batches changed in watched builds (`change_log.rs`).
+    log: Arc<change_log::ChangeLog>,
 }
 
 /// The first bytes of every redb file.
@@ -209,6 +212,7 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let db = Arc::new(db);
         writeback::start(path, Arc::downgrade(&db));
+        let log = Arc::new(change_log::ChangeLog::default());
         let writer = writer::WriterHandle::start(
             db.clone(),
             writer::WriterConfig {
@@ -218,9 +222,20 @@ impl Store {
                 last_lsn,
                 checkpoint_interval: opts.checkpoint_interval,
                 space: space.clone(),
+                log: log.clone(),
             },
         )?;
-        Ok(Store { db, writer, space })
+        Ok(Store {
+            db,
+            writer,
+            space,
+            log,
+        })
+    }
+
+    /// What recent batches changed in the builds whose frontier is kept.
+    pub fn change_log(&self) -> Arc<change_log::ChangeLog> {
+        self.log.clone()
     }
 
     /// Whether writes are refused for lack of disk space (`disk.rs`).

@@ -96,6 +96,23 @@ impl<V: Clone> StampedCache<V> {
         Ok((stamp, self.get((env, build), stamp)))
     }
 
+    /// The stamp `tx` reads for `build`, and the value stored under any stamp, with
+    /// that stamp: for values that can be brought up to date rather than recomputed.
+    pub fn lookup_latest(
+        &self,
+        tx: &ReadSnapshot,
+        env: u128,
+        build: u128,
+    ) -> Result<(Stamp, Option<(Stamp, V)>), StoreError> {
+        let stamp = changes::of(tx, env, build)?;
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = inner
+            .entries
+            .get(&(env, build))
+            .map(|e| (e.stamp, e.value.clone()));
+        Ok((stamp, kept))
+    }
+
     /// The value of `build`: from the cache when its stamp is the one `tx` reads, else
     /// `compute()`, remembered under that stamp.
     pub fn get_or_compute(
@@ -271,7 +288,11 @@ mod tests {
         assert_eq!(read(5), (counts(1), 1), "a hit: nothing changed");
         let bump = |b: u128| {
             store
-                .write_blocking(move |tx| Tables::with(tx, |t| changes::bump(t, env, b)))
+                .write_blocking(move |tx| {
+                    Tables::with(tx, |t| {
+                        changes::bump(t, env, b, crate::store::change_log::Change::Other)
+                    })
+                })
                 .unwrap()
         };
         bump(build);

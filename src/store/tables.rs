@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use super::codec::{decode, encode};
 
+use super::change_log::{self, Change, Changed};
 use super::changes::BUILD_CHANGES;
 use super::locks::{LOCKS, LOCK_COMPLETIONS, LOCK_COUNTS, LOCK_EXPIRY};
 use super::schema::META;
@@ -46,13 +47,15 @@ macro_rules! tables {
         pub struct Tables<'t> {
             tx: &'t WriteTransaction,
             cache: RefCell<Cache>,
+            /// What the finished parts of the batch did to builds (`change_log.rs`).
+            logged: RefCell<Vec<change_log::Entry>>,
             $($name: RefCell<Option<Table<'t, $k, $v>>>,)*
         }
 
         impl<'t> Tables<'t> {
             /// A set over `tx`. Call [`Tables::finish`] before the transaction commits.
             pub fn new(tx: &'t WriteTransaction) -> Tables<'t> {
-                Tables { tx, cache: RefCell::default(), $($name: RefCell::new(None),)* }
+                Tables { tx, cache: RefCell::default(), logged: RefCell::default(), $($name: RefCell::new(None),)* }
             }
 
             /// Closes every open table, so that the transaction can open them again.
@@ -176,8 +179,16 @@ impl<'t> Tables<'t> {
         }
         if !cache.build_changes.is_empty() {
             let mut table = self.build_changes()?;
-            for (key, tally) in &cache.build_changes {
-                tally.write_back(&mut table, *key)?;
+            let mut logged = self.logged.borrow_mut();
+            for ((env, build), (tally, changed)) in cache.build_changes {
+                tally.write_back(&mut table, (env, build))?;
+                logged.push(change_log::Entry {
+                    env,
+                    build,
+                    before: tally.stored,
+                    after: tally.now,
+                    changed,
+                });
             }
         }
         if !cache.env_counts.is_empty() {
@@ -235,18 +246,30 @@ impl<'t> Tables<'t> {
         Ok(tally.add(delta))
     }
 
-    /// Adds one to the change counter of (`env`, `build`) (`changes.rs`).
-    pub fn add_build_change(&self, env: u128, build: u128) -> Result<(), StoreError> {
+    /// Adds one to the change counter of (`env`, `build`) (`changes.rs`), and notes
+    /// what changed for the change log.
+    pub fn add_build_change(
+        &self,
+        env: u128,
+        build: u128,
+        change: Change,
+    ) -> Result<(), StoreError> {
         let mut cache = self.cache.borrow_mut();
-        let tally = cached(&mut cache.build_changes, (env, build), || {
+        let (tally, changed) = cached(&mut cache.build_changes, (env, build), || {
             let stored = self
                 .build_changes()?
                 .get((env, build))?
                 .map_or(0, |g| g.value());
-            Ok(Tally::from(stored))
+            Ok((Tally::from(stored), Changed::default()))
         })?;
         tally.add(1);
+        changed.note(change);
         Ok(())
+    }
+
+    /// What the batch did to builds, as far as [`Tables::finish`] has written it.
+    pub fn take_logged(&self) -> Vec<change_log::Entry> {
+        self.logged.take()
     }
 
     /// The environment's live-lock count.
@@ -349,8 +372,8 @@ type MetaSlot = (Option<Vec<u8>>, Option<Vec<u8>>);
 struct Cache {
     counts: HashMap<(u128, String, Vec<u8>), Tally>,
     lock_counts: HashMap<u128, Tally>,
-    /// Per (env, build): the change counter (`changes.rs`).
-    build_changes: HashMap<(u128, u128), Tally>,
+    /// Per (env, build): the change counter (`changes.rs`) and what changed.
+    build_changes: HashMap<(u128, u128), (Tally, Changed)>,
     /// Per environment: the stored (builds, tasks) row, and the batch's.
     env_counts: HashMap<u128, EnvSlot>,
     meta: HashMap<&'static str, MetaSlot>,

@@ -18,6 +18,7 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::change_log::Change;
 use super::changes;
 use super::codec::{decode, decode_prefix, encode};
 use super::search::{self, DocIndex};
@@ -343,7 +344,7 @@ pub fn create_build(
     t.build_events()?
         .insert((e, b, slot.seq), encode(&event)?.as_slice())?;
     t.add_env_counts(e, 1, 0)?;
-    changes::bump(t, e, b)?;
+    changes::bump(t, e, b, Change::Other)?;
     Ok(row)
 }
 
@@ -381,7 +382,7 @@ pub fn transition_build(
     };
     t.build_events()?
         .insert((e, b, slot.seq), encode(&event)?.as_slice())?;
-    changes::bump(t, e, b)?;
+    changes::bump(t, e, b, Change::Other)?;
     Ok(row)
 }
 
@@ -433,7 +434,7 @@ fn record_task_event(
     if shown_before.as_ref() != Some(&shown(&state.global)) {
         changes::bump_v1_task(t, env, task)?;
     } else {
-        changes::bump(t, env, build)?;
+        changes::bump(t, env, build, Change::Other)?;
     }
     Ok(member)
 }

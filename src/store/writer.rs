@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability};
 use tokio::sync::{mpsc, oneshot};
 
+use super::change_log::{self, ChangeLog};
 use super::disk::DiskSpace;
 use super::journal::{self, Answer, Record, ToJournal};
 use super::tables::Tables;
@@ -106,6 +107,8 @@ pub(super) struct WriterConfig {
     pub checkpoint_interval: Duration,
     /// Writes are refused while it says the disk is full (`disk.rs`).
     pub space: Arc<DiskSpace>,
+    /// Where each committed batch's changes to builds go (`change_log.rs`).
+    pub log: Arc<ChangeLog>,
 }
 
 #[derive(Clone)]
@@ -272,6 +275,7 @@ struct Writer {
     last_checkpoint: Instant,
     checkpoint_interval: Duration,
     space: Arc<DiskSpace>,
+    log: Arc<ChangeLog>,
 }
 
 fn run(
@@ -311,6 +315,7 @@ fn run(
         last_checkpoint: Instant::now(),
         checkpoint_interval: cfg.checkpoint_interval,
         space: cfg.space.clone(),
+        log: cfg.log.clone(),
     };
     let max_batch = cfg.max_batch;
     let mut batch: Vec<Op> = Vec::with_capacity(max_batch);
@@ -395,7 +400,7 @@ impl Writer {
         let checkpoint = self.dirty();
         let started = Instant::now();
         let outcome = self.apply(batch, durable, max_batch, more, &mut answers);
-        if let (Ok(Commit::Durable), true) = (&outcome, checkpoint) {
+        if let (Ok((Commit::Durable, _)), true) = (&outcome, checkpoint) {
             // Every write waits for a checkpoint: its length is the writes' worst case.
             let us = started.elapsed().as_micros() as u64;
             tracing::debug!(us, ops = answers.len(), "checkpoint");
@@ -406,7 +411,10 @@ impl Writer {
         let n = answers.len() as u64;
         let c = &self.counters;
         match outcome {
-            Ok(commit) => {
+            Ok((commit, logged)) => {
+                // Published after the commit: a reader that sees the new counters
+                // before this finds the log short of them and recomputes in full.
+                self.log.publish(logged);
                 c.commits.fetch_add(1, Ordering::Relaxed);
                 c.ops.fetch_add(n, Ordering::Relaxed);
                 c.max_batch.fetch_max(n, Ordering::Relaxed);
@@ -479,10 +487,10 @@ impl Writer {
         max_batch: usize,
         more: More,
         answers: &mut Vec<Answer>,
-    ) -> Result<Commit, StoreError> {
+    ) -> Result<(Commit, Vec<change_log::Entry>), StoreError> {
         let mut wtx = self.db.begin_write()?;
         let mut records: Vec<Record> = Vec::new();
-        {
+        let logged = {
             // Every table the batch opened closes here, before the commit.
             let tables = Tables::new(&wtx);
             for op in batch.drain(..) {
@@ -498,7 +506,8 @@ impl Writer {
             }
             // The counters the batch kept in memory go to their tables.
             tables.finish()?;
-        }
+            tables.take_logged()
+        };
         let commit = if durable {
             wtx.set_durability(Durability::Immediate)?;
             Commit::Durable
@@ -528,7 +537,7 @@ impl Writer {
             }
             return Err(e.into());
         }
-        Ok(commit)
+        Ok((commit, logged))
     }
 
     /// Applies one op and keeps its answer and journal record. A panicking op may have

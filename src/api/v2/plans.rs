@@ -223,11 +223,12 @@ fn frontier_out<'a>(
 async fn read_frontier(state: &AppState, env: u128, id: u128) -> Result<Arc<Frontier>, ApiError> {
     let now = now();
     let memo = state.frontiers.clone();
+    let log = state.store.change_log();
     state
         .store
         .read(move |tx| -> Result<Arc<Frontier>, ApiError> {
             Ok(memo
-                .read(tx, env, id, now)?
+                .read(tx, &log, env, id, now)?
                 .ok_or_else(|| unknown_build(id))?)
         })
         .await

@@ -25,6 +25,7 @@ use redb::{Key, ReadableTable, Table, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::change_log::Change;
 use super::codec::{decode, decode_prefix, encode};
 use super::tables::Tables;
 use super::tasks::env_bounds;
@@ -264,7 +265,7 @@ pub(crate) fn save_build(
     row: &BuildRow,
 ) -> Result<(), StoreError> {
     put(&mut *t.v2_builds()?, (env, id), row)?;
-    super::changes::bump(t, env, id)?;
+    super::changes::bump(t, env, id, Change::Build)?;
     let now = row.key();
     let moved =
         before.is_none_or(|b| (b.status, b.last_active_at) != (now.status, now.last_active_at));
@@ -321,7 +322,7 @@ fn add_build_count(
 
 pub(crate) fn save_plan(t: &Tables, env: u128, id: u128, row: &PlanRow) -> Result<(), StoreError> {
     put(&mut *t.v2_plans()?, (env, id), row)?;
-    super::changes::bump(t, env, row.build)
+    super::changes::bump(t, env, row.build, Change::Other)
 }
 
 /// An index entry `what` that names a missing row.
@@ -346,7 +347,7 @@ pub(crate) fn save_member(
     if new {
         t.v2_task_plans()?.insert((env, task, plan), ())?;
     }
-    super::changes::bump(t, env, build)?;
+    super::changes::bump(t, env, build, Change::Other)?;
     super::changes::bump_members(t, env, plan)
 }
 
@@ -358,7 +359,7 @@ pub(crate) fn save_execution(
     row: &ExecutionRow,
 ) -> Result<(), StoreError> {
     put(&mut *t.v2_executions()?, (env, id), row)?;
-    super::changes::bump(t, env, row.build)
+    super::changes::bump(t, env, row.build, Change::Task(&row.task_id))
 }
 
 /// Writes an instance. When its expansion or edges changed (`grown`), the member rows
@@ -468,7 +469,7 @@ pub(crate) fn append_event(t: &Tables, env: u128, e: NewEvent) -> Result<(), Sto
         metadata: e.metadata,
     };
     put(&mut *t.v2_build_events()?, (env, e.build, seq), &row)?;
-    super::changes::bump(t, env, e.build)?;
+    super::changes::bump(t, env, e.build, Change::Event)?;
     if let Some(task) = e.task_id {
         t.v2_task_events()?.insert((env, task, seq), e.build)?;
     }

@@ -4,7 +4,7 @@
 //! the frontier's closure check also runs in the writer (`plans::close`).
 
 use redb::ReadableTable;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::claims::live_holders;
@@ -16,6 +16,7 @@ use super::{
 };
 use crate::domain::v2::rules::{self, Place, Stall};
 use crate::domain::v2::{BuildStatus, DeploymentKind, TaskStatus};
+use crate::store::change_log::{ChangeLog, Changed};
 use crate::store::stamped_cache::StampedCache;
 use crate::store::{ReadSnapshot, StoreError};
 
@@ -170,17 +171,58 @@ pub struct Frontier {
     /// way at any time in `[read_at, live_until)` (see [`Frontier::holds_at`]).
     pub read_at: i64,
     pub live_until: Option<i64>,
+    /// What a kept frontier was computed from, so that a later read can reread only the
+    /// members whose tasks changed (`None` for a frontier that is not kept).
+    basis: Option<Basis>,
+}
+
+/// The plan's shape and its members' task states, by member position.
+struct Basis {
+    shape: Arc<PlanShape>,
+    states: Vec<Option<TaskState>>,
 }
 
 impl Frontier {
-    /// Roughly the bytes the frontier holds (its listed members).
+    fn empty(build: BuildRow, now: i64) -> Frontier {
+        Frontier {
+            build,
+            plan: None,
+            plan_complete: false,
+            runnable: Vec::new(),
+            discovery_jobs: Vec::new(),
+            running: Vec::new(),
+            closure: Closure::default(),
+            read_at: now,
+            live_until: None,
+            basis: None,
+        }
+    }
+
+    /// Roughly the bytes the frontier holds (its listed members and member states).
     fn weight(&self) -> usize {
+        let states = self.basis.as_ref().map_or(0, |b| {
+            b.states.len() * std::mem::size_of::<Option<TaskState>>()
+        });
         [&self.runnable, &self.discovery_jobs, &self.running]
             .into_iter()
             .flatten()
             .map(|m| m.body.len() + m.task_id.len() + m.instance_hash.len() + ROW_OVERHEAD)
             .sum::<usize>()
+            + states
             + ROW_OVERHEAD
+    }
+
+    /// The listed members by task id, with where they were listed.
+    fn listed(&self) -> HashMap<&str, (Place, &FrontierMember)> {
+        let lists = [
+            (Place::Runnable, &self.runnable),
+            (Place::Discovery, &self.discovery_jobs),
+            (Place::Running, &self.running),
+        ];
+        lists
+            .into_iter()
+            .flat_map(|(place, list)| list.iter().map(move |m| (m.task_id.as_str(), (place, m))))
+            .collect()
     }
 
     /// Whether this frontier, read at `read_at`, is what the same rows give at `now`.
@@ -292,25 +334,90 @@ impl Default for FrontierMemo {
 
 impl FrontierMemo {
     /// The frontier of a build's active plan (§6.4) at `now` on `tx`: the kept one when
-    /// it still holds.
+    /// it still holds, or the kept one with only what `log` says changed reread.
     pub fn read(
         &self,
         tx: &ReadSnapshot,
+        log: &ChangeLog,
         env: u128,
         build_id: u128,
         now: i64,
     ) -> Result<Option<Arc<Frontier>>, StoreError> {
-        let (stamp, kept) = self.frontiers.lookup(tx, env, build_id)?;
-        if let Some(f) = kept.filter(|f| f.holds_at(now)) {
-            return Ok(Some(f));
+        let (stamp, kept) = self.frontiers.lookup_latest(tx, env, build_id)?;
+        let mut updated = None;
+        if let Some((kept_stamp, prev)) = kept {
+            if kept_stamp == stamp && prev.holds_at(now) {
+                return Ok(Some(prev));
+            }
+            // The same generation, and every batch since known: reread what moved.
+            let changed = (kept_stamp.1 == stamp.1)
+                .then(|| log.between(env, build_id, kept_stamp.0, stamp.0))
+                .flatten()
+                .filter(|c| !c.other);
+            if let Some(changed) = changed {
+                updated = self.update(tx, env, build_id, &prev, &changed, now)?;
+            }
         }
-        let Some((f, keep)) = self.frontier(tx, env, build_id, now)? else {
-            return Ok(None);
+        let (f, keep) = match updated {
+            Some(f) => (f, true),
+            None => match self.frontier(tx, env, build_id, now)? {
+                Some(computed) => computed,
+                None => return Ok(None),
+            },
         };
         let f = Arc::new(f);
         if keep {
             self.frontiers.put(env, build_id, stamp, f.clone());
+            log.watch(env, build_id);
         }
+        Ok(Some(f))
+    }
+
+    /// `prev` brought up to date with `changed` (the tasks whose states or executions
+    /// moved, and whether the build row did), or `None` when only a full recompute can
+    /// tell (the build left the plan, or `prev` was not kept with its basis).
+    fn update(
+        &self,
+        tx: &ReadSnapshot,
+        env: u128,
+        build_id: u128,
+        prev: &Frontier,
+        changed: &Changed,
+        now: i64,
+    ) -> Result<Option<Frontier>, StoreError> {
+        let (Some(basis), Some((plan_id, p))) = (&prev.basis, &prev.plan) else {
+            return Ok(None);
+        };
+        let s = &Snapshot::new(tx);
+        let b = match changed.build {
+            true => match build(s, env, build_id)? {
+                Some(b) => b,
+                None => return Ok(None),
+            },
+            false => prev.build.clone(),
+        };
+        if b.active_plan != Some(*plan_id) {
+            return Ok(None);
+        }
+        let members = &basis.shape.graph.members;
+        let mut states = basis.states.clone();
+        for task_id in &changed.tasks {
+            // Members are sorted by task id; a task of another plan is not listed.
+            if let Ok(i) = members.binary_search_by(|(id, _)| id.as_str().cmp(task_id)) {
+                states[i] = task_state(s, env, task_id)?;
+            }
+        }
+        let mut f = Frontier::empty(b, now);
+        let reuse = Reuse {
+            listed: prev.listed(),
+            changed: &changed.tasks,
+        };
+        f.place_members(s, env, build_id, &basis.shape, &states, p, Some(&reuse))?;
+        f.plan = Some((*plan_id, p.clone()));
+        f.basis = Some(Basis {
+            shape: basis.shape.clone(),
+            states,
+        });
         Ok(Some(f))
     }
 
@@ -327,17 +434,7 @@ impl FrontierMemo {
         let Some(b) = build(s, env, build_id)? else {
             return Ok(None);
         };
-        let mut f = Frontier {
-            build: b,
-            plan: None,
-            plan_complete: false,
-            runnable: Vec::new(),
-            discovery_jobs: Vec::new(),
-            running: Vec::new(),
-            closure: Closure::default(),
-            read_at: now,
-            live_until: None,
-        };
+        let mut f = Frontier::empty(b, now);
         let Some((plan_id, p)) = f
             .build
             .active_plan
@@ -352,13 +449,48 @@ impl FrontierMemo {
         if shape.leaves_plan {
             f.closure = shape.graph.closure(s, env)?;
         }
-        f.plan_complete = p.sealed_at.is_some() && f.closure.admit.is_empty();
-        let members = &shape.graph.members;
-        let states = members
+        let states = shape
+            .graph
+            .members
             .iter()
             .map(|(task_id, _)| task_state(s, env, task_id))
             .collect::<Result<Vec<_>, _>>()?;
-        for (i, (task_id, m)) in members.iter().enumerate() {
+        f.place_members(s, env, build_id, &shape, &states, &p, None)?;
+        f.plan = Some((plan_id, p));
+        let keep = !shape.leaves_plan;
+        if keep {
+            f.basis = Some(Basis { shape, states });
+        }
+        Ok(Some((f, keep)))
+    }
+}
+
+/// What a frontier brought up to date may take from the one before it: the members it
+/// listed, except those of the tasks that changed.
+struct Reuse<'a> {
+    listed: HashMap<&'a str, (Place, &'a FrontierMember)>,
+    changed: &'a BTreeSet<String>,
+}
+
+impl Frontier {
+    /// Places every member of the plan by its state in `states` (by position) at
+    /// `read_at` (§6.4), and lists the runnable, running and discovery ones. A member
+    /// `reuse` listed in the same place, whose task did not change, is listed as it was.
+    #[allow(clippy::too_many_arguments)]
+    fn place_members(
+        &mut self,
+        s: &Snapshot,
+        env: u128,
+        build_id: u128,
+        shape: &PlanShape,
+        states: &[Option<TaskState>],
+        p: &PlanRow,
+        reuse: Option<&Reuse>,
+    ) -> Result<(), StoreError> {
+        let now = self.read_at;
+        let f = self;
+        f.plan_complete = p.sealed_at.is_some() && f.closure.admit.is_empty();
+        for (i, (task_id, m)) in shape.graph.members.iter().enumerate() {
             if m.excluded_reason.is_some() {
                 continue;
             }
@@ -387,20 +519,29 @@ impl FrontierMemo {
             if place == Place::Elsewhere {
                 continue;
             }
-            let counts = place != Place::Discovery;
-            let mut item = frontier_member(s, env, build_id, task_id, m, &row, counts)?;
-            match place {
-                Place::Running => {
-                    item.restart_expected_by = row.preempted_at.and(row.claim_expires_at);
-                    f.running.push(item);
+            let kept = reuse
+                .filter(|r| !r.changed.contains(task_id))
+                .and_then(|r| r.listed.get(task_id.as_str()))
+                .filter(|(was, _)| *was == place);
+            let item = match kept {
+                Some((_, item)) => (*item).clone(),
+                None => {
+                    let counts = place != Place::Discovery;
+                    let mut item = frontier_member(s, env, build_id, task_id, m, &row, counts)?;
+                    if place == Place::Running {
+                        item.restart_expected_by = row.preempted_at.and(row.claim_expires_at);
+                    }
+                    item
                 }
+            };
+            match place {
+                Place::Running => f.running.push(item),
                 Place::Discovery => f.discovery_jobs.push(item),
                 Place::Runnable => f.runnable.push(item),
                 Place::Elsewhere => {}
             }
         }
-        f.plan = Some((plan_id, p));
-        Ok(Some((f, !shape.leaves_plan)))
+        Ok(())
     }
 }
 
