@@ -39,8 +39,8 @@ pub struct Changed {
     pub other: bool,
 }
 
-/// Tasks one entry names at most; a batch that changed more is logged as `other`
-/// (rereading them one by one would cost more than a full recompute's scan).
+/// Tasks one entry (or one chain of entries) names at most, which bounds the log's
+/// memory; past it the change reads as `other`, and the frontier is recomputed.
 const MAX_TASKS: usize = 512;
 /// Builds watched at once: as many as frontiers are kept.
 const WATCHED: usize = 64;
