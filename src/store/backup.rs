@@ -161,20 +161,16 @@ pub fn visit_tables(v: &mut impl TableVisitor) -> Result<(), BackupError> {
         v2::TASKS,
         v2::TASKS_BY_STATUS,
         v2::INSTANCES,
-        v2::TASK_INSTANCES,
         v2::PLANS,
         v2::BUILD_PLANS,
         v2::PLAN_SCOPES,
         v2::MEMBERS,
-        v2::TASK_PLANS,
         v2::EXECUTIONS,
-        v2::TASK_EXECUTIONS,
         v2::BUILD_EXECUTIONS,
         v2::YIELDS,
         v2::ARTIFACTS,
         v2::LIMITS,
         v2::LIMIT_HOLDERS,
-        v2::TASK_EVENTS,
         v2::BUILD_EVENTS,
         v2::TICKS,
     );
@@ -193,6 +189,11 @@ pub fn visit_retired_tables(v: &mut impl TableVisitor) -> Result<(), BackupError
     v.table(m::OLD_BUILD_EVENTS)?;
     v.table(m::OLD_TASKS_BY_TIME)?;
     v.table(m::OLD_OPEN_CLAIMS)?;
+    v.table(m::V3_TASKS)?;
+    v.table(m::V3_TASK_PLANS)?;
+    v.table(m::V3_TASK_INSTANCES)?;
+    v.table(m::V3_TASK_EXECUTIONS)?;
+    v.table(m::V3_TASK_EVENTS)?;
     Ok(())
 }
 

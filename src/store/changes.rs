@@ -12,8 +12,9 @@
 //!   (`TASK_EVENTS`; membership needs an event).
 //! - v2: every save of the build row, of one of its plans or of their member rows, every
 //!   event appended to it and execution saved under it, and every save of a task that is
-//!   a member of one of its plans (`TASK_PLANS`). The v2 frontier is kept under these
-//!   counters (`v2::reads::FrontierMemo`), so a write it reads must bump them.
+//!   a member of one of its plans (its plan entries in `v2::schema::TASKS`). The v2
+//!   frontier is kept under these counters (`v2::reads::FrontierMemo`), so a write it
+//!   reads must bump them.
 //!
 //! A task seen in more than [`FANOUT`] builds does not bump each of them: it bumps the
 //! environment-wide generation (the row at build id [`ENV_WIDE`]) instead, which every
@@ -90,17 +91,7 @@ pub(crate) fn bump_v1_task(t: &Tables, env: u128, task: u128) -> Result<(), Stor
 
 /// A v2 task was saved: bumps the builds of every plan it is a member of.
 pub(crate) fn bump_v2_task(t: &Tables, env: u128, task_id: &str) -> Result<(), StoreError> {
-    let plans: Vec<u128> = {
-        let table = t.v2_task_plans()?;
-        let mut out = Vec::new();
-        for entry in table.range((env, task_id, 0u128)..=(env, task_id, u128::MAX))? {
-            out.push(entry?.0.value().2);
-            if out.len() > FANOUT {
-                break;
-            }
-        }
-        out
-    };
+    let plans = super::v2::plans_of(t, env, task_id, FANOUT + 1)?;
     let mut builds = BTreeSet::new();
     if plans.len() > FANOUT {
         return bump(t, env, ENV_WIDE, Change::Other);

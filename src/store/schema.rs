@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[Migration] = &[
         what: "reverse index of dependency edges (a task's dependents)",
         run: super::tasks::fill_dependents,
     },
+    Migration {
+        what: "v2 task rows and their plan, instance, execution and event entries in one table",
+        run: super::v2::migrate::v3_to_v4,
+    },
 ];
 
 /// Version of the table layout this binary writes.

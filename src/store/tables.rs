@@ -112,23 +112,19 @@ tables! {
     v2_deployment_generations: v2::DEPLOYMENT_GENERATIONS => (u128, &'static str, &'static str, u64), u128;
     v2_local_deployments: v2::LOCAL_DEPLOYMENTS => (u128, &'static str), u128;
     v2_settings: v2::SETTINGS => (u128, &'static str), &'static str;
-    v2_tasks: v2::TASKS => (u128, &'static str), &'static [u8];
+    v2_tasks: v2::TASKS => v2::EntryKey, &'static [u8];
     v2_tasks_by_status: v2::TASKS_BY_STATUS => (u128, u8, i64, &'static str), ();
     v2_instances: v2::INSTANCES => (u128, u128), &'static [u8];
-    v2_task_instances: v2::TASK_INSTANCES => (u128, &'static str, i64, u128), ();
     v2_plans: v2::PLANS => (u128, u128), &'static [u8];
     v2_build_plans: v2::BUILD_PLANS => (u128, u128, u64), u128;
     v2_plan_scopes: v2::PLAN_SCOPES => (u128, u128, u128, &'static str), u128;
     v2_members: v2::MEMBERS => (u128, u128, &'static str), &'static [u8];
-    v2_task_plans: v2::TASK_PLANS => (u128, &'static str, u128), ();
     v2_executions: v2::EXECUTIONS => (u128, u128), &'static [u8];
-    v2_task_executions: v2::TASK_EXECUTIONS => (u128, &'static str, i64, u128), ();
     v2_build_executions: v2::BUILD_EXECUTIONS => (u128, u128, &'static str, u128), ();
     v2_yields: v2::YIELDS => (u128, u128, u128), &'static [u8];
     v2_artifacts: v2::ARTIFACTS => (u128, &'static str, &'static str, &'static str), &'static [u8];
     v2_limits: v2::LIMITS => (u128, &'static str), u64;
     v2_limit_holders: v2::LIMIT_HOLDERS => (u128, &'static str, &'static str), ();
-    v2_task_events: v2::TASK_EVENTS => (u128, &'static str, u64), u128;
     v2_build_events: v2::BUILD_EVENTS => (u128, u128, u64), &'static [u8];
     v2_ticks: v2::TICKS => (u128, u128, u64), &'static [u8];
 }

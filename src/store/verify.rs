@@ -106,7 +106,6 @@ fn encoded_tables() -> Vec<&'static str> {
         locks::LOCKS.name(),
         v2::BUILDS.name(),
         v2::DEPLOYMENTS.name(),
-        v2::TASKS.name(),
     ]
 }
 
@@ -289,20 +288,7 @@ fn check_indexes(tx: &ReadTransaction, report: &mut Report) {
         |(env, _, _), plan| (env, plan),
         report,
     );
-    check_index(
-        tx,
-        v2::TASK_INSTANCES,
-        v2::INSTANCES,
-        |(env, _, _, inst), _| (env, inst),
-        report,
-    );
-    check_index(
-        tx,
-        v2::TASK_EXECUTIONS,
-        v2::EXECUTIONS,
-        |(env, _, _, exec), _| (env, exec),
-        report,
-    );
+    check_task_entries(tx, report);
     check_index(
         tx,
         v2::BUILD_EXECUTIONS,
@@ -317,6 +303,70 @@ fn check_indexes(tx: &ReadTransaction, report: &mut Report) {
         |(env, _), dep| (env, dep),
         report,
     );
+}
+
+/// `v2_task_entries` holds rows and index entries: a row carries a known format byte,
+/// and each plan, instance, execution and event entry names a row that exists.
+fn check_task_entries(tx: &ReadTransaction, report: &mut Report) {
+    let outcome = crate::panics::catch(|| -> Result<Vec<String>, redb::Error> {
+        let tasks = tx.open_table(v2::TASKS)?;
+        let plans = tx.open_table(v2::PLANS)?;
+        let instances = tx.open_table(v2::INSTANCES)?;
+        let executions = tx.open_table(v2::EXECUTIONS)?;
+        let events = tx.open_table(v2::BUILD_EVENTS)?;
+        // Per part: entries naming no row (or, for rows, with an unknown format byte).
+        let mut bad = [0u64; v2::Part::ALL.len()];
+        let mut unknown_part = 0u64;
+        for entry in tasks.iter()? {
+            let (k, v) = entry?;
+            let (env, _, tag, at, id) = k.value();
+            let value = v.value();
+            let Some(part) = v2::Part::of(tag) else {
+                unknown_part += 1;
+                continue;
+            };
+            let fine = match part {
+                v2::Part::Row => value.first() == Some(&FORMAT_VERSION),
+                v2::Part::Plan => plans.get((env, id))?.is_some(),
+                v2::Part::Instance => instances.get((env, id))?.is_some(),
+                v2::Part::Execution => executions.get((env, id))?.is_some(),
+                v2::Part::Event => match <[u8; 16]>::try_from(value) {
+                    Ok(build) => events
+                        .get((env, u128::from_le_bytes(build), at as u64))?
+                        .is_some(),
+                    Err(_) => false,
+                },
+            };
+            if !fine {
+                bad[part as usize] += 1;
+            }
+        }
+        let mut problems = Vec::new();
+        for (part, n) in v2::Part::ALL.iter().zip(bad) {
+            if n > 0 {
+                let what = match part {
+                    v2::Part::Row => "task rows with an unknown format byte".to_owned(),
+                    other => format!("{other:?} entries point at no row"),
+                };
+                problems.push(format!("table v2_task_entries: {n} {what}"));
+            }
+        }
+        if unknown_part > 0 {
+            problems.push(format!(
+                "table v2_task_entries: {unknown_part} entries of an unknown part"
+            ));
+        }
+        Ok(problems)
+    });
+    match outcome {
+        Ok(Ok(problems)) => report.problems.extend(problems),
+        Ok(Err(why)) => report
+            .problems
+            .push(format!("table v2_task_entries: {why}")),
+        Err(panic) => report.problems.push(format!(
+            "table v2_task_entries: the database engine failed on it: {panic}"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -347,6 +397,10 @@ mod tests {
                     .insert((1u128, "param.x", &b"1"[..], 7u128), 1)?;
                 tx.open_table(v2::BUILDS_BY_STATUS)?
                     .insert((1u128, 0u8, 5i64, 9u128), ())?;
+                let mut tasks = tx.open_table(v2::TASKS)?;
+                tasks.insert(v2::Part::Execution.key(1, "t", 5, 9), v2::NO_VALUE)?;
+                tasks.insert(v2::Part::Event.key(1, "t", 6, 0), &7u128.to_le_bytes()[..])?;
+                tasks.insert(v2::row_key(1, "t"), &b"not a row"[..])?;
                 Ok(())
             })
             .unwrap();
@@ -360,6 +414,16 @@ mod tests {
                 .contains("1 entries of index v2_builds_by_status point at no row of v2_builds"),
             "{problems}"
         );
+        for what in [
+            "1 Execution entries point at no row",
+            "1 Event entries point at no row",
+            "1 task rows with an unknown format byte",
+        ] {
+            assert!(
+                problems.contains(&format!("table v2_task_entries: {what}")),
+                "{problems}"
+            );
+        }
         store.shutdown();
     }
 }

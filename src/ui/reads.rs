@@ -485,7 +485,7 @@ pub fn v1_neighbours(
 /// [`V2_PLANS_READ`] plans.
 pub fn v2_neighbours(s: &Snapshot, env: Uuid, task_id: &str) -> Result<NeighbourView, StoreError> {
     let e = env.as_u128();
-    let plans = crate::store::v2::reads::task_plan_ids(s, e, task_id)?;
+    let plans = crate::store::v2::plans_of(s, e, task_id, usize::MAX)?;
     let plans_capped = plans.len() > V2_PLANS_READ;
     let plans = &plans[plans.len().saturating_sub(V2_PLANS_READ)..];
     let mut up = std::collections::BTreeSet::new();

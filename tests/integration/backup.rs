@@ -287,7 +287,7 @@ fn fixture_dir() -> PathBuf {
 /// The schema versions whose fixtures [`the_schema_fixtures_open_migrate_and_serve`]
 /// opens: one file per version since 2, each written once by that version's binary.
 /// (`tests/integration/upgrade.rs` covers the version-1 file of the first v2 release.)
-const FIXTURE_VERSIONS: [u32; 2] = [2, 3];
+const FIXTURE_VERSIONS: [u32; 3] = [2, 3, 4];
 
 /// What a fixture holds, written next to it by [`write_schema_fixture`].
 fn fixture_facts(version: u32) -> Value {

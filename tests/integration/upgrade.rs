@@ -84,8 +84,8 @@ async fn a_schema_1_database_with_v2_data_is_migrated_and_serves_the_same_answer
 }
 
 /// A backup of that version-1 file, taken as version 1 would take it (with the tables
-/// version 2 dropped, two of which share a name with a table of another type today),
-/// restores into this binary, migrates and serves the same answers.
+/// version 2 dropped, two of which share a name with a table of another type in a later
+/// version), restores into this binary, migrates and serves the same answers.
 #[tokio::test]
 async fn a_backup_of_the_schema_1_database_restores_migrates_and_serves_the_same_answers() {
     let old = tempfile::tempdir().unwrap();

@@ -117,8 +117,10 @@ pub fn start(t: &Tables, env: u128, s: Start, now: i64) -> V2Result<Answer<Trans
         outcome: None,
     };
     save_execution(t, env, s.execution, &exec)?;
-    t.v2_task_executions()?
-        .insert((env, s.task_id.as_str(), now, s.execution), ())?;
+    t.v2_tasks()?.insert(
+        Part::Execution.key(env, &s.task_id, now, s.execution),
+        NO_VALUE,
+    )?;
     t.v2_build_executions()?
         .insert((env, p.build, s.task_id.as_str(), s.execution), ())?;
     {

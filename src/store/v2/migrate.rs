@@ -1,3 +1,5 @@
+//! The v2 tables' migrations.
+//!
 //! Schema 1 → 2: the v2 layout of the first release with `/api/v2`, rewritten.
 //!
 //! Version 1 kept every event in `v2_events` (env, seq) with two key-only indexes,
@@ -5,11 +7,14 @@
 //! its status. Version 2 stores each event under its build (`BUILD_EVENTS`), points
 //! a task's events at their build (`TASK_EVENTS`), drops the two indexes that other
 //! tables already answer, and leads a build row with the fields hot paths read.
+//!
+//! Schema 3 → 4 ([`v3_to_v4`]): a task's row and its plan, instance, execution and
+//! event entries move from five tables into one, `TASKS`, keyed by task first.
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::Deserialize;
 
-use super::schema::{BuildRow, EventRow, BUILDS, BUILD_EVENTS, TASK_EVENTS};
+use super::schema::{row_key, BuildRow, EventRow, Part, BUILDS, BUILD_EVENTS, NO_VALUE, TASKS};
 use crate::domain::v2::rules::Wake;
 use crate::domain::v2::BuildStatus;
 use crate::store::codec::{decode, encode};
@@ -17,6 +22,18 @@ use crate::store::StoreError;
 
 type Bytes = &'static [u8];
 type Str = &'static str;
+
+// Version 3's tables keyed by task, which version 4 keeps in `TASKS` (version 2
+// wrote `V3_TASK_EVENTS` first).
+pub(crate) const V3_TASKS: TableDefinition<(u128, Str), Bytes> = TableDefinition::new("v2_tasks");
+pub(crate) const V3_TASK_PLANS: TableDefinition<(u128, Str, u128), ()> =
+    TableDefinition::new("v2_task_plans");
+pub(crate) const V3_TASK_INSTANCES: TableDefinition<(u128, Str, i64, u128), ()> =
+    TableDefinition::new("v2_task_instances");
+pub(crate) const V3_TASK_EXECUTIONS: TableDefinition<(u128, Str, i64, u128), ()> =
+    TableDefinition::new("v2_task_executions");
+pub(crate) const V3_TASK_EVENTS: TableDefinition<(u128, Str, u64), u128> =
+    TableDefinition::new("v2_task_events");
 
 pub(crate) const OLD_EVENTS: TableDefinition<(u128, u64), Bytes> =
     TableDefinition::new("v2_events");
@@ -83,7 +100,7 @@ pub fn v1_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.delete_table(OLD_TASKS_BY_TIME)?;
     tx.delete_table(OLD_OPEN_CLAIMS)?;
     let mut by_build = tx.open_table(BUILD_EVENTS)?;
-    let mut by_task = tx.open_table(TASK_EVENTS)?;
+    let mut by_task = tx.open_table(V3_TASK_EVENTS)?;
     for (env, seq, bytes) in events {
         let row: EventRow = decode("v2_events", &bytes)?;
         // Version 1 wrote every event with its build; a row without one is kept
@@ -124,4 +141,52 @@ fn take_events(tx: &WriteTransaction) -> Result<Vec<(u128, u64, Vec<u8>)>, Store
     }
     tx.delete_table(OLD_EVENTS)?;
     Ok(out)
+}
+
+/// Moves every v2 entry keyed by task into `TASKS`, one table at a time (streamed: the
+/// old table is read while the new one is written), then drops the old tables.
+pub fn v3_to_v4(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let mut tasks = tx.open_table(TASKS)?;
+    {
+        let old = tx.open_table(V3_TASKS)?;
+        for entry in old.iter()? {
+            let (k, v) = entry?;
+            let (env, id) = k.value();
+            tasks.insert(row_key(env, id), v.value())?;
+        }
+    }
+    {
+        let old = tx.open_table(V3_TASK_PLANS)?;
+        for entry in old.iter()? {
+            let (k, _) = entry?;
+            let (env, id, plan) = k.value();
+            tasks.insert(Part::Plan.key(env, id, 0, plan), NO_VALUE)?;
+        }
+    }
+    for (def, part) in [
+        (V3_TASK_INSTANCES, Part::Instance),
+        (V3_TASK_EXECUTIONS, Part::Execution),
+    ] {
+        let old = tx.open_table(def)?;
+        for entry in old.iter()? {
+            let (k, _) = entry?;
+            let (env, id, at, row) = k.value();
+            tasks.insert(part.key(env, id, at, row), NO_VALUE)?;
+        }
+    }
+    {
+        let old = tx.open_table(V3_TASK_EVENTS)?;
+        for entry in old.iter()? {
+            let (k, v) = entry?;
+            let (env, id, seq) = k.value();
+            let build = v.value().to_le_bytes();
+            tasks.insert(Part::Event.key(env, id, seq as i64, 0), &build[..])?;
+        }
+    }
+    tx.delete_table(V3_TASKS)?;
+    tx.delete_table(V3_TASK_PLANS)?;
+    tx.delete_table(V3_TASK_INSTANCES)?;
+    tx.delete_table(V3_TASK_EXECUTIONS)?;
+    tx.delete_table(V3_TASK_EVENTS)?;
+    Ok(())
 }

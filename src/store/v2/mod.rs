@@ -88,7 +88,26 @@ pub fn plan(r: &impl Rows, env: u128, id: u128) -> Result<Option<PlanRow>, Store
 }
 
 pub fn task(r: &impl Rows, env: u128, id: &str) -> Result<Option<TaskRow>, StoreError> {
-    get(&*r.tasks()?, "v2_tasks", (env, id))
+    get(&*r.tasks()?, "v2_task_entries", row_key(env, id))
+}
+
+/// The plans holding `task_id` as a member, in id order (plan ids are time-ordered, so
+/// the newest last); at most `max`.
+pub fn plans_of(
+    r: &impl Rows,
+    env: u128,
+    task_id: &str,
+    max: usize,
+) -> Result<Vec<u128>, StoreError> {
+    let table = r.tasks()?;
+    let mut out = Vec::new();
+    for entry in table.range(Part::Plan.range(env, task_id))? {
+        if out.len() == max {
+            break;
+        }
+        out.push(entry?.0.value().4);
+    }
+    Ok(out)
 }
 
 pub fn instance(r: &impl Rows, env: u128, id: u128) -> Result<Option<InstanceRow>, StoreError> {
@@ -122,8 +141,8 @@ pub fn instance_edges(
 /// A task's status and claim, without its strings.
 pub fn task_state(r: &impl Rows, env: u128, id: &str) -> Result<Option<TaskState>, StoreError> {
     let table = r.tasks()?;
-    let row = table.get((env, id))?;
-    row.map(|g| decode_prefix("v2_tasks", g.value()))
+    let row = table.get(row_key(env, id))?;
+    row.map(|g| decode_prefix("v2_task_entries", g.value()))
         .transpose()
 }
 
@@ -223,7 +242,7 @@ pub(crate) fn save_task(
     before: Option<TaskKey>,
     row: &TaskRow,
 ) -> Result<(), StoreError> {
-    put(&mut *t.v2_tasks()?, (env, id), row)?;
+    put(&mut *t.v2_tasks()?, row_key(env, id), row)?;
     super::changes::bump_v2_task(t, env, id)?;
     let now = row.key();
     if before == Some(now) {
@@ -345,7 +364,8 @@ pub(crate) fn save_member(
 ) -> Result<(), StoreError> {
     put(&mut *t.v2_members()?, (env, plan, task), row)?;
     if new {
-        t.v2_task_plans()?.insert((env, task, plan), ())?;
+        t.v2_tasks()?
+            .insert(Part::Plan.key(env, task, 0, plan), NO_VALUE)?;
     }
     super::changes::bump(t, env, build, Change::Other)?;
     super::changes::bump_members(t, env, plan)
@@ -376,15 +396,7 @@ pub(crate) fn save_instance(
         return Ok(());
     }
     let task = row.task_id.as_str();
-    let plans: Vec<u128> = {
-        let table = t.v2_task_plans()?;
-        let mut out = Vec::new();
-        for entry in table.range((env, task, 0u128)..=(env, task, u128::MAX))? {
-            out.push(entry?.0.value().2);
-        }
-        out
-    };
-    for plan in plans {
+    for plan in plans_of(t, env, task, usize::MAX)? {
         let Some(mut m) = member(t, env, plan, task)? else {
             continue;
         };
@@ -471,7 +483,12 @@ pub(crate) fn append_event(t: &Tables, env: u128, e: NewEvent) -> Result<(), Sto
     put(&mut *t.v2_build_events()?, (env, e.build, seq), &row)?;
     super::changes::bump(t, env, e.build, Change::Event)?;
     if let Some(task) = e.task_id {
-        t.v2_task_events()?.insert((env, task, seq), e.build)?;
+        // Sequence numbers stay far below i64::MAX.
+        let at = seq as i64;
+        t.v2_tasks()?.insert(
+            Part::Event.key(env, task, at, 0),
+            &e.build.to_le_bytes()[..],
+        )?;
     }
     Ok(())
 }
@@ -516,15 +533,7 @@ fn flag_holders(
     if !any_reactive(t, env)? {
         return Ok(());
     }
-    let plans: Vec<u128> = {
-        let table = t.v2_task_plans()?;
-        let mut out = Vec::new();
-        for entry in table.range((env, task_id, 0u128)..=(env, task_id, u128::MAX))? {
-            out.push(entry?.0.value().2);
-        }
-        out
-    };
-    for plan_id in plans {
+    for plan_id in plans_of(t, env, task_id, usize::MAX)? {
         let Some(p) = plan(t, env, plan_id)? else {
             continue;
         };
@@ -752,23 +761,19 @@ pub fn purge_environment(tx: &WriteTransaction, env: u128) -> Result<(), StoreEr
     purge!(DEPLOYMENT_GENERATIONS, |x| (x, "", "", 0u64));
     purge!(LOCAL_DEPLOYMENTS, |x| (x, ""));
     purge!(SETTINGS, |x| (x, ""));
-    purge!(TASKS, |x| (x, ""));
+    purge!(TASKS, |x| (x, "", 0u8, i64::MIN, 0u128));
     purge!(TASKS_BY_STATUS, |x| (x, 0u8, i64::MIN, ""));
     purge!(INSTANCES, |x| (x, 0u128));
-    purge!(TASK_INSTANCES, |x| (x, "", i64::MIN, 0u128));
     purge!(PLANS, |x| (x, 0u128));
     purge!(BUILD_PLANS, |x| (x, 0u128, 0u64));
     purge!(PLAN_SCOPES, |x| (x, 0u128, 0u128, ""));
     purge!(MEMBERS, |x| (x, 0u128, ""));
-    purge!(TASK_PLANS, |x| (x, "", 0u128));
     purge!(EXECUTIONS, |x| (x, 0u128));
-    purge!(TASK_EXECUTIONS, |x| (x, "", i64::MIN, 0u128));
     purge!(BUILD_EXECUTIONS, |x| (x, 0u128, "", 0u128));
     purge!(YIELDS, |x| (x, 0u128, 0u128));
     purge!(ARTIFACTS, |x| (x, "", "", ""));
     purge!(LIMITS, |x| (x, ""));
     purge!(LIMIT_HOLDERS, |x| (x, "", ""));
-    purge!(TASK_EVENTS, |x| (x, "", 0u64));
     purge!(BUILD_EVENTS, |x| (x, 0u128, 0u64));
     purge!(TICKS, |x| (x, 0u128, 0u64));
     tx.open_table(BUILD_ENVS)?.retain(|_, e| e != env)?;

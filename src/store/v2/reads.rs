@@ -792,14 +792,14 @@ pub fn task_instances(
     limit: usize,
 ) -> Result<Vec<(u128, InstanceRow)>, StoreError> {
     let ids: Vec<u128> = {
-        let table = s.task_instances()?;
+        let table = s.tasks()?;
         let mut out = Vec::new();
         for entry in table
-            .range((env, task_id, i64::MIN, 0u128)..=(env, task_id, i64::MAX, u128::MAX))?
+            .range(Part::Instance.range(env, task_id))?
             .rev()
             .take(limit)
         {
-            out.push(entry?.0.value().3);
+            out.push(entry?.0.value().4);
         }
         out
     };
@@ -821,13 +821,10 @@ pub fn task_executions(
     limit: usize,
 ) -> Result<Vec<(u128, ExecutionRow)>, StoreError> {
     let ids: Vec<u128> = {
-        let table = s.task_executions()?;
+        let table = s.tasks()?;
         let mut out = Vec::new();
-        for entry in table
-            .range((env, task_id, i64::MIN, 0u128)..=(env, task_id, i64::MAX, u128::MAX))?
-            .rev()
-        {
-            out.push(entry?.0.value().3);
+        for entry in table.range(Part::Execution.range(env, task_id))?.rev() {
+            out.push(entry?.0.value().4);
         }
         out
     };
@@ -853,14 +850,15 @@ pub fn task_events(
     limit: usize,
 ) -> Result<Vec<EventRow>, StoreError> {
     let keys: Vec<(u128, u64)> = {
-        let table = s.task_events()?;
+        let table = s.tasks()?;
         let mut out = Vec::new();
-        for entry in table
-            .range((env, task_id, 0u64)..=(env, task_id, u64::MAX))?
-            .take(limit)
-        {
+        for entry in table.range(Part::Event.range(env, task_id))?.take(limit) {
             let (k, v) = entry?;
-            out.push((v.value(), k.value().2));
+            let build = <[u8; 16]>::try_from(v.value()).map_err(|_| StoreError::Corrupt {
+                table: "v2_task_entries",
+                why: "an event entry's value is not a build id".into(),
+            })?;
+            out.push((u128::from_le_bytes(build), k.value().3 as u64));
         }
         out
     };
@@ -1056,15 +1054,4 @@ pub fn held_by_other_builds(
         }
     }
     Ok(!task_ids.is_empty())
-}
-
-/// The ids of the plans that hold `task_id` as a member, in id order (plan ids are
-/// time-ordered, so the newest last).
-pub fn task_plan_ids(s: &Snapshot, env: u128, task_id: &str) -> Result<Vec<u128>, StoreError> {
-    let table = s.task_plans()?;
-    let mut plans = Vec::new();
-    for entry in table.range((env, task_id, 0u128)..=(env, task_id, u128::MAX))? {
-        plans.push(entry?.0.value().2);
-    }
-    Ok(plans)
 }

@@ -346,8 +346,8 @@ pub fn apply_chunk(
             Some(row) => row,
             None => {
                 counts.instances_created += 1;
-                t.v2_task_instances()?
-                    .insert((env, item.task_id.as_str(), now, id), ())?;
+                t.v2_tasks()?
+                    .insert(Part::Instance.key(env, &item.task_id, now, id), NO_VALUE)?;
                 InstanceRow {
                     deployment: scope.deployment,
                     settings_hash: scope.settings_hash.to_owned(),

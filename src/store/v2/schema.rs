@@ -10,7 +10,7 @@
 //! ([`Tables`]) use, so the frontier, the closure and the plan reads are written once.
 
 use std::cell::OnceCell;
-use std::ops::Deref;
+use std::ops::{Deref, RangeInclusive};
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -52,17 +52,17 @@ pub const LOCAL_DEPLOYMENTS: TableDefinition<(u128, Str), u128> =
     TableDefinition::new("v2_local_deployments");
 /// (env, settings hash) → the settings body (canonical JSON).
 pub const SETTINGS: TableDefinition<(u128, Str), Str> = TableDefinition::new("v2_settings");
-/// (env, task id) → [`TaskRow`].
-pub const TASKS: TableDefinition<(u128, Str), Bytes> = TableDefinition::new("v2_tasks");
+/// (env, task id, [`Part`], at, id) → bytes: a task's row and every entry indexed by
+/// the task (its plans, instances, executions and events), side by side. A claiming
+/// start writes a task's row, an execution entry and an event entry: kept together they
+/// dirty one leaf of one tree, where four tables dirtied four (docs/v2.md).
+pub const TASKS: TableDefinition<EntryKey, Bytes> = TableDefinition::new("v2_task_entries");
 /// (env, status tag, status_at, task id): `GET /tasks`, newest status first (the
 /// statuses merged, or one with `?status=`).
 pub const TASKS_BY_STATUS: TableDefinition<(u128, u8, i64, Str), ()> =
     TableDefinition::new("v2_tasks_by_status");
 /// (env, instance) → [`InstanceRow`] (its edges included).
 pub const INSTANCES: TableDefinition<(u128, u128), Bytes> = TableDefinition::new("v2_instances");
-/// (env, task id, created_at, instance): a task's instances, newest first.
-pub const TASK_INSTANCES: TableDefinition<(u128, Str, i64, u128), ()> =
-    TableDefinition::new("v2_task_instances");
 /// (env, plan) → [`PlanRow`].
 pub const PLANS: TableDefinition<(u128, u128), Bytes> = TableDefinition::new("v2_plans");
 /// (env, build, generation) → plan.
@@ -73,14 +73,8 @@ pub const PLAN_SCOPES: TableDefinition<(u128, u128, u128, Str), u128> =
     TableDefinition::new("v2_plan_scopes");
 /// (env, plan, task id) → [`MemberRow`].
 pub const MEMBERS: TableDefinition<(u128, u128, Str), Bytes> = TableDefinition::new("v2_members");
-/// (env, task id, plan): the plans holding a task (wake-up flags).
-pub const TASK_PLANS: TableDefinition<(u128, Str, u128), ()> =
-    TableDefinition::new("v2_task_plans");
 /// (env, execution) → [`ExecutionRow`].
 pub const EXECUTIONS: TableDefinition<(u128, u128), Bytes> = TableDefinition::new("v2_executions");
-/// (env, task id, started_at, execution): a task's executions, newest first.
-pub const TASK_EXECUTIONS: TableDefinition<(u128, Str, i64, u128), ()> =
-    TableDefinition::new("v2_task_executions");
 /// (env, build, task id, execution): a build's executions, and per task its attempts.
 pub const BUILD_EXECUTIONS: TableDefinition<(u128, u128, Str, u128), ()> =
     TableDefinition::new("v2_build_executions");
@@ -94,15 +88,64 @@ pub const LIMITS: TableDefinition<(u128, Str), u64> = TableDefinition::new("v2_l
 /// (env, key, task id): tasks holding a claim (live or lapsed) under a limit key.
 pub const LIMIT_HOLDERS: TableDefinition<(u128, Str, Str), ()> =
     TableDefinition::new("v2_limit_holders");
-/// (env, task id, seq) → the event's build: a task's events (rows in `BUILD_EVENTS`).
-pub const TASK_EVENTS: TableDefinition<(u128, Str, u64), u128> =
-    TableDefinition::new("v2_task_events");
 /// (env, build, seq) → [`EventRow`]: every event (each belongs to a build), append
 /// order.
 pub const BUILD_EVENTS: TableDefinition<(u128, u128, u64), Bytes> =
     TableDefinition::new("v2_build_events");
 /// (env, build, seq) → [`TickRow`].
 pub const TICKS: TableDefinition<(u128, u128, u64), Bytes> = TableDefinition::new("v2_ticks");
+
+/// The key of a [`TASKS`] entry: (env, task id, part, at, id).
+pub type EntryKey = (u128, Str, u8, i64, u128);
+
+/// What a [`TASKS`] entry is. Each part of a task is one contiguous range, in (at, id)
+/// order; the values of the index parts are empty except where noted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Part {
+    /// The [`TaskRow`] (at 0, id 0).
+    Row = 0,
+    /// A plan holding the task as a member (at 0, id the plan): wake-up flags, counters.
+    Plan = 1,
+    /// An instance of the task (at its created_at, id the instance).
+    Instance = 2,
+    /// An execution of the task (at its started_at, id the execution).
+    Execution = 3,
+    /// An event of the task (at its seq, id 0); the value is the event's build, 16 bytes
+    /// little-endian (the row is in `BUILD_EVENTS`).
+    Event = 4,
+}
+
+impl Part {
+    pub const ALL: [Part; 5] = [
+        Part::Row,
+        Part::Plan,
+        Part::Instance,
+        Part::Execution,
+        Part::Event,
+    ];
+
+    pub fn key(self, env: u128, task: &str, at: i64, id: u128) -> (u128, &str, u8, i64, u128) {
+        (env, task, self as u8, at, id)
+    }
+
+    /// Every entry of this part of `task`, in (at, id) order.
+    pub fn range(self, env: u128, task: &str) -> RangeInclusive<(u128, &str, u8, i64, u128)> {
+        self.key(env, task, i64::MIN, 0)..=self.key(env, task, i64::MAX, u128::MAX)
+    }
+
+    pub fn of(tag: u8) -> Option<Part> {
+        Part::ALL.into_iter().find(|p| *p as u8 == tag)
+    }
+}
+
+/// The key of a task's row.
+pub fn row_key(env: u128, task: &str) -> (u128, &str, u8, i64, u128) {
+    Part::Row.key(env, task, 0, 0)
+}
+
+/// The value of an index entry of [`TASKS`].
+pub const NO_VALUE: &[u8] = &[];
 
 /// The `meta` key of the v2 sequence counter (events and tick summaries).
 pub const SEQ_KEY: &str = "v2_seq";
@@ -163,23 +206,19 @@ v2_rows! {
     deployment_generations / v2_deployment_generations: DEPLOYMENT_GENERATIONS => (u128, Str, Str, u64), u128;
     local_deployments / v2_local_deployments: LOCAL_DEPLOYMENTS => (u128, Str), u128;
     settings / v2_settings: SETTINGS => (u128, Str), Str;
-    tasks / v2_tasks: TASKS => (u128, Str), Bytes;
+    tasks / v2_tasks: TASKS => EntryKey, Bytes;
     tasks_by_status / v2_tasks_by_status: TASKS_BY_STATUS => (u128, u8, i64, Str), ();
     instances / v2_instances: INSTANCES => (u128, u128), Bytes;
-    task_instances / v2_task_instances: TASK_INSTANCES => (u128, Str, i64, u128), ();
     plans / v2_plans: PLANS => (u128, u128), Bytes;
     build_plans / v2_build_plans: BUILD_PLANS => (u128, u128, u64), u128;
     plan_scopes / v2_plan_scopes: PLAN_SCOPES => (u128, u128, u128, Str), u128;
     members / v2_members: MEMBERS => (u128, u128, Str), Bytes;
-    task_plans / v2_task_plans: TASK_PLANS => (u128, Str, u128), ();
     executions / v2_executions: EXECUTIONS => (u128, u128), Bytes;
-    task_executions / v2_task_executions: TASK_EXECUTIONS => (u128, Str, i64, u128), ();
     build_executions / v2_build_executions: BUILD_EXECUTIONS => (u128, u128, Str, u128), ();
     yields / v2_yields: YIELDS => (u128, u128, u128), Bytes;
     artifacts / v2_artifacts: ARTIFACTS => (u128, Str, Str, Str), Bytes;
     limits / v2_limits: LIMITS => (u128, Str), u64;
     limit_holders / v2_limit_holders: LIMIT_HOLDERS => (u128, Str, Str), ();
-    task_events / v2_task_events: TASK_EVENTS => (u128, Str, u64), u128;
     build_events / v2_build_events: BUILD_EVENTS => (u128, u128, u64), Bytes;
     ticks / v2_ticks: TICKS => (u128, u128, u64), Bytes;
 }
