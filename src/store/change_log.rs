@@ -27,20 +27,24 @@ pub enum Change<'a> {
     Build,
     /// An event appended: the frontier does not show events.
     Event,
-    /// Anything else (plans, member rows, v1 writes): the frontier is recomputed.
+    /// Anything else (plans, member rows, v1 writes): the frontier is placed again from
+    /// its rows, with the states of the tasks not named still as kept.
     Other,
 }
 
 /// What a run of batches did to one build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changed {
+    /// Tasks whose state may have moved (every one, unless `overflow`).
     pub tasks: BTreeSet<String>,
+    /// More tasks changed than `tasks` names: no kept state is known to hold.
+    pub overflow: bool,
     pub build: bool,
     pub other: bool,
 }
 
 /// Tasks one entry (or one chain of entries) names at most, which bounds the log's
-/// memory; past it the change reads as `other`, and the frontier is recomputed.
+/// memory; past it the change reads as `overflow`, and the frontier is recomputed.
 const MAX_TASKS: usize = 512;
 /// Builds watched at once: as many as frontiers are kept.
 const WATCHED: usize = 64;
@@ -54,7 +58,8 @@ impl Changed {
             Change::Task(id) if self.tasks.len() < MAX_TASKS => {
                 self.tasks.insert(id.to_owned());
             }
-            Change::Task(_) | Change::Other => self.other = true,
+            Change::Task(_) => self.overflow = true,
+            Change::Other => self.other = true,
             Change::Build => self.build = true,
             Change::Event => {}
         }
@@ -63,7 +68,8 @@ impl Changed {
     fn absorb(&mut self, later: &Changed) {
         self.tasks.extend(later.tasks.iter().cloned());
         self.build |= later.build;
-        self.other |= later.other || self.tasks.len() > MAX_TASKS;
+        self.other |= later.other;
+        self.overflow |= later.overflow || self.tasks.len() > MAX_TASKS;
     }
 }
 
@@ -218,12 +224,23 @@ mod tests {
             c.note(Change::Task(&format!("t{i}")));
         }
         c.note(Change::Task("t0"));
-        assert!(!c.other, "a task already named is not one more");
+        assert!(!c.overflow, "a task already named is not one more");
         c.note(Change::Task("one-too-many"));
-        assert!(c.other);
+        assert!(c.overflow && !c.other);
         let mut d = Changed::default();
         d.note(Change::Other);
-        assert!(d.other);
+        assert!(d.other && !d.overflow);
+        // Entries under the cap each, over it together.
+        let log = ChangeLog::default();
+        log.watch(1, 10);
+        let half: Vec<String> = (0..MAX_TASKS / 2 + 1).map(|i| format!("t{i}")).collect();
+        let other: Vec<String> = (0..MAX_TASKS / 2 + 1).map(|i| format!("u{i}")).collect();
+        let half: Vec<&str> = half.iter().map(String::as_str).collect();
+        let other: Vec<&str> = other.iter().map(String::as_str).collect();
+        log.publish(vec![entry(10, 0, 1, &half)]);
+        log.publish(vec![entry(10, 1, 2, &other)]);
+        assert!(!log.between(1, 10, 0, 1).unwrap().overflow);
+        assert!(log.between(1, 10, 0, 2).unwrap().overflow);
     }
 
     #[test]

@@ -307,7 +307,9 @@ impl PlanShape {
 /// their members, the members' tasks, executions) and the clock is before its first
 /// live claim's expiry; and plan shapes by plan, valid while the plan's member rows are
 /// unchanged (`changes::bump_members`). A read after a task changed state walks the
-/// kept shape and reads only the members' states. Frontiers of plans with edges
+/// kept shape and reads only the changed members' states; one after a plan or member
+/// row changed places the plan again, still with the kept states of the tasks the
+/// change log does not name. Frontiers of plans with edges
 /// leaving them (closure work, conflicts) are not kept: the tasks beyond the edges are
 /// not the build's to stamp.
 pub struct FrontierMemo {
@@ -345,6 +347,7 @@ impl FrontierMemo {
     ) -> Result<Option<Arc<Frontier>>, StoreError> {
         let (stamp, kept) = self.frontiers.lookup_latest(tx, env, build_id)?;
         let mut updated = None;
+        let mut known = None;
         if let Some((kept_stamp, prev)) = kept {
             if kept_stamp == stamp && prev.holds_at(now) {
                 return Ok(Some(prev));
@@ -353,14 +356,20 @@ impl FrontierMemo {
             let changed = (kept_stamp.1 == stamp.1)
                 .then(|| log.between(env, build_id, kept_stamp.0, stamp.0))
                 .flatten()
-                .filter(|c| !c.other);
+                .filter(|c| !c.overflow);
             if let Some(changed) = changed {
-                updated = self.update(tx, env, build_id, &prev, &changed, now)?;
+                if !changed.other {
+                    updated = self.update(tx, env, build_id, &prev, &changed, now)?;
+                }
+                known = Some(KnownStates {
+                    prev,
+                    changed: changed.tasks,
+                });
             }
         }
         let (f, keep) = match updated {
             Some(f) => (f, true),
-            None => match self.frontier(tx, env, build_id, now)? {
+            None => match self.frontier(tx, env, build_id, now, known.as_ref())? {
                 Some(computed) => computed,
                 None => return Ok(None),
             },
@@ -422,13 +431,15 @@ impl FrontierMemo {
     }
 
     /// The frontier, and whether it may be kept: not when an edge leaves the plan (the
-    /// states beyond it are not the build's to stamp).
+    /// states beyond it are not the build's to stamp). A member's state is read unless
+    /// `known` still holds it.
     fn frontier(
         &self,
         tx: &ReadSnapshot,
         env: u128,
         build_id: u128,
         now: i64,
+        known: Option<&KnownStates>,
     ) -> Result<Option<(Frontier, bool)>, StoreError> {
         let s = &Snapshot::new(tx);
         let Some(b) = build(s, env, build_id)? else {
@@ -453,7 +464,10 @@ impl FrontierMemo {
             .graph
             .members
             .iter()
-            .map(|(task_id, _)| task_state(s, env, task_id))
+            .map(|(task_id, _)| match known.and_then(|k| k.state(task_id)) {
+                Some(state) => Ok(Some(state)),
+                None => task_state(s, env, task_id),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         f.place_members(s, env, build_id, &shape, &states, &p, None)?;
         f.plan = Some((plan_id, p));
@@ -462,6 +476,32 @@ impl FrontierMemo {
             f.basis = Some(Basis { shape, states });
         }
         Ok(Some((f, keep)))
+    }
+}
+
+/// The member states a kept frontier read, and the tasks changed since: what a
+/// frontier placed again after its plan or member rows changed takes from it. Task
+/// states are the same whatever plan a task is in, and a task's change is logged for
+/// every build whose plans hold it, so a member of the kept plan that is not named
+/// still has the state kept.
+struct KnownStates {
+    prev: Arc<Frontier>,
+    changed: BTreeSet<String>,
+}
+
+impl KnownStates {
+    /// The kept state of `task_id`, if it still holds (a member without a task row is
+    /// read again).
+    fn state(&self, task_id: &str) -> Option<TaskState> {
+        if self.changed.contains(task_id) {
+            return None;
+        }
+        let basis = self.prev.basis.as_ref()?;
+        let members = &basis.shape.graph.members;
+        let i = members
+            .binary_search_by(|(id, _)| id.as_str().cmp(task_id))
+            .ok()?;
+        basis.states[i]
     }
 }
 

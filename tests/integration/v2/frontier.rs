@@ -279,31 +279,30 @@ async fn a_kept_frontier_follows_every_write_and_the_clock() {
 }
 
 /// A kept frontier brought up to date with only the tasks that changed
-/// (`store::change_log`) must read exactly as one computed from scratch. Random runs of
-/// starts, completions, failures, interruptions, artifacts and exclusions over a small
-/// DAG; after each run the kept frontier is read (first once before it, so that the read
-/// after it is the updated one), then the server restarts (nothing kept, nothing
-/// logged) and the same frontier is computed in full. Claims last a minute, so the
-/// clock between the two reads places nothing differently.
+/// (`store::change_log`), or placed again from its rows with the states of the tasks
+/// that did not change, must read exactly as one computed from scratch. Random runs of
+/// starts, completions, failures, interruptions, artifacts, new members and an exclusion
+/// over a small DAG, with a new plan and a seal on the way; after each run the kept
+/// frontier is read (first once before it, so that the read after it is the updated
+/// one), then the server restarts (nothing kept, nothing logged) and the same frontier
+/// is computed in full. Claims last a minute, so the clock between the two reads places
+/// nothing differently.
 #[tokio::test]
 async fn an_updated_frontier_reads_as_one_computed_in_full() {
     let mut f = Fixture::start().await;
-    let tags = ["a", "b", "c", "d", "e", "r"];
-    let fl = Api::of(&f)
-        .flow(
-            &["r"],
-            &[
-                leaf("a"),
-                leaf("b"),
-                item("c", Some(&["a"])),
-                item("d", Some(&["a", "b"])),
-                item("e", Some(&["c", "d"])),
-                item("r", Some(&["e"])),
-            ],
-            true,
-        )
-        .await;
-    let p = fl.plan.clone();
+    let mut tags: Vec<String> = ["a", "b", "c", "d", "e", "r"].map(String::from).to_vec();
+    // Every item registered, so that a new plan can take them all.
+    let mut items = vec![
+        leaf("a"),
+        leaf("b"),
+        item("c", Some(&["a"])),
+        item("d", Some(&["a", "b"])),
+        item("e", Some(&["c", "d"])),
+        item("r", Some(&["e"])),
+    ];
+    // Unsealed, so that members can join while the build runs.
+    let fl = Api::of(&f).flow(&["r"], &items, false).await;
+    let mut p = fl.plan.clone();
     let listed = |fr: &Value| {
         [
             "runnable",
@@ -322,44 +321,91 @@ async fn an_updated_frontier_reads_as_one_computed_in_full() {
             .wrapping_add(1442695040888963407);
         (seed >> 33) as usize % n
     };
-    let mut execs: HashMap<&str, String> = HashMap::new();
+    let mut execs: HashMap<String, String> = HashMap::new();
     let mut updates = 0;
-    for round in 0..40 {
+    let mut replacement = None;
+    for round in 0..48 {
         let api = Api::of(&f);
         let before = api.frontier(&fl.build).await;
         let mut done = Vec::new();
+        // Plan and member rows change too: the states kept must still be right.
+        match round {
+            20 => {
+                // Other settings: a replacement plan, active once sealed.
+                let next = api
+                    .plan(&fl.build, &fl.dep, json!({"round": "20"}), &["r"])
+                    .await;
+                api.members(&next, &items).await;
+                replacement = Some(next);
+                done.push("replacement plan".to_string());
+            }
+            40 => {
+                let next = replacement.take().expect("created in round 20");
+                api.members(&next, &items).await;
+                api.seal(&next).await.expect(200);
+                p = next;
+                done.push("replacement sealed".to_string());
+            }
+            _ => {}
+        }
         for _ in 0..1 + next(3) {
-            let tag = tags[next(tags.len())];
-            let exec = execs.get(tag).cloned();
+            // Mostly a task the frontier lists (others are refused, and move nothing).
+            let live: Vec<String> = ["runnable", "running"]
+                .iter()
+                .flat_map(|k| before[*k].as_array().into_iter().flatten())
+                .filter_map(|m| m["body"]["tag"].as_str().map(String::from))
+                .collect();
+            let tag = match next(5) {
+                0 => tags[next(tags.len())].clone(),
+                _ if live.is_empty() => tags[next(tags.len())].clone(),
+                _ => live[next(live.len())].clone(),
+            };
+            let t = tag.as_str();
+            let exec = execs.get(t).cloned();
+            // A task is started until an attempt of it is known, and that attempt then
+            // ends (or is told of) before another starts.
             let action = match (next(10), exec) {
-                (0..=3, _) | (_, None) => {
+                (_, None) => {
                     let exec = new_id();
-                    let answer = api.start(&p, tag, &exec, Some(60)).await;
+                    let answer = api.start(&p, t, &exec, Some(60)).await;
                     if answer.status == 200 {
-                        execs.insert(tag, exec);
+                        execs.insert(tag.clone(), exec);
                     }
                     "start"
                 }
-                (4..=5, Some(e)) => {
-                    api.complete(&p, tag, &e).await;
+                // The root last: the build ends with it.
+                (0..=3, Some(e)) if t != "r" || round >= 44 => {
+                    api.complete(&p, t, &e).await;
+                    execs.remove(t);
                     "complete"
                 }
-                (6, Some(e)) => {
-                    api.fail(&p, tag, &e).await;
+                (4, Some(e)) => {
+                    api.fail(&p, t, &e).await;
+                    execs.remove(t);
                     "fail"
                 }
-                (7, Some(e)) => {
+                (5, Some(e)) => {
                     let body = json!({"execution_id": e, "error_message": "sigterm"});
-                    api.act(&p, tag, "interrupt", &body).await;
+                    api.act(&p, t, "interrupt", &body).await;
+                    execs.remove(t);
                     "interrupt"
                 }
-                (8, Some(e)) => {
+                (6, Some(e)) => {
                     let body = json!({"execution_id": e, "artifacts": [{"type": "json", "name": "out", "body": {"round": round}}]});
-                    api.act(&p, tag, "artifacts", &body).await;
+                    api.act(&p, t, "artifacts", &body).await;
                     "artifacts"
                 }
+                // A new member downstream of this one, while the plan is open.
+                (7, Some(_)) if round < 40 => {
+                    let new = format!("n{round}");
+                    let it = item(&new, Some(&[t]));
+                    api.members(&p, std::slice::from_ref(&it)).await;
+                    items.push(it);
+                    tags.push(new);
+                    "register a member downstream of"
+                }
                 (_, Some(_)) if round == 34 => {
-                    api.act(&p, tag, "exclude", &json!({"reason": "operator"}))
+                    api.act(&p, t, "exclude", &json!({"reason": "operator"}))
                         .await;
                     "exclude"
                 }
@@ -367,9 +413,9 @@ async fn an_updated_frontier_reads_as_one_computed_in_full() {
                 // counts show it.
                 (_, Some(_)) => {
                     let exec = new_id();
-                    if api.start(&p, tag, &exec, Some(60)).await.status == 200 {
+                    if api.start(&p, t, &exec, Some(60)).await.status == 200 {
                         let body = json!({"execution_id": exec, "error_message": "sigterm"});
-                        api.act(&p, tag, "interrupt", &body).await;
+                        api.act(&p, t, "interrupt", &body).await;
                     }
                     "start + interrupt"
                 }
