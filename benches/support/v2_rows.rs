@@ -1,6 +1,7 @@
 //! The v2 registry rows of the load benchmark (`/api/v2`, the current SDK): member
 //! chunks of 100, claiming start + complete, the frontier of a 10 000-member plan (read
-//! alone, and after each completion of a member), and a `GET /builds` page. Included by `benches/load.rs`, whose driver they use.
+//! alone, after each completion of a member, and after each member registered), and a
+//! `GET /builds` page. Included by `benches/load.rs`, whose driver they use.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -216,6 +217,36 @@ pub async fn rows(target: &Target, opts: &Options, rows: &mut Vec<Row>) {
         }
     }
 
+    // Dynamic dependencies: a worker registers what a task yielded, then reads the
+    // frontier. The member arrives complete (a target that exists), so the listing
+    // stays one member per chain; every read follows a member row's change.
+    let grow_row = format!("v2 register a member + GET frontier ({members}-member open plan)");
+    if opts.wants(&grow_row) {
+        let grow = format!("{prefix}-grow");
+        let (build, plan) = frontier_build_open(target, &grow, members).await;
+        rows.push(
+            drive(
+                &grow_row,
+                target,
+                target.key_headers(),
+                c,
+                s,
+                move |conn, client, i| {
+                    let members = format!("/api/v2/plans/{plan}/members");
+                    let new = item(&format!("{grow}-y-{client}-{i}"), Some(vec![]), true);
+                    let body = json!({"items": [new]});
+                    let frontier = format!("/api/v2/builds/{build}/frontier");
+                    Box::pin(async move {
+                        let a = conn.call(Method::POST, &members, Some(&body)).await;
+                        let f = conn.call(Method::GET, &frontier, None).await;
+                        (1, ok(&a) && ok(&f))
+                    })
+                },
+            )
+            .await,
+        );
+    }
+
     let builds_row = "v2 GET /builds page (limit 100)";
     if opts.wants(builds_row) {
         let mut setup = Conn::open(target.addr, target.key_headers()).await;
@@ -260,6 +291,19 @@ fn chain_member(prefix: &str, chain: usize, k: usize) -> String {
 /// first half observed complete: the frontier lists one runnable member per chain.
 /// Returns (build id, plan id).
 async fn frontier_build(target: &Target, prefix: &str, members: usize) -> (String, String) {
+    let (build, plan) = frontier_build_open(target, prefix, members).await;
+    let mut setup = Conn::open(target.addr, target.key_headers()).await;
+    post(
+        &mut setup,
+        &format!("/api/v2/plans/{plan}/seal"),
+        &Value::Null,
+    )
+    .await;
+    (build, plan)
+}
+
+/// [`frontier_build`] with its plan left open (unsealed), so members can still join.
+async fn frontier_build_open(target: &Target, prefix: &str, members: usize) -> (String, String) {
     let mut setup = Conn::open(target.addr, target.key_headers()).await;
     let chains = members / 100;
     let id = |chain: usize, k: usize| chain_member(prefix, chain, k);
@@ -303,11 +347,5 @@ async fn frontier_build(target: &Target, prefix: &str, members: usize) -> (Strin
         )
         .await;
     }
-    post(
-        &mut setup,
-        &format!("/api/v2/plans/{plan}/seal"),
-        &Value::Null,
-    )
-    .await;
     (build, plan)
 }
