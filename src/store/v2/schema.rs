@@ -55,7 +55,7 @@ pub const SETTINGS: TableDefinition<(u128, Str), Str> = TableDefinition::new("v2
 /// (env, task id, [`Part`], at, id) → bytes: a task's row and every entry indexed by
 /// the task (its plans, instances, executions and events), side by side. A claiming
 /// start writes a task's row, an execution entry and an event entry: kept together they
-/// dirty one leaf of one tree, where four tables dirtied four (docs/v2.md).
+/// dirty one leaf of one tree instead of leaves in three tables (docs/v2.md).
 pub const TASKS: TableDefinition<EntryKey, Bytes> = TableDefinition::new("v2_task_entries");
 /// (env, status tag, status_at, task id): `GET /tasks`, newest status first (the
 /// statuses merged, or one with `?status=`).
