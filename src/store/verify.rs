@@ -57,7 +57,7 @@ fn walk<K: Key + 'static, V: Value + 'static>(
     report: &mut Report,
 ) {
     let name = def.name().to_owned();
-    let outcome = crate::panics::catch(|| -> Result<u64, String> {
+    let outcome = guarded(&format!("table {name}"), || -> Result<u64, String> {
         let table = tx.open_table(def).map_err(|e| e.to_string())?;
         let mut n = 0u64;
         let mut bad_format = 0u64;
@@ -78,11 +78,21 @@ fn walk<K: Key + 'static, V: Value + 'static>(
         Ok(n)
     });
     match outcome {
-        Ok(Ok(n)) => report.tables.push((name, n)),
-        Ok(Err(why)) => report.problems.push(format!("table {name}: {why}")),
-        Err(panic) => report.problems.push(format!(
-            "table {name}: the database engine failed on it: {panic}"
-        )),
+        Ok(n) => report.tables.push((name, n)),
+        Err(problem) => report.problems.push(problem),
+    }
+}
+
+/// Runs one check; an error it returns, or a panic of the database engine inside it,
+/// becomes a problem under `what`.
+fn guarded<T, E: std::fmt::Display>(
+    what: &str,
+    check: impl FnOnce() -> Result<T, E>,
+) -> Result<T, String> {
+    match crate::panics::catch(check) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(why)) => Err(format!("{what}: {why}")),
+        Err(panic) => Err(format!("{what}: the database engine failed on it: {panic}")),
     }
 }
 
@@ -154,24 +164,26 @@ fn check_index<IK, IV, RK, RV>(
     RV: Value + 'static,
 {
     let (iname, rname) = (index.name().to_owned(), rows.name().to_owned());
-    let outcome = crate::panics::catch(|| -> Result<u64, String> {
-        let index = tx.open_table(index).map_err(|e| e.to_string())?;
-        let rows = tx.open_table(rows).map_err(|e| e.to_string())?;
-        let mut dangling = 0u64;
-        for entry in index.iter().map_err(|e| e.to_string())? {
-            let (k, v) = entry.map_err(|e| e.to_string())?;
-            let key = target(k.value(), v.value());
-            if rows.get(key).map_err(|e| e.to_string())?.is_none() {
-                dangling += 1;
+    let outcome = guarded(
+        &format!("index {iname} → {rname}"),
+        || -> Result<u64, String> {
+            let index = tx.open_table(index).map_err(|e| e.to_string())?;
+            let rows = tx.open_table(rows).map_err(|e| e.to_string())?;
+            let mut dangling = 0u64;
+            for entry in index.iter().map_err(|e| e.to_string())? {
+                let (k, v) = entry.map_err(|e| e.to_string())?;
+                let key = target(k.value(), v.value());
+                if rows.get(key).map_err(|e| e.to_string())?.is_none() {
+                    dangling += 1;
+                }
             }
-        }
-        Ok(dangling)
-    });
+            Ok(dangling)
+        },
+    );
     let problem = match outcome {
-        Ok(Ok(0)) => return,
-        Ok(Ok(n)) => format!("{n} entries of index {iname} point at no row of {rname}"),
-        Ok(Err(why)) => format!("index {iname} → {rname}: {why}"),
-        Err(panic) => format!("index {iname} → {rname}: the database engine failed: {panic}"),
+        Ok(0) => return,
+        Ok(n) => format!("{n} entries of index {iname} point at no row of {rname}"),
+        Err(problem) => problem,
     };
     report.problems.push(problem);
 }
@@ -308,18 +320,20 @@ fn check_indexes(tx: &ReadTransaction, report: &mut Report) {
 /// `v2_task_entries` holds rows and index entries: a row carries a known format byte,
 /// and each plan, instance, execution and event entry names a row that exists.
 fn check_task_entries(tx: &ReadTransaction, report: &mut Report) {
-    let outcome = crate::panics::catch(|| -> Result<Vec<String>, redb::Error> {
+    let name = v2::TASKS.name();
+    // Per part: entries naming no row (or, for rows, with an unknown format byte); and
+    // entries of no known part.
+    let outcome = guarded(&format!("table {name}"), || -> Result<_, redb::Error> {
         let tasks = tx.open_table(v2::TASKS)?;
         let plans = tx.open_table(v2::PLANS)?;
         let instances = tx.open_table(v2::INSTANCES)?;
         let executions = tx.open_table(v2::EXECUTIONS)?;
         let events = tx.open_table(v2::BUILD_EVENTS)?;
-        // Per part: entries naming no row (or, for rows, with an unknown format byte).
         let mut bad = [0u64; v2::Part::ALL.len()];
         let mut unknown_part = 0u64;
         for entry in tasks.iter()? {
             let (k, v) = entry?;
-            let (env, _, tag, at, id) = k.value();
+            let (env, _, tag, _, id) = k.value();
             let value = v.value();
             let Some(part) = v2::Part::of(tag) else {
                 unknown_part += 1;
@@ -330,42 +344,34 @@ fn check_task_entries(tx: &ReadTransaction, report: &mut Report) {
                 v2::Part::Plan => plans.get((env, id))?.is_some(),
                 v2::Part::Instance => instances.get((env, id))?.is_some(),
                 v2::Part::Execution => executions.get((env, id))?.is_some(),
-                v2::Part::Event => match <[u8; 16]>::try_from(value) {
-                    Ok(build) => events
-                        .get((env, u128::from_le_bytes(build), at as u64))?
-                        .is_some(),
-                    Err(_) => false,
+                v2::Part::Event => match v2::event_of(k.value(), value) {
+                    Some((build, seq)) => events.get((env, build, seq))?.is_some(),
+                    None => false,
                 },
             };
             if !fine {
                 bad[part as usize] += 1;
             }
         }
-        let mut problems = Vec::new();
-        for (part, n) in v2::Part::ALL.iter().zip(bad) {
-            if n > 0 {
-                let what = match part {
-                    v2::Part::Row => "task rows with an unknown format byte".to_owned(),
-                    other => format!("{other:?} entries point at no row"),
-                };
-                problems.push(format!("table v2_task_entries: {n} {what}"));
-            }
-        }
-        if unknown_part > 0 {
-            problems.push(format!(
-                "table v2_task_entries: {unknown_part} entries of an unknown part"
-            ));
-        }
-        Ok(problems)
+        Ok((bad, unknown_part))
     });
-    match outcome {
-        Ok(Ok(problems)) => report.problems.extend(problems),
-        Ok(Err(why)) => report
-            .problems
-            .push(format!("table v2_task_entries: {why}")),
-        Err(panic) => report.problems.push(format!(
-            "table v2_task_entries: the database engine failed on it: {panic}"
-        )),
+    let (bad, unknown_part) = match outcome {
+        Ok(counts) => counts,
+        Err(problem) => return report.problems.push(problem),
+    };
+    for (part, n) in v2::Part::ALL.iter().zip(bad) {
+        if n > 0 {
+            let what = match part {
+                v2::Part::Row => "task rows with an unknown format byte".to_owned(),
+                other => format!("{other:?} entries point at no row"),
+            };
+            report.problems.push(format!("table {name}: {n} {what}"));
+        }
+    }
+    if unknown_part > 0 {
+        report.problems.push(format!(
+            "table {name}: {unknown_part} entries of an unknown part"
+        ));
     }
 }
 

@@ -14,7 +14,9 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::Deserialize;
 
-use super::schema::{row_key, BuildRow, EventRow, Part, BUILDS, BUILD_EVENTS, NO_VALUE, TASKS};
+use super::schema::{
+    event_entry, row_key, BuildRow, EventRow, Part, BUILDS, BUILD_EVENTS, NO_VALUE, TASKS,
+};
 use crate::domain::v2::rules::Wake;
 use crate::domain::v2::BuildStatus;
 use crate::store::codec::{decode, encode};
@@ -179,8 +181,8 @@ pub fn v3_to_v4(tx: &WriteTransaction) -> Result<(), StoreError> {
         for entry in old.iter()? {
             let (k, v) = entry?;
             let (env, id, seq) = k.value();
-            let build = v.value().to_le_bytes();
-            tasks.insert(Part::Event.key(env, id, seq as i64, 0), &build[..])?;
+            let (key, build) = event_entry(env, id, seq, v.value());
+            tasks.insert(key, &build[..])?;
         }
     }
     tx.delete_table(V3_TASKS)?;

@@ -483,12 +483,8 @@ pub(crate) fn append_event(t: &Tables, env: u128, e: NewEvent) -> Result<(), Sto
     put(&mut *t.v2_build_events()?, (env, e.build, seq), &row)?;
     super::changes::bump(t, env, e.build, Change::Event)?;
     if let Some(task) = e.task_id {
-        // Sequence numbers stay far below i64::MAX.
-        let at = seq as i64;
-        t.v2_tasks()?.insert(
-            Part::Event.key(env, task, at, 0),
-            &e.build.to_le_bytes()[..],
-        )?;
+        let (key, build) = event_entry(env, task, seq, e.build);
+        t.v2_tasks()?.insert(key, &build[..])?;
     }
     Ok(())
 }

@@ -905,11 +905,11 @@ pub fn task_events(
         let mut out = Vec::new();
         for entry in table.range(Part::Event.range(env, task_id))?.take(limit) {
             let (k, v) = entry?;
-            let build = <[u8; 16]>::try_from(v.value()).map_err(|_| StoreError::Corrupt {
+            let event = event_of(k.value(), v.value()).ok_or_else(|| StoreError::Corrupt {
                 table: "v2_task_entries",
                 why: "an event entry's value is not a build id".into(),
             })?;
-            out.push((u128::from_le_bytes(build), k.value().3 as u64));
+            out.push(event);
         }
         out
     };

@@ -139,6 +139,26 @@ impl Part {
     }
 }
 
+/// An event entry of `task`: its key (at the event's sequence number, which stays far
+/// below `i64::MAX`) and its value, the event's build (the row is in `BUILD_EVENTS`).
+pub fn event_entry(
+    env: u128,
+    task: &str,
+    seq: u64,
+    build: u128,
+) -> ((u128, &str, u8, i64, u128), [u8; 16]) {
+    (
+        Part::Event.key(env, task, seq as i64, 0),
+        build.to_le_bytes(),
+    )
+}
+
+/// The (build, sequence number) of an event entry, or `None` if its value is not a build id.
+pub fn event_of(key: (u128, &str, u8, i64, u128), value: &[u8]) -> Option<(u128, u64)> {
+    let build = <[u8; 16]>::try_from(value).ok()?;
+    Some((u128::from_le_bytes(build), key.3 as u64))
+}
+
 /// The key of a task's row.
 pub fn row_key(env: u128, task: &str) -> (u128, &str, u8, i64, u128) {
     Part::Row.key(env, task, 0, 0)
