@@ -132,6 +132,22 @@ def test_real_sdk_v2_build_shows_plans_and_executions(page):
     page.get_by_role("link", name="Executions").click()
     expect(page.locator("table.list tbody tr")).to_have_count(3)
     shot(page, "build-v2-executions")
+    # The root's task page: its dependencies come from the plans that hold it.
+    page.go_back()
+    page.go_back()
+    page.locator("svg.dag a", has_text="Total").first.click()
+    page.wait_for_url(re.compile(r".*/tasks/.+"))
+    depends = page.get_by_role("list", name="Depends on")
+    expect(depends.get_by_role("link", name="Source", exact=True)).to_have_count(2)
+    expect(page.locator('[data-count-of="depends-on"]')).to_have_text("(2)")
+    expect(page.locator('[data-count-of="used-by"]')).to_have_text("(0)")
+    shot(page, "task-v2")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "task-v2-narrow")
+    # And a source's: used by the root.
+    depends.get_by_role("link", name="Source", exact=True).first.click()
+    used = page.get_by_role("list", name="Used by")
+    expect(used.get_by_role("link", name="Total", exact=True)).to_be_visible()
 
 
 def seed_dag():
